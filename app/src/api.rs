@@ -1,0 +1,143 @@
+//! The server functions: the whole client/server boundary outside the
+//! WebSocket, in one list. Every one of them authenticates from the session
+//! cookie (except sign-up and login) and validates its input on the server.
+
+use crate::protocol::{ApiError, HistoryPage, Me, RoomId, RoomPage, RoomSummary};
+use leptos::prelude::*;
+
+/// Messages rendered with the room page and fetched per "Load older".
+pub const PAGE_SIZE: u32 = 50;
+
+#[cfg(feature = "ssr")]
+fn set_cookie(value: &str) -> Result<(), ApiError> {
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    let value = http::HeaderValue::from_str(value).map_err(|_| ApiError::unavailable())?;
+    response.append_header(http::header::SET_COOKIE, value);
+    Ok(())
+}
+
+/// Creates an account and logs it in.
+#[server(endpoint = "signup")]
+pub async fn sign_up(username: String, password: String) -> Result<(), ApiError> {
+    use crate::backend::{BackendError, services};
+    use crate::validate::{Password, Username};
+    let services = services()?;
+    let username = Username::parse(&username).map_err(BackendError::from)?;
+    let password = Password::parse(&password).map_err(BackendError::from)?;
+    let (_, token) = services.accounts.sign_up(&username, &password).await?;
+    set_cookie(&services.accounts.session_cookie(&token))?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Logs in with a fresh session token.
+#[server(endpoint = "login")]
+pub async fn log_in(username: String, password: String) -> Result<(), ApiError> {
+    use crate::backend::services;
+    let services = services()?;
+    let (_, token) = services.accounts.log_in(&username, &password).await?;
+    set_cookie(&services.accounts.session_cookie(&token))?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Ends the session on the server and clears the cookie.
+#[server(endpoint = "logout")]
+pub async fn log_out() -> Result<(), ApiError> {
+    use crate::backend::{request_headers, services};
+    let services = services()?;
+    services.accounts.log_out(&request_headers()).await?;
+    set_cookie(&services.accounts.clear_cookie())?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The logged-in user, or `None`.
+#[server(endpoint = "me")]
+pub async fn who_am_i() -> Result<Option<Me>, ApiError> {
+    use crate::backend::{current_user, services};
+    use crate::protocol::ErrorCode;
+    match current_user(&services()?).await {
+        Ok(me) => Ok(Some(me)),
+        Err(e) if e.code == ErrorCode::Unauthorized => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every room with its online count and last activity.
+#[server(endpoint = "rooms")]
+pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
+    use crate::backend::{current_user, services};
+    let services = services()?;
+    current_user(&services).await?;
+    let rooms = services.store.rooms().await?;
+    let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
+    // Presence is a nicety here: a Redis outage must not hide the rooms.
+    let online = services.presence.online_counts(&ids).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "online counts unavailable");
+        Default::default()
+    });
+    Ok(rooms
+        .into_iter()
+        .map(|r| RoomSummary {
+            online: online.get(&r.id).copied().unwrap_or(0),
+            id: r.id,
+            name: r.name,
+            topic: r.topic,
+            last_message_at: r.last_message_at,
+        })
+        .collect())
+}
+
+/// Creates a room and opens it.
+#[server(endpoint = "create_room")]
+pub async fn create_room(name: String, topic: String) -> Result<RoomId, ApiError> {
+    use crate::backend::{BackendError, current_user, services};
+    use crate::validate::{RoomName, Topic};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let name = RoomName::parse(&name).map_err(BackendError::from)?;
+    let topic = Topic::parse(&topic).map_err(BackendError::from)?;
+    let id = services
+        .store
+        .create_room(name.as_str(), &name.key(), topic.as_str(), me.id)
+        .await?;
+    leptos_axum::redirect(&format!("/rooms/{id}"));
+    Ok(id)
+}
+
+/// The room and its newest messages, for the first paint.
+#[server(endpoint = "room")]
+pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
+    use crate::backend::{current_user, services};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let row = services
+        .store
+        .room(RoomId(room))
+        .await?
+        .ok_or_else(ApiError::room_not_found)?;
+    let (messages, has_older) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
+    Ok(RoomPage {
+        id: row.id,
+        name: row.name,
+        topic: row.topic,
+        messages,
+        has_older,
+        me,
+    })
+}
+
+/// The page of messages just before sequence `before`.
+#[server(endpoint = "history")]
+pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiError> {
+    use crate::backend::{current_user, services};
+    let services = services()?;
+    current_user(&services).await?;
+    let room = RoomId(room);
+    if services.store.room(room).await?.is_none() {
+        return Err(ApiError::room_not_found());
+    }
+    let (messages, has_older) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
+    Ok(HistoryPage { messages, has_older })
+}

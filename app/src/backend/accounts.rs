@@ -1,0 +1,201 @@
+//! Accounts and sessions: argon2id password hashes (computed on tokio's
+//! blocking pool behind a semaphore, so a login storm cannot starve the chat),
+//! random session tokens stored only as their SHA-256, and the session cookie.
+
+use super::error::BackendError;
+use super::store::{Store, now_ms};
+use crate::protocol::Me;
+use crate::validate::{Password, Username};
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+pub const SESSION_COOKIE: &str = "natter_session";
+/// How long a session lives after login.
+pub const SESSION_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+type Result<T> = std::result::Result<T, BackendError>;
+
+/// A session token as handed to the browser (hex of 256 random bits).
+pub struct SessionToken(pub String);
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    /// Caps concurrent argon2 computations (each ~19 MiB and ~25 ms of CPU).
+    hashing: Arc<Semaphore>,
+    /// A hash of a random password, verified against when the user does not
+    /// exist so that unknown-user and wrong-password logins cost the same.
+    dummy_hash: Arc<String>,
+    /// Mark cookies `Secure` (the site is served over https).
+    secure_cookies: bool,
+}
+
+impl Accounts {
+    pub async fn new(store: Store, secure_cookies: bool, hashing_threads: usize) -> Result<Self> {
+        let hashing = Arc::new(Semaphore::new(hashing_threads.max(1)));
+        let mut seed = [0u8; 16];
+        getrandom::fill(&mut seed).map_err(|e| BackendError::Hashing(e.to_string()))?;
+        let dummy = hash_blocking(&hashing, hex(&seed).into_bytes()).await?;
+        Ok(Self {
+            store,
+            hashing,
+            dummy_hash: Arc::new(dummy),
+            secure_cookies,
+        })
+    }
+
+    /// Creates the account and a session for it.
+    pub async fn sign_up(&self, username: &Username, password: &Password) -> Result<(Me, SessionToken)> {
+        let hash = hash_blocking(&self.hashing, password.as_bytes().to_vec()).await?;
+        let me = self
+            .store
+            .create_user(username.as_str(), &username.key(), &hash)
+            .await?;
+        let token = self.start_session(&me).await?;
+        Ok((me, token))
+    }
+
+    /// Checks the password and starts a fresh session. Unknown user and wrong
+    /// password give the same error after the same amount of work.
+    pub async fn log_in(&self, username: &str, password: &str) -> Result<(Me, SessionToken)> {
+        let wrong = || BackendError::Invalid(crate::validate::Invalid("Wrong username or password.".into()));
+        // Bounded before hashing: nothing longer than the maximum can be right.
+        if password.chars().count() > crate::validate::PASSWORD_MAX {
+            return Err(wrong());
+        }
+        let key = username.trim().to_ascii_lowercase();
+        let found = self.store.credentials(&key).await?;
+        let (hash, me) = match found {
+            Some(c) => (c.password_hash, Some(c.me)),
+            None => (self.dummy_hash.as_ref().clone(), None),
+        };
+        let ok = verify_blocking(&self.hashing, hash, password.as_bytes().to_vec()).await?;
+        match (ok, me) {
+            (true, Some(me)) => {
+                let token = self.start_session(&me).await?;
+                Ok((me, token))
+            }
+            _ => Err(wrong()),
+        }
+    }
+
+    /// A new random token for every login: a token planted before login is never reused.
+    async fn start_session(&self, me: &Me) -> Result<SessionToken> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| BackendError::Hashing(e.to_string()))?;
+        let token = hex(&bytes);
+        self.store
+            .create_session(&token_hash(&token), me.id, now_ms() + SESSION_LIFETIME_MS)
+            .await?;
+        Ok(SessionToken(token))
+    }
+
+    pub async fn log_out(&self, headers: &HeaderMap) -> Result<()> {
+        if let Some(token) = token_from_headers(headers) {
+            self.store.delete_session(&token_hash(&token)).await?;
+        }
+        Ok(())
+    }
+
+    /// The user behind the request's session cookie.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Me> {
+        let token = token_from_headers(headers).ok_or(BackendError::Unauthorized)?;
+        self.store
+            .session_user(&token_hash(&token))
+            .await?
+            .ok_or(BackendError::Unauthorized)
+    }
+
+    /// `Set-Cookie` value carrying a new session.
+    pub fn session_cookie(&self, token: &SessionToken) -> String {
+        cookie::Cookie::build((SESSION_COOKIE, token.0.clone()))
+            .path("/")
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .secure(self.secure_cookies)
+            .max_age(cookie::time::Duration::milliseconds(SESSION_LIFETIME_MS))
+            .build()
+            .to_string()
+    }
+
+    /// `Set-Cookie` value that removes the session cookie.
+    pub fn clear_cookie(&self) -> String {
+        cookie::Cookie::build((SESSION_COOKIE, ""))
+            .path("/")
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .secure(self.secure_cookies)
+            .max_age(cookie::time::Duration::ZERO)
+            .build()
+            .to_string()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Only this digest is stored, so a leaked sessions table opens no session.
+fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// The session token from the `Cookie` header(s), if any.
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(|c| c.ok())
+        .find(|c| c.name() == SESSION_COOKIE && !c.value().is_empty())
+        .map(|c| c.value().to_owned())
+}
+
+async fn hash_blocking(gate: &Semaphore, password: Vec<u8>) -> Result<String> {
+    let _permit = gate.acquire().await.map_err(|e| BackendError::Hashing(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(&password)
+            .map(|h| h.to_string())
+            .map_err(|e| BackendError::Hashing(e.to_string()))
+    })
+    .await
+    .map_err(|e| BackendError::Hashing(e.to_string()))?
+}
+
+async fn verify_blocking(gate: &Semaphore, phc: String, password: Vec<u8>) -> Result<bool> {
+    let _permit = gate.acquire().await.map_err(|e| BackendError::Hashing(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&phc).map_err(|e| BackendError::Hashing(e.to_string()))?;
+        Ok(Argon2::default().verify_password(&password, &parsed).is_ok())
+    })
+    .await
+    .map_err(|e| BackendError::Hashing(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_token_is_found_among_other_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::COOKIE, "a=1; natter_session=abc; b=2".parse().unwrap());
+        assert_eq!(token_from_headers(&headers).as_deref(), Some("abc"));
+        headers.insert(http::header::COOKIE, "natter_session=".parse().unwrap());
+        assert_eq!(token_from_headers(&headers), None);
+    }
+
+    #[test]
+    fn tokens_are_stored_as_digests() {
+        let h = token_hash("secret");
+        assert_eq!(h.len(), 64);
+        assert_ne!(h, "secret");
+    }
+}

@@ -1,0 +1,55 @@
+//! The server-side error type. Users see [`ApiError`]'s sentence; the cause
+//! (a database or Redis error) is logged once, where it is converted.
+
+use crate::protocol::{ApiError, ErrorCode};
+use crate::validate::Invalid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("not logged in")]
+    Unauthorized,
+    #[error("room not found")]
+    RoomNotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("password hashing: {0}")]
+    Hashing(String),
+}
+
+impl BackendError {
+    /// Whether this came from the database refusing a duplicate key.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, BackendError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    /// The user-facing form. Infrastructure causes are logged here, once.
+    pub fn to_api(&self) -> ApiError {
+        match self {
+            BackendError::Invalid(e) => ApiError::invalid(e.0.clone()),
+            BackendError::Unauthorized => ApiError::unauthorized(),
+            BackendError::RoomNotFound => ApiError::room_not_found(),
+            BackendError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m.clone()),
+            BackendError::Database(_)
+            | BackendError::Migration(_)
+            | BackendError::Redis(_)
+            | BackendError::Hashing(_) => {
+                tracing::error!(error = %self, "request failed");
+                ApiError::unavailable()
+            }
+        }
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        e.to_api()
+    }
+}

@@ -1,0 +1,43 @@
+//! Everything that runs only on the server: storage, accounts, presence.
+//! Server functions reach it through the [`Services`] context; the `server`
+//! crate builds it at start-up and uses it directly for the WebSocket.
+
+pub mod accounts;
+pub mod error;
+pub mod presence;
+pub mod store;
+
+pub use accounts::Accounts;
+pub use error::BackendError;
+pub use presence::Presence;
+pub use store::Store;
+
+use crate::protocol::{ApiError, Me};
+
+/// Handles to the server's shared parts. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub accounts: Accounts,
+    pub presence: Presence,
+}
+
+/// The services, from a server function's context.
+pub fn services() -> Result<Services, ApiError> {
+    leptos::prelude::use_context::<Services>().ok_or_else(|| {
+        tracing::error!("Services missing from the server function context");
+        ApiError::unavailable()
+    })
+}
+
+/// The request's headers, from a server function's context.
+pub fn request_headers() -> http::HeaderMap {
+    leptos::prelude::use_context::<http::request::Parts>()
+        .map(|parts| parts.headers)
+        .unwrap_or_default()
+}
+
+/// The logged-in user of the current server function call.
+pub async fn current_user(services: &Services) -> Result<Me, ApiError> {
+    Ok(services.accounts.authenticate(&request_headers()).await?)
+}

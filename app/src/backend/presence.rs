@@ -1,0 +1,181 @@
+//! Who is online in which room. Presence is kept per *connection* with an
+//! expiry, refreshed by the connection's heartbeat: a person with two tabs is
+//! two entries but one name, and entries of a crashed node simply expire.
+//!
+//! With Redis, each room is a sorted set `{prefix}:presence:{room}` whose
+//! members are `connection-id|username` scored by expiry time, so every node
+//! sees the same list. Without Redis the same structure lives in this process.
+
+use super::error::BackendError;
+use super::store::now_ms;
+use crate::protocol::{Millis, RoomId};
+use fred::prelude::*;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// How long an entry lives without a refresh. Connections refresh every
+/// [`PRESENCE_REFRESH_MS`]; a node that dies stops refreshing.
+pub const PRESENCE_TTL_MS: Millis = 45_000;
+pub const PRESENCE_REFRESH_MS: Millis = 15_000;
+
+type Result<T> = std::result::Result<T, BackendError>;
+
+/// room → connection id → (username, expires at). A std mutex: nothing awaits while it is held.
+type LocalTable = HashMap<RoomId, HashMap<String, (String, Millis)>>;
+
+#[derive(Clone)]
+pub enum Presence {
+    Local(Arc<Mutex<LocalTable>>),
+    Redis { client: Client, prefix: Arc<str> },
+}
+
+fn member(conn: &str, username: &str) -> String {
+    format!("{conn}|{username}")
+}
+
+fn username_of(member: &str) -> Option<&str> {
+    member.split_once('|').map(|(_, name)| name)
+}
+
+impl Presence {
+    pub fn local() -> Self {
+        Presence::Local(Arc::default())
+    }
+
+    pub fn redis(client: Client, prefix: &str) -> Self {
+        Presence::Redis {
+            client,
+            prefix: prefix.into(),
+        }
+    }
+
+    fn key(prefix: &str, room: RoomId) -> String {
+        format!("{prefix}:presence:{room}")
+    }
+
+    fn local_table(table: &Mutex<LocalTable>) -> std::sync::MutexGuard<'_, LocalTable> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (every critical section is a single insert/remove), so poison is harmless.
+        table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks (or keeps) `conn` online in `room` until now + TTL.
+    pub async fn touch(&self, room: RoomId, conn: &str, username: &str) -> Result<()> {
+        let expires = now_ms() + PRESENCE_TTL_MS;
+        match self {
+            Presence::Local(table) => {
+                Self::local_table(table)
+                    .entry(room)
+                    .or_default()
+                    .insert(conn.to_owned(), (username.to_owned(), expires));
+            }
+            Presence::Redis { client, prefix } => {
+                let key = Self::key(prefix, room);
+                let _: () = client
+                    .zadd(&key, None, None, false, false, (expires as f64, member(conn, username)))
+                    .await?;
+                // The whole set goes away if nobody refreshes it.
+                let _: () = client.pexpire(&key, PRESENCE_TTL_MS * 2, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn remove(&self, room: RoomId, conn: &str, username: &str) -> Result<()> {
+        match self {
+            Presence::Local(table) => {
+                let mut table = Self::local_table(table);
+                if let Some(conns) = table.get_mut(&room) {
+                    conns.remove(conn);
+                    if conns.is_empty() {
+                        table.remove(&room);
+                    }
+                }
+            }
+            Presence::Redis { client, prefix } => {
+                let _: () = client.zrem(Self::key(prefix, room), member(conn, username)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Distinct names of everyone with a live connection in `room`, sorted.
+    pub async fn online(&self, room: RoomId) -> Result<Vec<String>> {
+        let now = now_ms();
+        let names: BTreeSet<String> = match self {
+            Presence::Local(table) => {
+                let mut table = Self::local_table(table);
+                match table.get_mut(&room) {
+                    Some(conns) => {
+                        conns.retain(|_, (_, expires)| *expires > now);
+                        conns.values().map(|(name, _)| name.clone()).collect()
+                    }
+                    None => BTreeSet::new(),
+                }
+            }
+            Presence::Redis { client, prefix } => {
+                let key = Self::key(prefix, room);
+                let _: () = client.zremrangebyscore(&key, f64::NEG_INFINITY, now as f64).await?;
+                let members: Vec<String> = client
+                    .zrangebyscore(&key, now as f64, f64::INFINITY, false, None)
+                    .await?;
+                members
+                    .iter()
+                    .filter_map(|m| username_of(m))
+                    .map(str::to_owned)
+                    .collect()
+            }
+        };
+        Ok(names.into_iter().collect())
+    }
+
+    /// How many distinct people are online in each of `rooms`.
+    pub async fn online_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, u32>> {
+        let lists = futures::future::try_join_all(
+            rooms
+                .iter()
+                .map(|&room| async move { self.online(room).await.map(|names| (room, names.len() as u32)) }),
+        )
+        .await?;
+        Ok(lists.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_carry_the_username_after_the_connection_id() {
+        assert_eq!(username_of(&member("node1:7", "bob")), Some("bob"));
+    }
+
+    #[tokio::test]
+    async fn two_connections_of_one_person_count_once_and_leave_separately() {
+        let presence = Presence::local();
+        let room = RoomId(1);
+        presence.touch(room, "c1", "ann").await.unwrap();
+        presence.touch(room, "c2", "ann").await.unwrap();
+        presence.touch(room, "c3", "bob").await.unwrap();
+        assert_eq!(presence.online(room).await.unwrap(), vec!["ann", "bob"]);
+        presence.remove(room, "c1", "ann").await.unwrap();
+        assert_eq!(presence.online(room).await.unwrap(), vec!["ann", "bob"]);
+        presence.remove(room, "c2", "ann").await.unwrap();
+        assert_eq!(presence.online(room).await.unwrap(), vec!["bob"]);
+        assert_eq!(presence.online_counts(&[room, RoomId(2)]).await.unwrap()[&RoomId(2)], 0);
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_not_online() {
+        let presence = Presence::local();
+        if let Presence::Local(table) = &presence {
+            table
+                .lock()
+                .unwrap()
+                .entry(RoomId(1))
+                .or_default()
+                .insert("c".into(), ("old".into(), now_ms() - 1));
+        }
+        assert!(presence.online(RoomId(1)).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,385 @@
+//! Storage: users, sessions, rooms and messages, on MySQL/MariaDB or an
+//! embedded SQLite file through sqlx's `Any` driver, so one set of queries
+//! (with `?` placeholders, always bound — never formatted) serves both.
+
+use super::error::BackendError;
+use crate::protocol::{ChatMessage, Me, Millis, RoomId, Seq, UserId};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+type Result<T> = std::result::Result<T, BackendError>;
+
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// A room as stored.
+#[derive(Clone, Debug)]
+pub struct RoomRow {
+    pub id: RoomId,
+    pub name: String,
+    pub topic: String,
+    pub last_message_at: Option<Millis>,
+}
+
+/// A user with the hash to check a login against.
+pub struct Credentials {
+    pub me: Me,
+    pub password_hash: String,
+}
+
+/// The outcome of posting a message.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    pub message: ChatMessage,
+    /// False when the client id had been used before: `message` is the original.
+    pub fresh: bool,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    is_sqlite: bool,
+}
+
+/// `SELECT` of [`ChatMessage`] columns followed by a fixed `WHERE …` clause.
+/// A macro so every query stays a static string (sqlx refuses dynamic SQL).
+macro_rules! select_messages {
+    ($tail:literal) => {
+        concat!(
+            "SELECT m.id, m.room_id, m.seq, u.username, m.body, m.created_at, m.client_id ",
+            "FROM messages m JOIN users u ON u.id = m.author_id ",
+            $tail
+        )
+    };
+}
+
+fn message_from_row(row: &AnyRow) -> std::result::Result<ChatMessage, sqlx::Error> {
+    Ok(ChatMessage {
+        id: row.try_get(0)?,
+        room: RoomId(row.try_get(1)?),
+        seq: row.try_get(2)?,
+        author: row.try_get(3)?,
+        body: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        client_id: row.try_get(6)?,
+    })
+}
+
+fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRow, sqlx::Error> {
+    Ok(RoomRow {
+        id: RoomId(row.try_get(0)?),
+        name: row.try_get(1)?,
+        topic: row.try_get(2)?,
+        last_message_at: row.try_get(3)?,
+    })
+}
+
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Connects, and brings the schema up to date. `url` is `mysql://…` or `sqlite://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        if is_sqlite {
+            // WAL lets readers (history, catch-up) run while a message commits.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+        } else {
+            MYSQL_MIGRATIONS.run(&pool).await?;
+        }
+        Ok(Self { pool, is_sqlite })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.is_sqlite
+    }
+
+    /// Cheap liveness check for `/healthz`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- users and sessions ----
+
+    /// Creates a user; `Conflict` if the name is taken (case-insensitively).
+    pub async fn create_user(&self, username: &str, key: &str, password_hash: &str) -> Result<Me> {
+        let result =
+            sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)")
+                .bind(username)
+                .bind(key)
+                .bind(password_hash)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await
+                .map_err(BackendError::from);
+        match result {
+            Ok(done) => {
+                let id = match done.last_insert_id() {
+                    Some(id) => id,
+                    None => self.user_id_by_key(key).await?,
+                };
+                Ok(Me {
+                    id: UserId(id),
+                    username: username.to_owned(),
+                })
+            }
+            Err(e) if e.is_unique_violation() => Err(BackendError::Conflict("That username is already taken.".into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn user_id_by_key(&self, key: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn credentials(&self, key: &str) -> Result<Option<Credentials>> {
+        let row = sqlx::query("SELECT id, username, password_hash FROM users WHERE username_key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Credentials {
+                me: Me {
+                    id: UserId(r.try_get(0)?),
+                    username: r.try_get(1)?,
+                },
+                password_hash: r.try_get(2)?,
+            })
+        })
+        .transpose()
+        .map_err(BackendError::Database)
+    }
+
+    pub async fn create_session(&self, token_hash: &str, user: UserId, expires_at: Millis) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(token_hash)
+            .bind(user.0)
+            .bind(now_ms())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user a live session belongs to; `None` for unknown or expired tokens.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<Me>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = ? AND s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Me {
+                id: UserId(r.try_get(0)?),
+                username: r.try_get(1)?,
+            })
+        })
+        .transpose()
+        .map_err(BackendError::Database)
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- rooms ----
+
+    pub async fn create_room(&self, name: &str, key: &str, topic: &str, creator: UserId) -> Result<RoomId> {
+        let result =
+            sqlx::query("INSERT INTO rooms (name, name_key, topic, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(name)
+                .bind(key)
+                .bind(topic)
+                .bind(creator.0)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await
+                .map_err(BackendError::from);
+        match result {
+            Ok(done) => match done.last_insert_id() {
+                Some(id) => Ok(RoomId(id)),
+                None => Ok(RoomId(
+                    sqlx::query_scalar("SELECT id FROM rooms WHERE name_key = ?")
+                        .bind(key)
+                        .fetch_one(&self.pool)
+                        .await?,
+                )),
+            },
+            Err(e) if e.is_unique_violation() => {
+                Err(BackendError::Conflict("A room with that name already exists.".into()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every room, most recently active first.
+    pub async fn rooms(&self) -> Result<Vec<RoomRow>> {
+        let rows = sqlx::query(
+            "SELECT id, name, topic, last_message_at FROM rooms \
+             ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(room_from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn room(&self, id: RoomId) -> Result<Option<RoomRow>> {
+        let row = sqlx::query("SELECT id, name, topic, last_message_at FROM rooms WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(room_from_row).transpose().map_err(Into::into)
+    }
+
+    // ---- messages ----
+
+    /// Commits a message with the room's next sequence number, or returns the
+    /// original if `client_id` was already used by this author.
+    ///
+    /// The sequence is bumped and the row inserted in one transaction: the
+    /// `UPDATE` takes the room row's write lock, so concurrent senders are
+    /// serialised and a failed insert rolls the counter back — no gaps.
+    pub async fn post_message(&self, room: RoomId, author: &Me, client_id: &str, body: &str) -> Result<Posted> {
+        if let Some(message) = self.message_by_client_id(author.id, client_id).await? {
+            return Ok(Posted { message, fresh: false });
+        }
+        match self.insert_message(room, author, client_id, body).await {
+            Ok(message) => Ok(Posted { message, fresh: true }),
+            // A concurrent retry with the same client id won the race.
+            Err(e) if e.is_unique_violation() => match self.message_by_client_id(author.id, client_id).await? {
+                Some(message) => Ok(Posted { message, fresh: false }),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn insert_message(&self, room: RoomId, author: &Me, client_id: &str, body: &str) -> Result<ChatMessage> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let bumped = sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(room.0)
+            .execute(&mut *tx)
+            .await?;
+        if bumped.rows_affected() == 0 {
+            return Err(BackendError::RoomNotFound);
+        }
+        let seq: Seq = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
+            .bind(room.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(room.0)
+        .bind(seq)
+        .bind(author.id.0)
+        .bind(client_id)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let id = match inserted.last_insert_id() {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar("SELECT id FROM messages WHERE room_id = ? AND seq = ?")
+                    .bind(room.0)
+                    .bind(seq)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(ChatMessage {
+            id,
+            room,
+            seq,
+            author: author.username.clone(),
+            body: body.to_owned(),
+            created_at: now,
+            client_id: client_id.to_owned(),
+        })
+    }
+
+    async fn message_by_client_id(&self, author: UserId, client_id: &str) -> Result<Option<ChatMessage>> {
+        let row = sqlx::query(select_messages!("WHERE m.author_id = ? AND m.client_id = ?"))
+            .bind(author.0)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(message_from_row).transpose().map_err(Into::into)
+    }
+
+    /// Up to `limit` messages with sequence greater than `since`, oldest first.
+    pub async fn messages_after(&self, room: RoomId, since: Seq, limit: u32) -> Result<Vec<ChatMessage>> {
+        let rows = sqlx::query(select_messages!(
+            "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
+        ))
+        .bind(room.0)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(message_from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// The `limit` messages just before sequence `before` (or the newest, if
+    /// `None`), oldest first, and whether older ones exist. Keyset pagination
+    /// on (room_id, seq): the cost does not grow with depth.
+    pub async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<(Vec<ChatMessage>, bool)> {
+        let rows = sqlx::query(select_messages!(
+            "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+        ))
+        .bind(room.0)
+        .bind(before.unwrap_or(Seq::MAX))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let has_older = rows.len() > limit as usize;
+        let mut messages = rows
+            .iter()
+            .take(limit as usize)
+            .map(message_from_row)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok((messages, has_older))
+    }
+}

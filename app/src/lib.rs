@@ -1,0 +1,68 @@
+//! Natter's Leptos application, compiled twice: with `ssr` inside the server
+//! binary and with `hydrate` into the browser's WASM.
+//!
+//! Layout:
+//! - [`protocol`]: wire types shared with the browser (WebSocket frames, DTOs).
+//! - [`validate`]: validated text newtypes (usernames, room names, message bodies…).
+//! - [`api`]: the server functions — every HTTP endpoint the UI calls.
+//! - [`pages`]: one routed page per file; [`components`]: pieces they share.
+//! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
+//! - `backend` (server only): storage, accounts and presence.
+
+pub mod api;
+pub mod components;
+pub mod live;
+pub mod pages;
+pub mod protocol;
+pub mod time;
+pub mod validate;
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    time::provide_local_offset();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/natter.css"/>
+        <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+        <Title formatter=|page: String| if page.is_empty() { "Natter".to_string() } else { format!("{page} · Natter") }/>
+        <Router>
+            <Routes fallback=pages::not_found::NotFound>
+                // Async: the page is rendered whole before sending, so a
+                // redirect to /login can still set the response status.
+                <Route path=path!("/") view=pages::home::Home ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=pages::auth::Login ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view=pages::auth::SignUp ssr=SsrMode::Async/>
+                <Route path=path!("/rooms/:id") view=pages::room::Room ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,212 @@
+//! The browser's WebSocket to `/ws`: connects, joins a room asking for what it
+//! missed, and reconnects with exponential backoff and jitter when the
+//! connection drops. The room page owns the chat state; this module only moves
+//! frames and reports the connection's state.
+
+use crate::protocol::{ClientFrame, RoomId, Seq, ServerFrame};
+use leptos::prelude::*;
+
+/// What the connection indicator shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Connected,
+    /// Waiting `in_secs` before the next attempt.
+    Reconnecting {
+        in_secs: u32,
+    },
+    /// Reconnected after having been disconnected ("Back online").
+    BackOnline,
+}
+
+impl ConnState {
+    pub fn label(&self) -> String {
+        match self {
+            ConnState::Connecting => "Connecting…".into(),
+            ConnState::Connected => "Connected".into(),
+            ConnState::Reconnecting { in_secs: 0 } => "Reconnecting…".into(),
+            ConnState::Reconnecting { in_secs } => format!("Reconnecting in {in_secs} s…"),
+            ConnState::BackOnline => "Back online".into(),
+        }
+    }
+    pub fn is_live(&self) -> bool {
+        matches!(self, ConnState::Connected | ConnState::BackOnline)
+    }
+}
+
+/// Delay before reconnect attempt `attempt` (1-based): 0.5 s doubling to a
+/// 30 s cap, then scaled by `jitter` in [0.5, 1) so that clients cut off
+/// together do not all come back in the same instant.
+pub fn backoff_ms(attempt: u32, jitter: f64) -> u32 {
+    let base = 500u64
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16))
+        .min(30_000);
+    (base as f64 * jitter.clamp(0.5, 1.0)) as u32
+}
+
+/// Callbacks the room page gives the connection.
+pub struct Handlers {
+    /// The sequence to resume from: the last one the page has.
+    pub since: Box<dyn Fn() -> Seq>,
+    /// Every frame from the server.
+    pub on_frame: Box<dyn Fn(ServerFrame)>,
+    /// Called once the room is joined on a new connection: resend what is pending.
+    pub on_joined: Box<dyn Fn()>,
+}
+
+/// A handle for sending frames. Sends while disconnected are dropped: the room
+/// page keeps unsent messages as pending and resends them after reconnecting.
+#[derive(Clone, Copy)]
+pub struct Live {
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    outbox: StoredValue<Option<futures::channel::mpsc::UnboundedSender<ClientFrame>>, LocalStorage>,
+    pub state: RwSignal<ConnState>,
+}
+
+impl Live {
+    pub fn send(&self, frame: ClientFrame) {
+        self.outbox.with_value(|tx| {
+            if let Some(tx) = tx {
+                let _ = tx.unbounded_send(frame);
+            }
+        });
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn connect(_room: RoomId, _handlers: Handlers) -> Live {
+    // The server renders the page; only the browser opens sockets.
+    Live {
+        outbox: StoredValue::new_local(None),
+        state: RwSignal::new(ConnState::Connecting),
+    }
+}
+
+#[cfg(feature = "hydrate")]
+pub fn connect(room: RoomId, handlers: Handlers) -> Live {
+    use futures::channel::{mpsc, oneshot};
+    let state = RwSignal::new(ConnState::Connecting);
+    let (tx, rx) = mpsc::unbounded();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    // Leaving the page ends the connection instead of reconnecting forever.
+    on_cleanup(move || {
+        let _ = stop_tx.send(());
+    });
+    leptos::task::spawn_local(run(room, handlers, state, rx, stop_rx));
+    Live {
+        outbox: StoredValue::new_local(Some(tx)),
+        state,
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn socket_url() -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!("{scheme}://{}/ws", location.host().ok()?))
+}
+
+#[cfg(feature = "hydrate")]
+async fn run(
+    room: RoomId,
+    handlers: Handlers,
+    state: RwSignal<ConnState>,
+    mut outbox: futures::channel::mpsc::UnboundedReceiver<ClientFrame>,
+    stop: futures::channel::oneshot::Receiver<()>,
+) {
+    use futures::{FutureExt, SinkExt, StreamExt};
+    use gloo_net::websocket::{Message, futures::WebSocket};
+
+    let mut stop = stop.fuse();
+    let mut attempt: u32 = 0;
+    let mut was_connected = false;
+    loop {
+        let Some(url) = socket_url() else { return };
+        if let Ok(socket) = WebSocket::open(&url) {
+            let (mut sink, mut stream) = socket.split();
+            // Frames queued while offline are stale: pending messages are resent after joining.
+            while outbox.try_recv().is_ok() {}
+            let join = ClientFrame::Join {
+                room,
+                since: (handlers.since)(),
+            };
+            if let Ok(text) = serde_json::to_string(&join) {
+                let _ = sink.send(Message::Text(text)).await;
+            }
+            loop {
+                futures::select! {
+                    _ = stop => {
+                        let _ = sink.close().await;
+                        return;
+                    }
+                    incoming = stream.next().fuse() => match incoming {
+                        Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerFrame>(&text) {
+                            Ok(frame) => {
+                                if let ServerFrame::Joined { .. } = frame {
+                                    attempt = 0;
+                                    state.try_set(if was_connected { ConnState::BackOnline } else { ConnState::Connected });
+                                    was_connected = true;
+                                    (handlers.on_frame)(frame);
+                                    (handlers.on_joined)();
+                                } else {
+                                    (handlers.on_frame)(frame);
+                                }
+                            }
+                            Err(e) => leptos::logging::warn!("unreadable frame from server: {e}"),
+                        },
+                        Some(Ok(Message::Bytes(_))) => {}
+                        Some(Err(_)) | None => break,
+                    },
+                    frame = outbox.next() => if let Some(frame) = frame {
+                        let Ok(text) = serde_json::to_string(&frame) else { continue };
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+        attempt += 1;
+        let delay = backoff_ms(attempt, 0.5 + js_sys::Math::random() / 2.0);
+        // Count the wait down so the indicator says what is going on.
+        let mut left = delay;
+        while left > 0 {
+            state.try_set(ConnState::Reconnecting {
+                in_secs: left.div_ceil(1000),
+            });
+            let step = left.min(1000);
+            futures::select! {
+                _ = stop => return,
+                _ = gloo_timers::future::TimeoutFuture::new(step).fuse() => {}
+            }
+            left -= step;
+        }
+        state.try_set(ConnState::Reconnecting { in_secs: 0 });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap_and_keeps_jitter_in_range() {
+        assert_eq!(backoff_ms(1, 1.0), 500);
+        assert_eq!(backoff_ms(2, 1.0), 1000);
+        assert_eq!(backoff_ms(4, 1.0), 4000);
+        assert_eq!(backoff_ms(30, 1.0), 30_000);
+        assert_eq!(backoff_ms(3, 0.5), 1000);
+        assert_eq!(backoff_ms(3, 0.0), 1000, "jitter never goes below half");
+    }
+
+    #[test]
+    fn the_indicator_says_what_is_happening() {
+        assert_eq!(ConnState::Reconnecting { in_secs: 4 }.label(), "Reconnecting in 4 s…");
+        assert_eq!(ConnState::BackOnline.label(), "Back online");
+        assert!(!ConnState::Connecting.is_live());
+    }
+}

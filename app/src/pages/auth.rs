@@ -1,0 +1,66 @@
+//! Sign-up and login: two small forms that work before hydration too (they
+//! post straight to the server function, which redirects).
+
+use crate::api::{LogIn, SignUp as SignUpFn};
+use crate::components::{FormError, error_message};
+use crate::validate::{PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+#[component]
+pub fn Login() -> impl IntoView {
+    let action = ServerAction::<LogIn>::new();
+    view! {
+        <Title text="Log in"/>
+        <main class="page narrow auth">
+            <h1 class="brand-title">"Natter"</h1>
+            <h2>"Log in"</h2>
+            <ActionForm action=action>
+                <label for="username">"Username"</label>
+                <input id="username" name="username" autocomplete="username" required autofocus/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                <FormError error=Signal::derive(move || error_message(action.value().get()))/>
+                <button type="submit" disabled=move || action.pending().get()>
+                    "Log in"
+                </button>
+            </ActionForm>
+            <p class="switch">"New here? " <A href="/signup">"Create an account"</A></p>
+        </main>
+    }
+}
+
+#[component]
+pub fn SignUp() -> impl IntoView {
+    let action = ServerAction::<SignUpFn>::new();
+    view! {
+        <Title text="Sign up"/>
+        <main class="page narrow auth">
+            <h1 class="brand-title">"Natter"</h1>
+            <h2>"Sign up"</h2>
+            <ActionForm action=action>
+                <label for="username">"Username"</label>
+                <input
+                    id="username" name="username" autocomplete="username" required autofocus
+                    minlength=USERNAME_MIN maxlength=USERNAME_MAX pattern="[A-Za-z0-9_\\-]+"
+                    aria-describedby="username-help"
+                />
+                <p id="username-help" class="help">
+                    {format!("{USERNAME_MIN}–{USERNAME_MAX} letters, digits, _ or -")}
+                </p>
+                <label for="password">"Password"</label>
+                <input
+                    id="password" name="password" type="password" autocomplete="new-password" required
+                    minlength=PASSWORD_MIN maxlength=PASSWORD_MAX aria-describedby="password-help"
+                />
+                <p id="password-help" class="help">{format!("At least {PASSWORD_MIN} characters")}</p>
+                <FormError error=Signal::derive(move || error_message(action.value().get()))/>
+                <button type="submit" disabled=move || action.pending().get()>
+                    "Sign up"
+                </button>
+            </ActionForm>
+            <p class="switch">"Already have an account? " <A href="/login">"Log in"</A></p>
+        </main>
+    }
+}

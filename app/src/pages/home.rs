@@ -1,0 +1,87 @@
+//! The room list and the form to create a room.
+
+use crate::api::{CreateRoom, list_rooms, who_am_i};
+use crate::components::{FormError, LoadError, TopBar, error_message};
+use crate::protocol::RoomSummary;
+use crate::time;
+use crate::validate::{ROOM_NAME_MAX, TOPIC_MAX};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Redirect};
+
+#[component]
+pub fn Home() -> impl IntoView {
+    let create = ServerAction::<CreateRoom>::new();
+    let me = Resource::new(|| (), |_| who_am_i());
+    let rooms = Resource::new(move || create.version().get(), |_| list_rooms());
+
+    view! {
+        <Title text="Rooms"/>
+        <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => view! {
+                        <TopBar username=me.username/>
+                        <main class="page home">
+                            <section aria-labelledby="rooms-heading">
+                                <h1 id="rooms-heading">"Rooms"</h1>
+                                <Transition fallback=|| view! { <p class="loading" role="status">"Loading rooms…"</p> }>
+                                    {move || Suspend::new(async move {
+                                        match rooms.await {
+                                            Ok(list) => view! { <RoomList rooms=list/> }.into_any(),
+                                            Err(e) => view! { <LoadError error=e/> }.into_any(),
+                                        }
+                                    })}
+                                </Transition>
+                            </section>
+                            <section class="card" aria-labelledby="create-heading">
+                                <h2 id="create-heading">"New room"</h2>
+                                <ActionForm action=create>
+                                    <label for="room-name">"Room name"</label>
+                                    <input id="room-name" name="name" required maxlength=ROOM_NAME_MAX/>
+                                    <label for="room-topic">"Topic"</label>
+                                    <input id="room-topic" name="topic" maxlength=TOPIC_MAX placeholder="Optional"/>
+                                    <FormError error=Signal::derive(move || error_message(create.value().get()))/>
+                                    <button type="submit" disabled=move || create.pending().get()>"Create room"</button>
+                                </ActionForm>
+                            </section>
+                        </main>
+                    }.into_any(),
+                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn RoomList(rooms: Vec<RoomSummary>) -> impl IntoView {
+    if rooms.is_empty() {
+        return view! { <p class="empty">"No rooms yet. Create the first one."</p> }.into_any();
+    }
+    view! {
+        <ul class="rooms" aria-label="Rooms">
+            {rooms.into_iter().map(|room| {
+                let href = format!("/rooms/{}", room.id);
+                let last = room.last_message_at;
+                view! {
+                    <li>
+                        <A href=href attr:class="room-link">{room.name}</A>
+                        <span class="topic">{room.topic}</span>
+                        <span class="meta">
+                            <span class="online-count">{format!("{} online", room.online)}</span>
+                            {move || match last {
+                                Some(ms) => view! {
+                                    <time datetime=time::iso(ms)>{format!("last message {}", time::date_time(ms, time::offset()))}</time>
+                                }.into_any(),
+                                None => view! { <span>"no messages yet"</span> }.into_any(),
+                            }}
+                        </span>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}

@@ -1,0 +1,6 @@
+//! One routed page per file.
+
+pub mod auth;
+pub mod home;
+pub mod not_found;
+pub mod room;

@@ -1,0 +1,322 @@
+//! The wire types shared by the server and the WASM client: ids, the DTOs that
+//! server functions return, and the WebSocket frames in both directions.
+//!
+//! Serde only, so the same definitions compile for the browser and the server;
+//! a round-trip test at the bottom keeps the JSON shape honest.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A user's database id. Typed so that user and room ids cannot be swapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub i64);
+
+/// A room's database id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomId(pub i64);
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Position of a message in its room: assigned by the server at commit, gap-free from 1.
+pub type Seq = i64;
+
+/// Milliseconds since the Unix epoch, server clock.
+pub type Millis = i64;
+
+/// The logged-in user, as the UI sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: UserId,
+    pub username: String,
+}
+
+/// One row of the home page's room list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub id: RoomId,
+    pub name: String,
+    pub topic: String,
+    /// Distinct users with at least one live connection in the room.
+    pub online: u32,
+    pub last_message_at: Option<Millis>,
+}
+
+/// A committed chat message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub room: RoomId,
+    pub seq: Seq,
+    pub author: String,
+    pub body: String,
+    pub created_at: Millis,
+    /// The sender's idempotency key; lets the sender match the message to its pending copy.
+    pub client_id: String,
+}
+
+/// What the room page needs for its first (server-rendered) paint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPage {
+    pub id: RoomId,
+    pub name: String,
+    pub topic: String,
+    /// The newest messages, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Whether messages older than the first one exist.
+    pub has_older: bool,
+    pub me: Me,
+}
+
+/// A page of older history, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub messages: Vec<ChatMessage>,
+    pub has_older: bool,
+}
+
+/// Frames the browser sends over the WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Start receiving a room's live events, first replaying every message after `since`.
+    Join { room: RoomId, since: Seq },
+    /// Stop receiving a room.
+    Leave { room: RoomId },
+    /// Post a message. `client_id` is the sender's idempotency key: a retry with the same
+    /// key returns the original acknowledgement instead of making a second message.
+    Send {
+        room: RoomId,
+        client_id: String,
+        body: String,
+    },
+    /// Ask for messages after `since` again (the client saw a gap or a `more` catch-up).
+    CatchUp { room: RoomId, since: Seq },
+}
+
+/// Frames the server sends over the WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The connection is in the room; who is online now.
+    Joined { room: RoomId, online: Vec<String> },
+    /// Messages after the requested sequence, in order. `more` means the server
+    /// stopped at its replay limit and the client must ask again from the last one.
+    CatchUp {
+        room: RoomId,
+        messages: Vec<ChatMessage>,
+        more: bool,
+    },
+    /// A new message in a room the connection has joined.
+    Message { message: ChatMessage },
+    /// The sender's message is committed: sent only after the database commit.
+    Ack {
+        room: RoomId,
+        client_id: String,
+        id: i64,
+        seq: Seq,
+        created_at: Millis,
+    },
+    /// The full online list of a room changed.
+    Online { room: RoomId, online: Vec<String> },
+    /// Someone came online in (or left) the room: shown as a notice in the stream.
+    Presence {
+        room: RoomId,
+        username: String,
+        joined: bool,
+    },
+    /// A request failed. `client_id` names the send it answers, if any.
+    Error {
+        code: ErrorCode,
+        message: String,
+        client_id: Option<String>,
+    },
+}
+
+/// Machine-readable error kinds, so the client can decide whether to retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The input was wrong; retrying the same input will fail again.
+    Invalid,
+    /// Not logged in, or the session ended.
+    Unauthorized,
+    /// The room does not exist (or is not visible to this user).
+    NotFound,
+    /// The name is already taken.
+    Conflict,
+    /// A frame the server could not parse.
+    BadFrame,
+    /// The server could not do it now (database unreachable…); retry later.
+    Unavailable,
+    /// The connection fell too far behind and must catch up from its last sequence.
+    Resync,
+}
+
+impl ErrorCode {
+    /// Whether the same request may succeed if sent again later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Unavailable)
+    }
+}
+
+/// The error every server function returns: a code for the program and a
+/// sentence for the person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Invalid, message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "Please log in first.")
+    }
+    pub fn room_not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "That room does not exist.")
+    }
+    pub fn unavailable() -> Self {
+        Self::new(
+            ErrorCode::Unavailable,
+            "The server cannot do that right now. Please try again in a moment.",
+        )
+    }
+}
+
+impl server_fn::error::FromServerFnError for ApiError {
+    type Encoder = server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
+        use server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Args(m) | E::MissingArg(m) | E::Deserialization(m) => {
+                ApiError::invalid(format!("The request was malformed: {m}"))
+            }
+            E::Request(_) => ApiError::new(
+                ErrorCode::Unavailable,
+                "Could not reach the server. Check your connection and try again.",
+            ),
+            other => ApiError::new(ErrorCode::Unavailable, other.to_string()),
+        }
+    }
+}
+
+impl ServerFrame {
+    pub fn error(code: ErrorCode, message: impl Into<String>, client_id: Option<String>) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            client_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> ChatMessage {
+        ChatMessage {
+            id: 7,
+            room: RoomId(3),
+            seq: 42,
+            author: "añа_😀".into(),
+            body: "line one\nline two <b>不</b>".into(),
+            created_at: 1_764_000_000_000,
+            client_id: "c-1".into(),
+        }
+    }
+
+    #[test]
+    fn every_client_frame_survives_a_json_round_trip() {
+        let frames = vec![
+            ClientFrame::Join {
+                room: RoomId(1),
+                since: 0,
+            },
+            ClientFrame::Leave { room: RoomId(1) },
+            ClientFrame::Send {
+                room: RoomId(2),
+                client_id: "abc".into(),
+                body: "hi 👋".into(),
+            },
+            ClientFrame::CatchUp {
+                room: RoomId(2),
+                since: 99,
+            },
+        ];
+        for frame in frames {
+            let json = serde_json::to_string(&frame).unwrap();
+            assert_eq!(serde_json::from_str::<ClientFrame>(&json).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn every_server_frame_survives_a_json_round_trip() {
+        let frames = vec![
+            ServerFrame::Joined {
+                room: RoomId(1),
+                online: vec!["a".into()],
+            },
+            ServerFrame::CatchUp {
+                room: RoomId(1),
+                messages: vec![message()],
+                more: true,
+            },
+            ServerFrame::Message { message: message() },
+            ServerFrame::Ack {
+                room: RoomId(1),
+                client_id: "x".into(),
+                id: 1,
+                seq: 2,
+                created_at: 3,
+            },
+            ServerFrame::Online {
+                room: RoomId(1),
+                online: vec![],
+            },
+            ServerFrame::Presence {
+                room: RoomId(1),
+                username: "bob".into(),
+                joined: false,
+            },
+            ServerFrame::error(ErrorCode::Invalid, "no", Some("x".into())),
+        ];
+        for frame in frames {
+            let json = serde_json::to_string(&frame).unwrap();
+            assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn frames_are_tagged_by_type_in_snake_case() {
+        let json = serde_json::to_value(ClientFrame::CatchUp {
+            room: RoomId(5),
+            since: 1,
+        })
+        .unwrap();
+        assert_eq!(json["type"], "catch_up");
+        assert_eq!(json["room"], 5);
+    }
+
+    #[test]
+    fn an_unknown_frame_type_is_rejected() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout","room":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"send","room":1}"#).is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! Validated text: each newtype can only be built by `parse`, so holding one
+//! proves the value is acceptable. Shared by the browser (early feedback) and
+//! the server (the check that counts).
+
+use std::fmt;
+
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 32;
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 128;
+pub const ROOM_NAME_MAX: usize = 64;
+pub const TOPIC_MAX: usize = 200;
+pub const MESSAGE_MAX: usize = 4000;
+pub const CLIENT_ID_MAX: usize = 64;
+
+/// Why a piece of text was refused, worded for the person who typed it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid(message.into()))
+}
+
+/// Control characters other than newline and tab never belong in chat text.
+fn has_forbidden_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+macro_rules! text_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// 3–32 letters, digits, `_` or `-`. Unique case-insensitively: see [`Username::key`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+text_newtype!(Username);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
+            return invalid(format!(
+                "Username must be {USERNAME_MIN} to {USERNAME_MAX} characters long."
+            ));
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return invalid("Username may contain only letters, digits, '_' and '-'.");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The form compared for uniqueness and at login.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// 8–128 characters, exactly as typed (no trimming, no normalisation).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let len = raw.chars().count();
+        if len < PASSWORD_MIN {
+            return invalid(format!("Password must be at least {PASSWORD_MIN} characters long."));
+        }
+        if len > PASSWORD_MAX {
+            return invalid(format!("Password must be at most {PASSWORD_MAX} characters long."));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Password {
+    // Never let a password reach a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+/// 1–64 characters after trimming; unique case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomName(String);
+text_newtype!(RoomName);
+
+impl RoomName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return invalid("Room name cannot be empty.");
+        }
+        if name.chars().count() > ROOM_NAME_MAX {
+            return invalid(format!("Room name must be at most {ROOM_NAME_MAX} characters long."));
+        }
+        if name.chars().any(char::is_control) {
+            return invalid("Room name cannot contain control characters.");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The form compared for uniqueness.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// Optional, up to 200 characters after trimming (empty means no topic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic(String);
+text_newtype!(Topic);
+
+impl Topic {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let topic = raw.trim();
+        if topic.chars().count() > TOPIC_MAX {
+            return invalid(format!("Topic must be at most {TOPIC_MAX} characters long."));
+        }
+        if topic.chars().any(char::is_control) {
+            return invalid("Topic cannot contain control characters.");
+        }
+        Ok(Self(topic.to_owned()))
+    }
+}
+
+/// A message's text: not blank, at most 4,000 characters, line breaks kept
+/// (CRLF folded to LF so every client sees the same text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageBody(String);
+text_newtype!(MessageBody);
+
+impl MessageBody {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let body = raw.replace("\r\n", "\n");
+        if body.trim().is_empty() {
+            return invalid("Message cannot be empty.");
+        }
+        let len = body.chars().count();
+        if len > MESSAGE_MAX {
+            return invalid(format!(
+                "Message is too long: {len} characters, the limit is {MESSAGE_MAX}."
+            ));
+        }
+        if has_forbidden_control(&body) {
+            return invalid("Message cannot contain control characters.");
+        }
+        Ok(Self(body))
+    }
+}
+
+/// The sender's idempotency key for one message: 1–64 of `[A-Za-z0-9_-]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientMessageId(String);
+text_newtype!(ClientMessageId);
+
+impl ClientMessageId {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let ok = !raw.is_empty()
+            && raw.len() <= CLIENT_ID_MAX
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return invalid("Client message id must be 1 to 64 letters, digits, '_' or '-'.");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_rules() {
+        assert!(Username::parse("bob").is_ok());
+        assert!(Username::parse("a_b-C9").is_ok());
+        assert!(Username::parse(&"x".repeat(32)).is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse(&"x".repeat(33)).is_err());
+        assert!(Username::parse("bob smith").is_err());
+        assert!(Username::parse("bøb").is_err());
+        assert!(Username::parse("<script>").is_err());
+        assert_eq!(Username::parse("  Bob ").unwrap().as_str(), "Bob");
+        assert_eq!(Username::parse("BoB").unwrap().key(), "bob");
+    }
+
+    #[test]
+    fn passwords_are_kept_exactly_as_typed() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"p".repeat(128)).is_ok());
+        assert!(Password::parse(&"p".repeat(129)).is_err());
+        let p = Password::parse(" spaced out ").unwrap();
+        assert_eq!(p.as_bytes(), b" spaced out ");
+        assert_eq!(format!("{p:?}"), "Password(…)");
+        // Eight characters even though more bytes.
+        assert!(Password::parse("ééééééééé").is_ok());
+    }
+
+    #[test]
+    fn room_names_and_topics_are_bounded() {
+        assert!(RoomName::parse("   ").is_err());
+        assert!(RoomName::parse(&"r".repeat(64)).is_ok());
+        assert!(RoomName::parse(&"r".repeat(65)).is_err());
+        assert_eq!(RoomName::parse(" Général ").unwrap().key(), "général");
+        assert!(Topic::parse("").is_ok());
+        assert!(Topic::parse(&"t".repeat(200)).is_ok());
+        assert!(Topic::parse(&"t".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn message_bodies_are_not_blank_and_not_too_long() {
+        assert!(MessageBody::parse("").is_err());
+        assert!(MessageBody::parse(" \n\t ").is_err());
+        assert!(MessageBody::parse(&"m".repeat(4000)).is_ok());
+        let err = MessageBody::parse(&"m".repeat(4001)).unwrap_err();
+        assert!(err.0.contains("too long"), "{err}");
+        assert_eq!(MessageBody::parse("a\r\nb").unwrap().as_str(), "a\nb");
+        assert!(MessageBody::parse("bell\u{7}").is_err());
+        assert_eq!(MessageBody::parse("😀不").unwrap().as_str(), "😀不");
+    }
+
+    #[test]
+    fn client_ids_are_short_tokens() {
+        assert!(ClientMessageId::parse("abc-123_X").is_ok());
+        assert!(ClientMessageId::parse("").is_err());
+        assert!(ClientMessageId::parse(&"a".repeat(65)).is_err());
+        assert!(ClientMessageId::parse("a b").is_err());
+    }
+}

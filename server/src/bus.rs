@@ -1,0 +1,127 @@
+//! Cross-node fan-out over Redis pub/sub: every node publishes each committed
+//! message (and each presence change) to one channel, and one subscriber per
+//! node hands what arrives to that node's hub.
+//!
+//! Redis pub/sub is at-most-once: what a node misses while its subscriber is
+//! reconnecting is recovered by clients through catch-up from the database.
+
+use app::protocol::RoomId;
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+use fred::types::Message;
+
+/// What travels between nodes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BusEvent<'a> {
+    /// A serialised `ServerFrame` for every connection in the room.
+    Frame { room: RoomId, frame: &'a str },
+    /// The room's online list changed: recompute it.
+    PresenceChanged { room: RoomId },
+}
+
+impl BusEvent<'_> {
+    /// `f{room} {frame json}` or `p{room}`: the frame travels as the bytes the
+    /// sockets will get, so no node parses or re-serialises it.
+    pub fn encode(&self) -> String {
+        match self {
+            BusEvent::Frame { room, frame } => format!("f{room} {frame}"),
+            BusEvent::PresenceChanged { room } => format!("p{room}"),
+        }
+    }
+
+    pub fn decode(payload: &str) -> Option<BusEvent<'_>> {
+        let (kind, rest) = payload.split_at_checked(1)?;
+        match kind {
+            "f" => {
+                let (room, frame) = rest.split_once(' ')?;
+                Some(BusEvent::Frame {
+                    room: RoomId(room.parse().ok()?),
+                    frame,
+                })
+            }
+            "p" => Some(BusEvent::PresenceChanged {
+                room: RoomId(rest.parse().ok()?),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The Redis side of the bus: a publishing client and a subscriber.
+pub struct RedisBus {
+    pub client: Client,
+    pub subscriber: SubscriberClient,
+    pub channel: String,
+}
+
+fn reconnect_policy() -> ReconnectPolicy {
+    // Retry forever, 100 ms doubling to 2 s: Redis coming back must heal the node by itself.
+    ReconnectPolicy::new_exponential(0, 100, 2_000, 2)
+}
+
+impl RedisBus {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, fred::error::Error> {
+        let config = Config::from_url(url)?;
+        let client = Builder::from_config(config.clone())
+            .set_policy(reconnect_policy())
+            .build()?;
+        client.init().await?;
+        let subscriber = Builder::from_config(config)
+            .set_policy(reconnect_policy())
+            .build_subscriber_client()?;
+        subscriber.init().await?;
+        // Re-subscribes after every reconnect.
+        drop(subscriber.manage_subscriptions());
+        let channel = format!("{prefix}:events");
+        subscriber.subscribe(channel.as_str()).await?;
+        Ok(Self {
+            client,
+            subscriber,
+            channel,
+        })
+    }
+
+    pub async fn publish(&self, event: &BusEvent<'_>) -> Result<(), fred::error::Error> {
+        let _: i64 = self.client.publish(self.channel.as_str(), event.encode()).await?;
+        Ok(())
+    }
+
+    pub fn messages(&self) -> tokio::sync::broadcast::Receiver<Message> {
+        self.subscriber.message_rx()
+    }
+
+    pub async fn ping(&self) -> Result<(), fred::error::Error> {
+        let _: String = self.client.ping(None).await?;
+        Ok(())
+    }
+
+    pub async fn quit(&self) {
+        let _ = self.subscriber.quit().await;
+        let _ = self.client.quit().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_survive_encoding() {
+        let frame = r#"{"type":"message","x":"a b"}"#;
+        let event = BusEvent::Frame {
+            room: RoomId(12),
+            frame,
+        };
+        assert_eq!(BusEvent::decode(&event.encode()), Some(event));
+        let event = BusEvent::PresenceChanged { room: RoomId(3) };
+        assert_eq!(BusEvent::decode(&event.encode()), Some(event));
+    }
+
+    #[test]
+    fn garbage_is_ignored() {
+        assert_eq!(BusEvent::decode(""), None);
+        assert_eq!(BusEvent::decode("fx {}"), None);
+        assert_eq!(BusEvent::decode("q1"), None);
+        assert_eq!(BusEvent::decode("é"), None);
+    }
+}

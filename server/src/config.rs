@@ -1,0 +1,122 @@
+//! Configuration: read from the environment here and nowhere else.
+//! Every variable and its default is listed in the README.
+
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `LISTEN_ADDR`, else `LEPTOS_SITE_ADDR` (set by cargo-leptos), else 127.0.0.1:3000.
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_URL`: `mysql://…` for MySQL/MariaDB; default an embedded SQLite file.
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size (default 10 for MySQL, 4 for SQLite).
+    pub database_max_connections: u32,
+    /// `REDIS_URL`: enables cross-node fan-out and shared presence; unset = in-process.
+    pub redis_url: Option<String>,
+    /// `REDIS_PREFIX`: namespace for every Redis key and channel (default `natter`),
+    /// so several Natter deployments (or test runs) can share one Redis.
+    pub redis_prefix: String,
+    /// `ALLOWED_ORIGINS`: comma-separated origins allowed to open the WebSocket,
+    /// besides the site's own (the request's Host).
+    pub allowed_origins: Vec<String>,
+    /// `SECURE_COOKIES=true` when the site is served over https.
+    pub secure_cookies: bool,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://natter.db?mode=rwc";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0") | Some("false") | Some("no") => Ok(false),
+        Some("1") | Some("true") | Some("yes") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("expected true or false, got {other:?}"),
+        }),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let listen_addr = var("LISTEN_ADDR")
+            .or_else(|| var("LEPTOS_SITE_ADDR"))
+            .unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen_addr = listen_addr.parse().map_err(|e| ConfigError::Invalid {
+            name: "LISTEN_ADDR",
+            reason: format!("{e}"),
+        })?;
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("mysql:")
+            || database_url.starts_with("mariadb:")
+            || database_url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: "must start with mysql:// or sqlite://".into(),
+            });
+        }
+        let default_pool = if database_url.starts_with("sqlite:") { 4 } else { 10 };
+        let database_max_connections = match var("DATABASE_MAX_CONNECTIONS") {
+            None => default_pool,
+            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Invalid {
+                name: "DATABASE_MAX_CONNECTIONS",
+                reason: "expected a positive number".into(),
+            })?,
+        };
+        Ok(Self {
+            listen_addr,
+            database_url: database_url.replacen("mariadb:", "mysql:", 1),
+            database_max_connections,
+            redis_url: var("REDIS_URL"),
+            redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "natter".into()),
+            allowed_origins: var("ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            secure_cookies: parse_bool("SECURE_COOKIES", var("SECURE_COOKIES"))?,
+        })
+    }
+
+    /// The configuration tests and embedders start from.
+    pub fn new(database_url: impl Into<String>, redis_url: Option<String>) -> Self {
+        let database_url = database_url.into();
+        Self {
+            listen_addr: ([127, 0, 0, 1], 0).into(),
+            database_max_connections: if database_url.starts_with("sqlite:") { 4 } else { 10 },
+            database_url,
+            redis_url,
+            redis_prefix: "natter".into(),
+            allowed_origins: Vec::new(),
+            secure_cookies: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_accept_the_usual_spellings_and_reject_the_rest() {
+        assert!(!parse_bool("X", None).unwrap());
+        assert!(parse_bool("X", Some("TRUE".into())).unwrap());
+        assert!(parse_bool("X", Some("maybe".into())).is_err());
+    }
+}

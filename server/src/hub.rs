@@ -1,0 +1,139 @@
+//! This node's room → connection table, and delivery of already-serialised
+//! frames to the connections in a room.
+//!
+//! Each connection has a bounded queue. Delivery never waits: a connection
+//! whose queue is full is a slow consumer and is told to go (it will
+//! reconnect and catch up), so one slow client never slows a room.
+
+use app::protocol::RoomId;
+use axum::extract::ws::Utf8Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, mpsc};
+
+/// Frames queued per connection before it counts as too slow.
+pub const CONNECTION_QUEUE: usize = 256;
+
+pub type ConnId = u64;
+
+/// The hub's way to reach one connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    pub tx: mpsc::Sender<Utf8Bytes>,
+    /// Notified when the queue overflowed: the connection must close and resync.
+    pub overflowed: Arc<Notify>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    /// std mutex: held only for map edits and non-blocking `try_send`s, never across `.await`.
+    rooms: Mutex<HashMap<RoomId, HashMap<ConnId, ConnHandle>>>,
+}
+
+impl Hub {
+    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomId, HashMap<ConnId, ConnHandle>>> {
+        // Every critical section is a single map edit, so a poisoned lock holds consistent data.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn join(&self, room: RoomId, conn: ConnId, handle: ConnHandle) {
+        self.rooms().entry(room).or_default().insert(conn, handle);
+    }
+
+    /// Returns whether the room still has connections on this node.
+    pub fn leave(&self, room: RoomId, conn: ConnId) -> bool {
+        let mut rooms = self.rooms();
+        let Some(conns) = rooms.get_mut(&room) else {
+            return false;
+        };
+        conns.remove(&conn);
+        if conns.is_empty() {
+            rooms.remove(&room);
+            return false;
+        }
+        true
+    }
+
+    pub fn has_room(&self, room: RoomId) -> bool {
+        self.rooms().contains_key(&room)
+    }
+
+    /// Rooms with at least one connection on this node.
+    pub fn rooms_here(&self) -> Vec<RoomId> {
+        self.rooms().keys().copied().collect()
+    }
+
+    /// Hands `frame` (serialised once by the caller) to every connection in
+    /// `room`; returns how many got it.
+    pub fn deliver(&self, room: RoomId, frame: &Utf8Bytes) -> usize {
+        let rooms = self.rooms();
+        let Some(conns) = rooms.get(&room) else { return 0 };
+        let mut delivered = 0;
+        for handle in conns.values() {
+            match handle.tx.try_send(frame.clone()) {
+                Ok(()) => delivered += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => handle.overflowed.notify_one(),
+                // The connection is closing; it removes itself.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        delivered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(capacity: usize) -> (ConnHandle, mpsc::Receiver<Utf8Bytes>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            ConnHandle {
+                tx,
+                overflowed: Arc::new(Notify::new()),
+            },
+            rx,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_frame_reaches_only_the_connections_in_its_room() {
+        let hub = Hub::default();
+        let (a, mut a_rx) = handle(4);
+        let (b, mut b_rx) = handle(4);
+        hub.join(RoomId(1), 1, a);
+        hub.join(RoomId(2), 2, b);
+        assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("hi")), 1);
+        assert_eq!(a_rx.recv().await.unwrap().as_str(), "hi");
+        assert!(b_rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_flags_only_that_connection() {
+        let hub = Hub::default();
+        let (slow, _slow_rx) = handle(1);
+        let (fast, mut fast_rx) = handle(4);
+        let slow_flag = slow.overflowed.clone();
+        hub.join(RoomId(1), 1, slow);
+        hub.join(RoomId(1), 2, fast);
+        hub.deliver(RoomId(1), &Utf8Bytes::from("1"));
+        assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("2")), 1);
+        // The permit stored by notify_one makes this return at once.
+        tokio::time::timeout(std::time::Duration::from_secs(1), slow_flag.notified())
+            .await
+            .unwrap();
+        assert_eq!(fast_rx.recv().await.unwrap().as_str(), "1");
+        assert_eq!(fast_rx.recv().await.unwrap().as_str(), "2");
+    }
+
+    #[test]
+    fn the_last_connection_leaving_empties_the_room() {
+        let hub = Hub::default();
+        let (a, _rx) = handle(1);
+        hub.join(RoomId(1), 1, a.clone());
+        hub.join(RoomId(1), 2, a);
+        assert!(hub.leave(RoomId(1), 1));
+        assert!(!hub.leave(RoomId(1), 2));
+        assert!(!hub.has_room(RoomId(1)));
+    }
+}

@@ -1,0 +1,151 @@
+//! The Natter server: serves the Leptos app, `/ws` and `/healthz`.
+//!
+//! Layout:
+//! - [`config`] — the only reader of the environment.
+//! - [`state`] — what handlers share.
+//! - [`ws`] — WebSocket upgrade and the per-connection loop.
+//! - [`hub`] — this node's room → connection table and local delivery.
+//! - [`bus`] — cross-node fan-out over Redis pub/sub.
+//! - [`node`] — ties hub, bus and presence together for this process.
+//! - [`health`] — `/healthz`.
+//!
+//! Storage, accounts and presence live in `app::backend`, because the
+//! server functions compiled inside `app` need them too.
+//!
+//! [`run`] takes a bound listener and a shutdown future, so tests start the
+//! real server on port 0.
+
+pub mod bus;
+pub mod config;
+pub mod health;
+pub mod hub;
+pub mod node;
+pub mod state;
+pub mod ws;
+
+use crate::bus::RedisBus;
+use crate::config::Config;
+use crate::node::Node;
+use crate::state::AppState;
+use app::backend::{Accounts, BackendError, Presence, Services, Store};
+use app::{App, shell};
+use axum::Router;
+use axum::routing::get;
+use leptos::prelude::{LeptosOptions, provide_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest HTTP request body (server function arguments are small forms).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// argon2 computations allowed at once: one per core of the 2-core target machine.
+const HASHING_THREADS: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn node_id() -> String {
+    // Unique enough to tell this process's connections from other nodes'.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff)
+}
+
+/// Runs Natter on `listener` until `shutdown` resolves, then closes every
+/// socket with "going away" and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    leptos_options: LeptosOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    let accounts = Accounts::new(store.clone(), config.secure_cookies, HASHING_THREADS).await?;
+    let (presence, redis) = match &config.redis_url {
+        Some(url) => {
+            let bus = RedisBus::connect(url, &config.redis_prefix).await?;
+            (Presence::redis(bus.client.clone(), &config.redis_prefix), Some(bus))
+        }
+        None => (Presence::local(), None),
+    };
+    tracing::info!(
+        database = if store.is_sqlite() { "sqlite" } else { "mysql" },
+        redis = redis.is_some(),
+        "storage ready"
+    );
+    let node = Arc::new(Node::new(node_id(), presence.clone(), redis));
+    let services = Services {
+        store: store.clone(),
+        accounts,
+        presence,
+    };
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        services: services.clone(),
+        node: node.clone(),
+        config: Arc::new(config),
+        shutdown: shutdown_rx,
+    };
+
+    let routes = generate_route_list(App);
+    let app = Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(health::healthz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(services.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+
+    let background = [
+        tokio::spawn({
+            let node = node.clone();
+            async move { node.run_subscriber().await }
+        }),
+        tokio::spawn({
+            let node = node.clone();
+            async move { node.run_presence_sweeper().await }
+        }),
+    ];
+
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing sockets");
+            let _ = shutdown_tx.send(true);
+        })
+        .await;
+
+    // Give open sockets a moment to send their close frames and leave presence.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !node.hub.rooms_here().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for task in background {
+        task.abort();
+    }
+    if let Some(redis) = &node.redis {
+        redis.quit().await;
+    }
+    store.close().await;
+    served.map_err(ServerError::from)
+}

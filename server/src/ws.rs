@@ -1,0 +1,425 @@
+//! `/ws`: the upgrade (Origin and session checked before it happens) and the
+//! per-connection loop.
+//!
+//! Each connection is a reader (this task: frames in, one at a time) and a
+//! writer task that drains the connection's bounded queue into the socket,
+//! coalescing whatever is queued into one flush, and sends heartbeat pings.
+
+use crate::hub::{CONNECTION_QUEUE, ConnHandle};
+use crate::node::serialize;
+use crate::state::AppState;
+use app::backend::{BackendError, Services};
+use app::protocol::{ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
+use app::validate::{ClientMessageId, MessageBody};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+
+/// Largest frame or message accepted from a client.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Per-connection read buffer: the 128 KiB default would dominate an idle socket's memory.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Server pings this often; browsers answer with a pong by themselves.
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// Nothing at all from the client for this long means the connection is dead.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// Most messages one catch-up frame carries; the client asks again for the rest.
+pub const CATCH_UP_LIMIT: u32 = 500;
+/// A socket that cannot take a write for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether the browser page that opens the socket is ours: same host as the
+/// request, or listed in `ALLOWED_ORIGINS`. Clients that send no Origin are
+/// not browsers, so cross-site request forgery does not apply to them.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else { return false };
+    let origin = origin.trim_end_matches('/');
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+}
+
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if !origin_allowed(&headers, &state.config.allowed_origins) {
+        return (StatusCode::FORBIDDEN, "This origin may not open a Natter socket.").into_response();
+    }
+    if state.shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "The server is shutting down.").into_response();
+    }
+    let me = match state.services.accounts.authenticate(&headers).await {
+        Ok(me) => me,
+        Err(BackendError::Unauthorized) => {
+            return (StatusCode::UNAUTHORIZED, "Log in to open a socket.").into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "session lookup failed at upgrade");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.").into_response();
+        }
+    };
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve(socket, state, me))
+}
+
+/// One connection's state, owned by its reader task.
+struct Connection {
+    state: AppState,
+    me: Me,
+    id: u64,
+    /// Cluster-unique name used for presence entries.
+    presence_id: String,
+    handle: ConnHandle,
+    rooms: HashSet<RoomId>,
+}
+
+async fn serve(socket: WebSocket, state: AppState, me: Me) {
+    let id = state.node.next_conn_id();
+    let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
+    let overflowed = Arc::new(Notify::new());
+    let (sink, mut stream) = socket.split();
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
+    let mut writer = tokio::spawn(write_loop(sink, rx, close_rx));
+    let mut conn = Connection {
+        presence_id: format!("{}:{id}", state.node.id),
+        state,
+        me,
+        id,
+        handle: ConnHandle {
+            tx,
+            overflowed: overflowed.clone(),
+        },
+        rooms: HashSet::new(),
+    };
+    let mut shutdown = conn.state.shutdown_signal();
+    let mut refresh = tokio::time::interval(Duration::from_millis(
+        app::backend::presence::PRESENCE_REFRESH_MS as u64,
+    ));
+    refresh.tick().await;
+    let mut writer_done = false;
+
+    let close = loop {
+        tokio::select! {
+            incoming = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => match incoming {
+                Err(_) => break Some(close(close_code::AWAY, "No answer to pings.")),
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => break None,
+                Ok(Some(Ok(Message::Text(text)))) => conn.handle_text(text.as_str()).await,
+                Ok(Some(Ok(Message::Binary(_)))) => conn.reply(ServerFrame::error(
+                    ErrorCode::BadFrame, "Frames must be JSON text.", None)),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            },
+            _ = overflowed.notified() => {
+                // Too slow to keep up: tell it to resync (it reconnects and catches up).
+                break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
+            }
+            _ = refresh.tick() => conn.refresh_presence().await,
+            _ = shutdown.changed() => break Some(close(close_code::AWAY, "Server is restarting.")),
+            _ = &mut writer => {
+                writer_done = true;
+                break None;
+            }
+        }
+    };
+    conn.leave_all().await;
+    if let Some(frame) = close {
+        let _ = close_tx.send(frame);
+    }
+    drop(conn);
+    if !writer_done {
+        let _ = tokio::time::timeout(WRITE_TIMEOUT * 2, writer).await;
+    }
+}
+
+fn close(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.to_owned()),
+    }
+}
+
+async fn write_loop(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Utf8Bytes>,
+    mut close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
+) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        let sent = tokio::select! {
+            frame = queue.recv() => match frame {
+                Some(frame) => {
+                    // Coalesce: feed everything already queued, then flush once.
+                    let mut batch = vec![frame];
+                    while batch.len() < 64 {
+                        match queue.try_recv() {
+                            Ok(more) => batch.push(more),
+                            Err(_) => break,
+                        }
+                    }
+                    tokio::time::timeout(WRITE_TIMEOUT, async {
+                        for frame in batch {
+                            sink.feed(Message::Text(frame)).await?;
+                        }
+                        sink.flush().await
+                    }).await
+                }
+                None => break,
+            },
+            _ = ping.tick() => tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await,
+            frame = &mut close_rx => {
+                let Ok(frame) = frame else { return };
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+                    if frame.code == close_code::AGAIN {
+                        // A slow consumer: drop its backlog (it catches up after
+                        // reconnecting) and say why, ahead of the close.
+                        let notice = ServerFrame::error(ErrorCode::Resync, frame.reason.as_str(), None);
+                        let _ = sink.feed(Message::Text(serialize(&notice))).await;
+                    } else {
+                        // Whatever is still queued goes out before the close.
+                        while let Ok(last) = queue.try_recv() {
+                            let _ = sink.feed(Message::Text(last)).await;
+                        }
+                    }
+                    sink.send(Message::Close(Some(frame))).await
+                }).await;
+                return;
+            }
+        };
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
+impl Connection {
+    fn services(&self) -> &Services {
+        &self.state.services
+    }
+
+    /// Queues a frame for this connection only.
+    fn reply(&self, frame: ServerFrame) {
+        if self.handle.tx.try_send(serialize(&frame)).is_err() {
+            self.handle.overflowed.notify_one();
+        }
+    }
+
+    async fn handle_text(&mut self, text: &str) {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return self.reply(ServerFrame::error(
+                    ErrorCode::BadFrame,
+                    format!("Unrecognised frame: {e}"),
+                    None,
+                ));
+            }
+        };
+        match frame {
+            ClientFrame::Join { room, since } => self.join(room, since).await,
+            ClientFrame::Leave { room } => self.leave(room).await,
+            ClientFrame::Send { room, client_id, body } => self.send(room, client_id, body).await,
+            ClientFrame::CatchUp { room, since } => {
+                if self.rooms.contains(&room) {
+                    self.catch_up(room, since).await;
+                } else {
+                    self.reply(not_joined(None));
+                }
+            }
+        }
+    }
+
+    async fn join(&mut self, room: RoomId, since: Seq) {
+        match self.services().store.room(room).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return self.reply(ServerFrame::error(
+                    ErrorCode::NotFound,
+                    "That room does not exist.",
+                    None,
+                ));
+            }
+            Err(e) => return self.reply(api_error(e, None)),
+        }
+        // Subscribe before reading the backlog: a message committed in between
+        // arrives twice (the client de-duplicates by sequence), never zero times.
+        if self.rooms.insert(room) {
+            self.state.node.hub.join(room, self.id, self.handle.clone());
+        }
+        if let Err(e) = self
+            .services()
+            .presence
+            .touch(room, &self.presence_id, &self.me.username)
+            .await
+        {
+            tracing::warn!(%room, error = %e, "presence update failed");
+        }
+        let online = self
+            .services()
+            .presence
+            .online(room)
+            .await
+            .unwrap_or_else(|_| vec![self.me.username.clone()]);
+        self.reply(ServerFrame::Joined { room, online });
+        self.state.node.presence_changed(room).await;
+        self.catch_up(room, since).await;
+    }
+
+    async fn catch_up(&self, room: RoomId, since: Seq) {
+        match self
+            .services()
+            .store
+            .messages_after(room, since.max(0), CATCH_UP_LIMIT)
+            .await
+        {
+            Ok(messages) => {
+                let more = messages.len() == CATCH_UP_LIMIT as usize;
+                self.reply(ServerFrame::CatchUp { room, messages, more });
+            }
+            Err(e) => self.reply(api_error(e, None)),
+        }
+    }
+
+    async fn leave(&mut self, room: RoomId) {
+        if self.rooms.remove(&room) {
+            self.state.node.hub.leave(room, self.id);
+            if let Err(e) = self
+                .services()
+                .presence
+                .remove(room, &self.presence_id, &self.me.username)
+                .await
+            {
+                tracing::warn!(%room, error = %e, "presence removal failed");
+            }
+            self.state.node.presence_changed(room).await;
+        }
+    }
+
+    async fn leave_all(&mut self) {
+        for room in self.rooms.clone() {
+            self.leave(room).await;
+        }
+    }
+
+    async fn refresh_presence(&self) {
+        for &room in &self.rooms {
+            if let Err(e) = self
+                .services()
+                .presence
+                .touch(room, &self.presence_id, &self.me.username)
+                .await
+            {
+                tracing::warn!(%room, error = %e, "presence refresh failed");
+            }
+        }
+    }
+
+    async fn send(&mut self, room: RoomId, client_id: String, body: String) {
+        let client_id = match ClientMessageId::parse(&client_id) {
+            Ok(id) => id,
+            Err(e) => return self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, None)),
+        };
+        // The author is this connection's user and the room one it joined:
+        // nothing in the frame can post as someone else or elsewhere.
+        if !self.rooms.contains(&room) {
+            return self.reply(not_joined(Some(client_id.into_inner())));
+        }
+        let body = match MessageBody::parse(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                return self.reply(ServerFrame::error(
+                    ErrorCode::Invalid,
+                    e.0,
+                    Some(client_id.into_inner()),
+                ));
+            }
+        };
+        let posted = self
+            .services()
+            .store
+            .post_message(room, &self.me, client_id.as_str(), body.as_str())
+            .await;
+        match posted {
+            Ok(posted) => {
+                let m = &posted.message;
+                // Only now, after the commit, is the sender told "sent".
+                self.reply(ServerFrame::Ack {
+                    room: m.room,
+                    client_id: m.client_id.clone(),
+                    id: m.id,
+                    seq: m.seq,
+                    created_at: m.created_at,
+                });
+                if posted.fresh {
+                    let room = posted.message.room;
+                    self.state
+                        .node
+                        .broadcast(
+                            room,
+                            &ServerFrame::Message {
+                                message: posted.message,
+                            },
+                        )
+                        .await;
+                }
+            }
+            Err(e) => self.reply(api_error(e, Some(client_id.into_inner()))),
+        }
+    }
+}
+
+fn not_joined(client_id: Option<String>) -> ServerFrame {
+    ServerFrame::error(ErrorCode::Invalid, "Join the room before sending to it.", client_id)
+}
+
+fn api_error(e: BackendError, client_id: Option<String>) -> ServerFrame {
+    let api = e.to_api();
+    ServerFrame::error(api.code, api.message, client_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_sites_own_origin_and_listed_ones_may_connect() {
+        assert!(origin_allowed(
+            &headers(Some("http://chat.example:3000"), "chat.example:3000"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example"), "chat.example:3000"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://chat.example:3000.evil.example"), "chat.example:3000"),
+            &[]
+        ));
+        let allowed = vec!["https://app.example".to_string()];
+        assert!(origin_allowed(
+            &headers(Some("https://app.example"), "api.example"),
+            &allowed
+        ));
+        assert!(origin_allowed(&headers(None, "chat.example"), &[]));
+    }
+}

@@ -1,0 +1,212 @@
+//! Sign-up, login, logout and the session cookie, against the real server.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use app::protocol::ErrorCode;
+use common::{Backend, Environment, Ws};
+
+on_both_backends!(
+    sign_up_validates_and_names_are_unique_case_insensitively,
+    login_gives_the_same_answer_for_unknown_user_and_wrong_password,
+    the_session_cookie_is_httponly_lax_and_new_at_every_login,
+    logout_ends_the_session_on_the_server,
+    the_socket_needs_a_session_and_our_own_origin,
+    pages_and_server_functions_need_a_session,
+);
+
+async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    server.sign_up("Alice").await;
+    let reply = server
+        .call(None, "signup", &[("username", "alice"), ("password", "another one")])
+        .await;
+    let err = reply.error();
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (ErrorCode::Conflict, "That username is already taken.")
+    );
+    assert!(reply.set_cookie.is_none());
+    let reply = server
+        .call(None, "signup", &[("username", "al"), ("password", "long enough")])
+        .await;
+    assert_eq!(reply.error().message, "Username must be 3 to 32 characters long.");
+    let reply = server
+        .call(None, "signup", &[("username", "a b c"), ("password", "long enough")])
+        .await;
+    assert_eq!(
+        reply.error().message,
+        "Username may contain only letters, digits, '_' and '-'."
+    );
+    let reply = server
+        .call(None, "signup", &[("username", "bob"), ("password", "short")])
+        .await;
+    assert_eq!(reply.error().message, "Password must be at least 8 characters long.");
+    let reply = server.call(None, "signup", &[("username", "bob")]).await;
+    assert_eq!(
+        reply.error().code,
+        ErrorCode::Invalid,
+        "a missing field is a clear error: {}",
+        reply.body
+    );
+    // The refused sign-up left nothing behind: bob can still sign up.
+    server.sign_up("bob").await;
+    server.stop().await;
+}
+
+async fn login_gives_the_same_answer_for_unknown_user_and_wrong_password(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    server.sign_up("alice").await;
+    let wrong = server
+        .call(
+            None,
+            "login",
+            &[("username", "alice"), ("password", "not the password")],
+        )
+        .await;
+    let unknown = server
+        .call(
+            None,
+            "login",
+            &[("username", "nobody"), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.error().message, "Wrong username or password.");
+    assert!(wrong.set_cookie.is_none() && unknown.set_cookie.is_none());
+    // Passwords are checked exactly as typed, usernames case-insensitively.
+    let spaced = server
+        .call(None, "login", &[("username", "alice"), ("password", " correct horse")])
+        .await;
+    assert_eq!(spaced.error().message, "Wrong username or password.");
+    let ok = server
+        .call(None, "login", &[("username", "ALICE"), ("password", "correct horse")])
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.set_cookie.is_some());
+    server.stop().await;
+}
+
+async fn the_session_cookie_is_httponly_lax_and_new_at_every_login(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(server.url("/api/signup"))
+        .form(&[("username", "carol"), ("password", "correct horse")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("natter_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("natter_session=")
+        .to_owned();
+    assert!(token.len() >= 32, "at least 128 bits: {token}");
+
+    let first = server
+        .call(None, "login", &[("username", "carol"), ("password", "correct horse")])
+        .await;
+    let second = server
+        .call(None, "login", &[("username", "carol"), ("password", "correct horse")])
+        .await;
+    assert_ne!(first.set_cookie, second.set_cookie, "each login gets a fresh token");
+    assert_ne!(first.set_cookie.unwrap(), format!("natter_session={token}"));
+    server.stop().await;
+}
+
+async fn logout_ends_the_session_on_the_server(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let cookie = server.sign_up("dave").await;
+    let me = server.call(Some(&cookie), "me", &[]).await;
+    assert!(me.body.contains("\"dave\""), "{}", me.body);
+    let out = server.call(Some(&cookie), "logout", &[]).await;
+    assert_eq!(out.status, 200);
+    assert!(
+        out.set_cookie.as_deref() == Some("natter_session="),
+        "the cookie is cleared: {:?}",
+        out.set_cookie
+    );
+    // The old token is dead even if the browser kept it.
+    assert_eq!(server.call(Some(&cookie), "me", &[]).await.body, "null");
+    assert_eq!(
+        server.call(Some(&cookie), "rooms", &[]).await.error().code,
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(Ws::connect(&server, Some(&cookie), None).await.err(), Some(401));
+    server.stop().await;
+}
+
+async fn the_socket_needs_a_session_and_our_own_origin(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let cookie = server.sign_up("erin").await;
+    assert_eq!(Ws::connect(&server, None, None).await.err(), Some(401));
+    assert_eq!(
+        Ws::connect(&server, Some("natter_session=forged"), None).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        Ws::connect(&server, Some(&cookie), Some("http://evil.example"))
+            .await
+            .err(),
+        Some(403)
+    );
+    let own = format!("http://{}", server.addr);
+    assert!(Ws::connect(&server, Some(&cookie), Some(&own)).await.is_ok());
+    server.stop().await;
+}
+
+async fn pages_and_server_functions_need_a_session(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = client
+        .get(server.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status().as_u16(), 302);
+    assert_eq!(home.headers().get("location").unwrap(), "/login");
+    for endpoint in ["rooms", "create_room", "room", "history"] {
+        let reply = server
+            .call(
+                None,
+                endpoint,
+                &[("name", "x"), ("topic", ""), ("room", "1"), ("before", "1")],
+            )
+            .await;
+        assert_eq!(
+            reply.error().code,
+            ErrorCode::Unauthorized,
+            "{endpoint}: {}",
+            reply.body
+        );
+    }
+    let login = client.get(server.url("/login")).send().await.unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let html = login.text().await.unwrap();
+    assert!(html.contains(r#"<label for="username">Username</label>"#), "{html}");
+    server.stop().await;
+}

@@ -1,0 +1,92 @@
+//! Several nodes sharing MariaDB and Redis behave as one service.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use app::protocol::ServerFrame;
+use common::{Backend, Environment};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_redis_deliver_to_each_other_and_agree_on_who_is_online() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let one = env.node().await;
+    let two = env.node().await;
+    let alice = one.sign_up("alice").await;
+    let bob = two.sign_up("bob").await;
+    let room = one.create_room(&alice, "Across").await;
+
+    let mut a = one.ws(&alice).await;
+    let mut b = two.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+
+    let both = |f: &ServerFrame| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "bob"]);
+    a.wait_for(both).await;
+    b.wait_for(both).await;
+
+    a.post(room, "a1", "from node one").await;
+    let got = b.next_message().await;
+    assert_eq!(
+        (got.author.as_str(), got.body.as_str(), got.seq),
+        ("alice", "from node one", 1)
+    );
+    b.post(room, "b1", "from node two").await;
+    let got = a
+        .recv_until(|f| matches!(f, ServerFrame::Message { message } if message.author == "bob"))
+        .await;
+    assert!(matches!(got, ServerFrame::Message { message } if message.seq == 2));
+
+    // The room list on either node shows the same online count.
+    for node in [&one, &two] {
+        let rooms = node.call(Some(&alice), "rooms", &[]).await;
+        let rooms: Vec<app::protocol::RoomSummary> = serde_json::from_str(&rooms.body).unwrap();
+        assert_eq!(rooms[0].online, 2);
+    }
+
+    // Bob's node stops: alice sees him leave.
+    b.close().await;
+    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice"]))
+        .await;
+    two.stop().await;
+    one.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_database_and_redis() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let server = env.node().await;
+    let health: serde_json::Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], "ok");
+    assert_eq!(health["redis"], "ok");
+    server.stop().await;
+
+    let env = Environment::new(Backend::Embedded).await;
+    let server = env.node().await;
+    let health: serde_json::Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert!(health["redis"].as_str().unwrap().starts_with("disabled"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_closes_sockets_with_going_away() {
+    let env = Environment::new(Backend::Embedded).await;
+    let server = env.node().await;
+    let alice = server.sign_up("alice").await;
+    let mut a = server.ws(&alice).await;
+    let stopping = tokio::spawn(server.stop());
+    // The socket ends (close frame or EOF) instead of hanging.
+    assert!(a.try_recv(common::WAIT).await.is_none());
+    stopping.await.unwrap();
+}

@@ -1,0 +1,441 @@
+//! Test helpers: start the real server on a free port against a fresh
+//! database (MariaDB or an embedded SQLite file) and Redis namespace, then
+//! talk to it over HTTP and WebSocket like a browser would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use app::protocol::{ApiError, ClientFrame, RoomId, ServerFrame};
+use futures::{SinkExt, StreamExt};
+use server::config::Config;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn mysql_admin_url() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{nanos:x}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Which storage and fan-out a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file + in-process fan-out: what `cargo leptos watch` runs with no env.
+    Embedded,
+    /// MariaDB + Redis, as in production.
+    MariaDbRedis,
+}
+
+/// An isolated database (and Redis namespace) that is dropped with the value.
+pub struct Environment {
+    pub backend: Backend,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    cleanup: Option<Cleanup>,
+}
+
+enum Cleanup {
+    MySql { admin: String, name: String },
+    File(std::path::PathBuf),
+}
+
+impl Environment {
+    pub async fn new(backend: Backend) -> Self {
+        let redis_prefix = unique("natter-test");
+        match backend {
+            Backend::Embedded => {
+                let path = std::env::temp_dir().join(format!("{}.db", unique("natter")));
+                Self {
+                    backend,
+                    database_url: format!("sqlite://{}?mode=rwc", path.display()),
+                    redis_url: None,
+                    redis_prefix,
+                    cleanup: Some(Cleanup::File(path)),
+                }
+            }
+            Backend::MariaDbRedis => {
+                let admin = mysql_admin_url();
+                let name = unique("natter_t");
+                sqlx::any::install_default_drivers();
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+                Self {
+                    backend,
+                    database_url: format!("{base}/{name}"),
+                    redis_url: Some(redis_url()),
+                    redis_prefix,
+                    cleanup: Some(Cleanup::MySql { admin, name }),
+                }
+            }
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::new(self.database_url.clone(), self.redis_url.clone());
+        config.redis_prefix = self.redis_prefix.clone();
+        config
+    }
+
+    /// Starts one server node on this environment.
+    pub async fn node(&self) -> TestServer {
+        TestServer::start(self.config()).await
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        match self.cleanup.take() {
+            Some(Cleanup::File(path)) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Some(Cleanup::MySql { admin, name }) => {
+                // Drop runs inside the test's runtime, which cannot block on
+                // itself: use a short-lived runtime on another thread.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                                .execute(&mut conn)
+                                .await;
+                        }
+                    });
+                })
+                .join();
+            }
+            None => {}
+        }
+    }
+}
+
+/// A running server node.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> Self {
+        // Server logs show with a failing test's output (RUST_LOG to tune).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = leptos::prelude::LeptosOptions::builder()
+            .output_name("natter")
+            .site_addr(addr)
+            .build();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = ready_tx.send(());
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = server::run(listener, config, options, shutdown).await {
+                panic!("server failed: {e}");
+            }
+        });
+        ready_rx.await.unwrap();
+        let server = Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let url = format!("http://{}/healthz", self.addr);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(resp) = reqwest::get(&url).await
+                && resp.status().is_success()
+            {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "server did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Graceful stop, as on SIGTERM.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("server stops in time")
+                .unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Calls a server function with form-encoded arguments, as the browser does.
+    pub async fn call(&self, cookie: Option<&str>, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut request = client.post(self.url(&format!("/api/{endpoint}"))).form(form);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let set_cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .next();
+        let body = response.text().await.unwrap();
+        Reply {
+            status,
+            set_cookie,
+            body,
+        }
+    }
+
+    /// Signs up `username` and returns the session cookie (`natter_session=…`).
+    pub async fn sign_up(&self, username: &str) -> String {
+        let reply = self
+            .call(None, "signup", &[("username", username), ("password", "correct horse")])
+            .await;
+        assert_eq!(reply.status, 200, "sign-up failed: {}", reply.body);
+        reply.set_cookie.expect("sign-up sets a session cookie")
+    }
+
+    pub async fn create_room(&self, cookie: &str, name: &str) -> RoomId {
+        let reply = self
+            .call(Some(cookie), "create_room", &[("name", name), ("topic", "")])
+            .await;
+        assert_eq!(reply.status, 200, "create_room failed: {}", reply.body);
+        serde_json::from_str(&reply.body).unwrap()
+    }
+
+    pub async fn ws(&self, cookie: &str) -> Ws {
+        Ws::connect(self, Some(cookie), None).await.expect("upgrade accepted")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub set_cookie: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn error(&self) -> ApiError {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not an ApiError ({e}): {}", self.body))
+    }
+}
+
+/// A WebSocket client speaking Natter's protocol.
+pub struct Ws {
+    inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames `recv_until` skipped, for [`Ws::wait_for`].
+    skipped: std::collections::VecDeque<ServerFrame>,
+}
+
+impl Ws {
+    /// Opens `/ws`; `Err(status)` when the upgrade is refused.
+    pub async fn connect(server: &TestServer, cookie: Option<&str>, origin: Option<&str>) -> Result<Ws, u16> {
+        let mut request = format!("ws://{}/ws", server.addr).into_client_request().unwrap();
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        }
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((inner, _)) => Ok(Ws {
+                inner,
+                skipped: Default::default(),
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(e) => panic!("websocket connect failed: {e}"),
+        }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.send_raw(&serde_json::to_string(frame).unwrap()).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.inner.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next protocol frame (pings are skipped); panics after [`WAIT`].
+    pub async fn recv(&mut self) -> ServerFrame {
+        self.try_recv(WAIT).await.expect("a frame within the wait")
+    }
+
+    /// The next frame within `wait`, or `None` (timeout or closed).
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<ServerFrame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()??;
+            match next {
+                Ok(Message::Text(text)) => {
+                    if std::env::var_os("WS_DEBUG").is_some() {
+                        eprintln!("<- {text}");
+                    }
+                    return Some(serde_json::from_str(&text).unwrap());
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one matches; panics after [`WAIT`].
+    pub async fn recv_until(&mut self, mut pred: impl FnMut(&ServerFrame) -> bool) -> ServerFrame {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_recv(left).await {
+                Some(frame) if pred(&frame) => return frame,
+                Some(frame) => {
+                    if self.skipped.len() == 10_000 {
+                        self.skipped.pop_front();
+                    }
+                    self.skipped.push_back(frame);
+                }
+                None => panic!("no matching frame within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Like `recv_until`, but also finds a matching frame that an earlier
+    /// wait skipped over (frames of one kind can interleave with others).
+    pub async fn wait_for(&mut self, mut pred: impl FnMut(&ServerFrame) -> bool) -> ServerFrame {
+        if let Some(i) = self.skipped.iter().position(&mut pred) {
+            return self.skipped.remove(i).unwrap();
+        }
+        self.recv_until(pred).await
+    }
+
+    /// Joins `room` and returns the catch-up it answers with.
+    pub async fn join(&mut self, room: RoomId, since: i64) -> Vec<app::protocol::ChatMessage> {
+        self.send(&ClientFrame::Join { room, since }).await;
+        self.recv_until(|f| matches!(f, ServerFrame::Joined { room: r, .. } if *r == room))
+            .await;
+        match self
+            .recv_until(|f| matches!(f, ServerFrame::CatchUp { room: r, .. } if *r == room))
+            .await
+        {
+            ServerFrame::CatchUp { messages, .. } => messages,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Sends a message and waits for its acknowledgement; returns its sequence.
+    pub async fn post(&mut self, room: RoomId, client_id: &str, body: &str) -> i64 {
+        self.send(&ClientFrame::Send {
+            room,
+            client_id: client_id.into(),
+            body: body.into(),
+        })
+        .await;
+        match self
+            .recv_until(|f| {
+                matches!(f, ServerFrame::Ack { client_id: c, .. } if c == client_id)
+                    || matches!(f, ServerFrame::Error { client_id: Some(c), .. } if c == client_id)
+            })
+            .await
+        {
+            ServerFrame::Ack { seq, .. } => seq,
+            other => panic!("send refused: {other:?}"),
+        }
+    }
+
+    /// Waits for the next live chat message in any room.
+    pub async fn next_message(&mut self) -> app::protocol::ChatMessage {
+        match self.recv_until(|f| matches!(f, ServerFrame::Message { .. })).await {
+            ServerFrame::Message { message } => message,
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.inner.close(None).await;
+    }
+}
+
+/// Defines `mod embedded` and `mod mariadb_redis`, each running `$body`
+/// (an async fn taking a [`Backend`]) as one test per name.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Embedded).await
+                }
+            )*
+        }
+        mod mariadb_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::MariaDbRedis).await
+                }
+            )*
+        }
+    };
+}
