@@ -383,3 +383,104 @@ impl Store {
         Ok((messages, has_older))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (Store, std::path::PathBuf) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "natter-store-{}-{}-{}.db",
+            std::process::id(),
+            now_ms(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()), 4)
+            .await
+            .unwrap();
+        (store, path)
+    }
+
+    async fn cleanup(store: Store, path: &std::path::Path) {
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[tokio::test]
+    async fn sequences_are_per_room_and_a_retry_returns_the_original() {
+        let (store, path) = store().await;
+        let me = store.create_user("ann", "ann", "hash").await.unwrap();
+        let a = store.create_room("A", "a", "", me.id).await.unwrap();
+        let b = store.create_room("B", "b", "", me.id).await.unwrap();
+
+        let first = store.post_message(a, &me, "c1", "one").await.unwrap();
+        assert!(first.fresh);
+        assert_eq!(first.message.seq, 1);
+        assert_eq!(
+            store
+                .post_message(b, &me, "c2", "other room")
+                .await
+                .unwrap()
+                .message
+                .seq,
+            1
+        );
+        let retry = store.post_message(a, &me, "c1", "one").await.unwrap();
+        assert!(!retry.fresh);
+        assert_eq!((retry.message.id, retry.message.seq), (first.message.id, 1));
+        assert_eq!(store.post_message(a, &me, "c3", "two").await.unwrap().message.seq, 2);
+
+        // A failed post (unknown room) burns no sequence anywhere.
+        assert!(matches!(
+            store.post_message(RoomId(999), &me, "c4", "lost").await,
+            Err(BackendError::RoomNotFound)
+        ));
+        assert_eq!(store.post_message(a, &me, "c5", "three").await.unwrap().message.seq, 3);
+        let all: Vec<Seq> = store
+            .messages_after(a, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(all, [1, 2, 3]);
+        cleanup(store, &path).await;
+    }
+
+    #[tokio::test]
+    async fn keyset_pages_walk_back_to_the_first_message() {
+        let (store, path) = store().await;
+        let me = store.create_user("ann", "ann", "hash").await.unwrap();
+        let room = store.create_room("A", "a", "", me.id).await.unwrap();
+        for i in 0..7 {
+            store.post_message(room, &me, &format!("c{i}"), "x").await.unwrap();
+        }
+        let seqs = |page: &[ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
+        let (page, older) = store.messages_before(room, None, 3).await.unwrap();
+        assert_eq!((seqs(&page), older), (vec![5, 6, 7], true));
+        let (page, older) = store.messages_before(room, Some(5), 3).await.unwrap();
+        assert_eq!((seqs(&page), older), (vec![2, 3, 4], true));
+        let (page, older) = store.messages_before(room, Some(2), 3).await.unwrap();
+        assert_eq!((seqs(&page), older), (vec![1], false));
+        cleanup(store, &path).await;
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_case_insensitively_through_their_keys() {
+        let (store, path) = store().await;
+        let me = store.create_user("Ann", "ann", "hash").await.unwrap();
+        assert!(matches!(
+            store.create_user("ANN", "ann", "h").await,
+            Err(BackendError::Conflict(_))
+        ));
+        store.create_room("Général", "général", "", me.id).await.unwrap();
+        let again = store.create_room("GÉNÉRAL", "général", "", me.id).await;
+        assert!(matches!(again, Err(BackendError::Conflict(_))));
+        cleanup(store, &path).await;
+    }
+}

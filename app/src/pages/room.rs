@@ -219,6 +219,30 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             });
         }
         ServerFrame::Error {
+            client_id: Some(client_id),
+            ..
+        } => {
+            // Retryable (e.g. the server's database is down): it stays
+            // pending and is offered again shortly.
+            set_timeout(
+                move || {
+                    let again = pending.with_untracked(|p| {
+                        p.iter()
+                            .find(|p| p.client_id == client_id && p.failed.is_none())
+                            .cloned()
+                    });
+                    if let Some(p) = again {
+                        send_frame(ClientFrame::Send {
+                            room,
+                            client_id: p.client_id,
+                            body: p.body,
+                        });
+                    }
+                },
+                std::time::Duration::from_secs(2),
+            );
+        }
+        ServerFrame::Error {
             code: ErrorCode::Resync,
             ..
         } => {}
@@ -227,7 +251,6 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             client_id: None,
             ..
         } => compose_error.set(Some(message)),
-        // Retryable failures stay pending: they are resent on the next join.
         _ => {}
     };
 

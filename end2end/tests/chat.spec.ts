@@ -1,0 +1,101 @@
+import { test, expect } from '@playwright/test';
+import { signUp, send, unique, waitConnected } from './helpers';
+
+test('two people sign up, share a room and chat live both ways', async ({ browser }) => {
+  const aliceContext = await browser.newContext();
+  const bobContext = await browser.newContext();
+  const alice = await aliceContext.newPage();
+  const bob = await bobContext.newPage();
+  const dialogs: string[] = [];
+  for (const page of [alice, bob]) page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+
+  const aliceName = unique('alice');
+  const bobName = unique('bob');
+  const roomName = unique('Lobby');
+  await signUp(alice, aliceName);
+  await signUp(bob, bobName);
+
+  // Alice creates the room and lands in it.
+  await alice.getByLabel('Room name').fill(roomName);
+  await alice.getByLabel('Topic').fill('Say hello');
+  await alice.getByRole('button', { name: 'Create room' }).click();
+  await expect(alice.getByRole('heading', { name: roomName })).toBeVisible();
+  await waitConnected(alice);
+
+  // Bob finds it in the room list.
+  await bob.reload();
+  await bob.getByRole('link', { name: roomName }).click();
+  await expect(bob.getByRole('heading', { name: roomName })).toBeVisible();
+  await waitConnected(bob);
+
+  // Each sees the other online.
+  await expect(alice.getByRole('list', { name: 'Online' })).toContainText(bobName);
+  await expect(bob.getByRole('list', { name: 'Online' })).toContainText(aliceName);
+
+  // Messages go both ways, live.
+  await send(alice, 'Hello Bob!');
+  await expect(bob.getByRole('log', { name: 'Messages' })).toContainText('Hello Bob!');
+  await expect(alice.getByRole('log', { name: 'Messages' }).locator('article', { hasText: 'Hello Bob!' })).toContainText('Sent');
+
+  const bobBox = bob.getByRole('textbox', { name: 'Message' });
+  await bobBox.fill('Hi Alice');
+  await bobBox.press('Shift+Enter');
+  await bobBox.pressSequentially('second line');
+  await bob.getByRole('button', { name: 'Send' }).click();
+  const multiLine = alice.getByRole('log', { name: 'Messages' }).locator('article .body', { hasText: 'second line' });
+  await expect(multiLine).toHaveText('Hi Alice\nsecond line');
+
+  // Markup in a message is shown as text, never run.
+  const payload = '<img src=x onerror=alert(1)>';
+  await send(alice, payload);
+  const bobLog = bob.getByRole('log', { name: 'Messages' });
+  await expect(bobLog).toContainText(payload);
+  await expect(bobLog.locator('img')).toHaveCount(0);
+
+  // A reload shows the history, rendered by the server.
+  await bob.reload();
+  const history = bob.getByRole('log', { name: 'Messages' });
+  await expect(history).toContainText('Hello Bob!');
+  await expect(history).toContainText('second line');
+  await expect(history).toContainText(payload);
+  await expect(history.locator('img')).toHaveCount(0);
+  expect(dialogs).toEqual([]);
+
+  // An empty message is refused with a reason, and nothing is sent.
+  await waitConnected(bob);
+  await bob.getByRole('textbox', { name: 'Message' }).fill('   ');
+  await bob.getByRole('button', { name: 'Send' }).click();
+  await expect(bob.getByRole('alert')).toHaveText('Message cannot be empty.');
+
+  // Alice leaves; Bob sees her go.
+  await alice.close();
+  await expect(bob.getByRole('list', { name: 'Online' })).not.toContainText(aliceName);
+  await expect(bob.getByRole('log', { name: 'Messages' })).toContainText(`${aliceName} left`);
+  await aliceContext.close();
+  await bobContext.close();
+});
+
+test('the server-rendered room already holds the history before any script runs', async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signUp(page, unique('carol'));
+  const roomName = unique('Quiet');
+  await page.getByLabel('Room name').fill(roomName);
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await waitConnected(page);
+  await send(page, 'written before the reload');
+  await expect(page.getByRole('log', { name: 'Messages' })).toContainText('Sent');
+  const html = await (await page.request.get(page.url())).text();
+  expect(html).toContain('written before the reload');
+  expect(html).toContain('role="log"');
+  await context.close();
+});
+
+test('logged-out visitors are sent to log in, and a wrong password says so', async ({ page }) => {
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+  await page.getByLabel('Username').fill('nobody_here');
+  await page.getByLabel('Password', { exact: true }).fill('wrong password');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByRole('alert')).toHaveText('Wrong username or password.');
+});
