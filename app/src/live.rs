@@ -118,8 +118,9 @@ async fn run(
     mut outbox: futures::channel::mpsc::UnboundedReceiver<ClientFrame>,
     stop: futures::channel::oneshot::Receiver<()>,
 ) {
+    use crate::protocol::CLOSE_SESSION_ENDED;
     use futures::{FutureExt, SinkExt, StreamExt};
-    use gloo_net::websocket::{Message, futures::WebSocket};
+    use gloo_net::websocket::{Message, WebSocketError, futures::WebSocket};
 
     let mut stop = stop.fuse();
     let mut attempt: u32 = 0;
@@ -159,6 +160,13 @@ async fn run(
                             Err(e) => leptos::logging::warn!("unreadable frame from server: {e}"),
                         },
                         Some(Ok(Message::Bytes(_))) => {}
+                        Some(Err(WebSocketError::ConnectionClose(event))) if event.code == CLOSE_SESSION_ENDED => {
+                            // Logged out (maybe in another tab): reconnecting cannot help.
+                            if let Some(window) = web_sys::window() {
+                                let _ = window.location().assign("/login");
+                            }
+                            return;
+                        }
                         Some(Err(_)) | None => break,
                     },
                     frame = outbox.next() => if let Some(frame) = frame {

@@ -23,6 +23,11 @@ impl fmt::Display for RoomId {
     }
 }
 
+/// WebSocket close code the server uses when the connection's session has
+/// ended (logout, expiry): the client goes to the login page instead of
+/// reconnecting.
+pub const CLOSE_SESSION_ENDED: u16 = 4401;
+
 /// Position of a message in its room: assigned by the server at commit, gap-free from 1.
 pub type Seq = i64;
 

@@ -21,7 +21,12 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `SECURE_COOKIES=true` when the site is served over https.
     pub secure_cookies: bool,
+    /// How often an open socket re-checks that its session still exists, so
+    /// a logout ends the user's sockets too. Not read from the environment.
+    pub session_recheck: std::time::Duration,
 }
+
+const DEFAULT_SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://natter.db?mode=rwc";
 
@@ -91,6 +96,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             secure_cookies: parse_bool("SECURE_COOKIES", var("SECURE_COOKIES"))?,
+            session_recheck: DEFAULT_SESSION_RECHECK,
         })
     }
 
@@ -105,6 +111,7 @@ impl Config {
             redis_prefix: "natter".into(),
             allowed_origins: Vec::new(),
             secure_cookies: false,
+            session_recheck: DEFAULT_SESSION_RECHECK,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::hub::{CONNECTION_QUEUE, ConnHandle};
 use crate::node::serialize;
 use crate::state::AppState;
 use app::backend::{BackendError, Services};
-use app::protocol::{ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
+use app::protocol::{CLOSE_SESSION_ENDED, ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
 use app::validate::{ClientMessageId, MessageBody};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -58,6 +58,9 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
     if state.shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "The server is shutting down.").into_response();
     }
+    let Some(token) = app::backend::accounts::token_from_headers(&headers) else {
+        return (StatusCode::UNAUTHORIZED, "Log in to open a socket.").into_response();
+    };
     let me = match state.services.accounts.authenticate(&headers).await {
         Ok(me) => me,
         Err(BackendError::Unauthorized) => {
@@ -71,13 +74,15 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, me))
+        .on_upgrade(move |socket| serve(socket, state, me, token))
 }
 
 /// One connection's state, owned by its reader task.
 struct Connection {
     state: AppState,
     me: Me,
+    /// The session cookie the socket was opened with, re-checked periodically.
+    token: String,
     id: u64,
     /// Cluster-unique name used for presence entries.
     presence_id: String,
@@ -85,7 +90,7 @@ struct Connection {
     rooms: HashSet<RoomId>,
 }
 
-async fn serve(socket: WebSocket, state: AppState, me: Me) {
+async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
     let id = state.node.next_conn_id();
     let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
     let overflowed = Arc::new(Notify::new());
@@ -96,6 +101,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me) {
         presence_id: format!("{}:{id}", state.node.id),
         state,
         me,
+        token,
         id,
         handle: ConnHandle {
             tx,
@@ -108,13 +114,17 @@ async fn serve(socket: WebSocket, state: AppState, me: Me) {
         app::backend::presence::PRESENCE_REFRESH_MS as u64,
     ));
     refresh.tick().await;
+    let mut session_check = tokio::time::interval(conn.state.config.session_recheck);
+    session_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    session_check.tick().await;
     let mut writer_done = false;
 
     let close = loop {
         tokio::select! {
             incoming = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => match incoming {
                 Err(_) => break Some(close(close_code::AWAY, "No answer to pings.")),
-                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => break None,
+                Ok(Some(Err(e))) => break read_error_close(&e),
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break None,
                 Ok(Some(Ok(Message::Text(text)))) => conn.handle_text(text.as_str()).await,
                 Ok(Some(Ok(Message::Binary(_)))) => conn.reply(ServerFrame::error(
                     ErrorCode::BadFrame, "Frames must be JSON text.", None)),
@@ -125,6 +135,11 @@ async fn serve(socket: WebSocket, state: AppState, me: Me) {
                 break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
             }
             _ = refresh.tick() => conn.refresh_presence().await,
+            _ = session_check.tick() => {
+                if !conn.session_alive().await {
+                    break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
+                }
+            }
             _ = shutdown.changed() => break Some(close(close_code::AWAY, "Server is restarting.")),
             _ = &mut writer => {
                 writer_done = true;
@@ -140,6 +155,17 @@ async fn serve(socket: WebSocket, state: AppState, me: Me) {
     if !writer_done {
         let _ = tokio::time::timeout(WRITE_TIMEOUT * 2, writer).await;
     }
+}
+
+/// How to answer a frame that could not be read: an oversize frame gets
+/// "message too big" (1009) so the client knows why; anything else (a reset
+/// connection, garbage on the wire) just ends the connection.
+fn read_error_close(error: &axum::Error) -> Option<CloseFrame> {
+    // axum does not expose tungstenite's error kinds; its messages for the
+    // size limits are "Space limit exceeded…" and "Message too long…".
+    let text = error.to_string();
+    (text.contains("Space limit exceeded") || text.contains("too long"))
+        .then(|| close(close_code::SIZE, "Frames are limited to 64 KiB."))
 }
 
 fn close(code: u16, reason: &str) -> CloseFrame {
@@ -158,6 +184,27 @@ async fn write_loop(
     ping.tick().await;
     loop {
         let sent = tokio::select! {
+            // First: when the reader ends, it sends the close frame and then
+            // drops the queue; both are ready and the close must win.
+            biased;
+            frame = &mut close_rx => {
+                let Ok(frame) = frame else { return };
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+                    if frame.code == close_code::AGAIN {
+                        // A slow consumer: drop its backlog (it catches up after
+                        // reconnecting) and say why, ahead of the close.
+                        let notice = ServerFrame::error(ErrorCode::Resync, frame.reason.as_str(), None);
+                        let _ = sink.feed(Message::Text(serialize(&notice))).await;
+                    } else {
+                        // Whatever is still queued goes out before the close.
+                        while let Ok(last) = queue.try_recv() {
+                            let _ = sink.feed(Message::Text(last)).await;
+                        }
+                    }
+                    sink.send(Message::Close(Some(frame))).await
+                }).await;
+                return;
+            }
             frame = queue.recv() => match frame {
                 Some(frame) => {
                     // Coalesce: feed everything already queued, then flush once.
@@ -178,24 +225,6 @@ async fn write_loop(
                 None => break,
             },
             _ = ping.tick() => tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await,
-            frame = &mut close_rx => {
-                let Ok(frame) = frame else { return };
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-                    if frame.code == close_code::AGAIN {
-                        // A slow consumer: drop its backlog (it catches up after
-                        // reconnecting) and say why, ahead of the close.
-                        let notice = ServerFrame::error(ErrorCode::Resync, frame.reason.as_str(), None);
-                        let _ = sink.feed(Message::Text(serialize(&notice))).await;
-                    } else {
-                        // Whatever is still queued goes out before the close.
-                        while let Ok(last) = queue.try_recv() {
-                            let _ = sink.feed(Message::Text(last)).await;
-                        }
-                    }
-                    sink.send(Message::Close(Some(frame))).await
-                }).await;
-                return;
-            }
         };
         if !matches!(sent, Ok(Ok(()))) {
             return;
@@ -309,6 +338,18 @@ impl Connection {
     async fn leave_all(&mut self) {
         for room in self.rooms.clone() {
             self.leave(room).await;
+        }
+    }
+
+    /// False once the user logged out (or the session expired); a database
+    /// hiccup is not a reason to drop the user.
+    async fn session_alive(&self) -> bool {
+        match self.services().accounts.session_alive(&self.token).await {
+            Ok(alive) => alive,
+            Err(e) => {
+                tracing::warn!(error = %e, "session re-check failed; keeping the socket");
+                true
+            }
         }
     }
 

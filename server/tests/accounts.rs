@@ -135,6 +135,7 @@ async fn logout_ends_the_session_on_the_server(backend: Backend) {
     let env = Environment::new(backend).await;
     let server = env.node().await;
     let cookie = server.sign_up("dave").await;
+    let mut open_socket = server.ws(&cookie).await;
     let me = server.call(Some(&cookie), "me", &[]).await;
     assert!(me.body.contains("\"dave\""), "{}", me.body);
     let out = server.call(Some(&cookie), "logout", &[]).await;
@@ -151,6 +152,12 @@ async fn logout_ends_the_session_on_the_server(backend: Backend) {
         ErrorCode::Unauthorized
     );
     assert_eq!(Ws::connect(&server, Some(&cookie), None).await.err(), Some(401));
+    // A socket opened before the logout is closed too, with a code that tells
+    // the browser to go to the login page rather than reconnect.
+    assert_eq!(
+        open_socket.closed_with().await,
+        Some(app::protocol::CLOSE_SESSION_ENDED)
+    );
     server.stop().await;
 }
 

@@ -17,6 +17,7 @@ on_both_backends!(
     emoji_and_cjk_round_trip_byte_exact,
     history_pages_back_any_depth,
     the_online_list_counts_a_person_once_and_drops_them_on_close,
+    a_frame_over_64_kib_is_refused_without_touching_others,
 );
 
 async fn two_users_chat_live_in_a_room(backend: Backend) {
@@ -390,5 +391,29 @@ async fn the_online_list_counts_a_person_once_and_drops_them_on_close(backend: B
         .await;
     assert!(matches!(left, ServerFrame::Presence { username, .. } if username == "bob"));
     a.recv_until(|f| online(f, &["alice"])).await;
+    server.stop().await;
+}
+
+async fn a_frame_over_64_kib_is_refused_without_touching_others(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let room = server.create_room(&alice, "Limits").await;
+    let mut a = server.ws(&alice).await;
+    let mut b = server.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+    let huge = serde_json::to_string(&ClientFrame::Send {
+        room,
+        client_id: "big".into(),
+        body: "x".repeat(70 * 1024),
+    })
+    .unwrap();
+    a.send_raw(&huge).await;
+    // The server drops the oversize connection (close code 1009 "too big").
+    assert_eq!(a.closed_with().await, Some(1009));
+    // Bob's connection is unaffected and the room still works.
+    assert_eq!(b.post(room, "b1", "still fine").await, 1);
     server.stop().await;
 }

@@ -102,6 +102,11 @@ impl Accounts {
         Ok(())
     }
 
+    /// Whether the session behind `token` is still live (not logged out or expired).
+    pub async fn session_alive(&self, token: &str) -> Result<bool> {
+        Ok(self.store.session_user(&token_hash(token)).await?.is_some())
+    }
+
     /// The user behind the request's session cookie.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Me> {
         let token = token_from_headers(headers).ok_or(BackendError::Unauthorized)?;

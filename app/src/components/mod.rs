@@ -41,6 +41,12 @@ pub fn FormError(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
 /// lost session, otherwise the reason.
 #[component]
 pub fn LoadError(error: ApiError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if error.code == ErrorCode::NotFound
+        && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
+    {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
     if error.code == ErrorCode::Unauthorized {
         view! { <Redirect path="/login"/> }.into_any()
     } else {

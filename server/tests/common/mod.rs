@@ -103,6 +103,7 @@ impl Environment {
     pub fn config(&self) -> Config {
         let mut config = Config::new(self.database_url.clone(), self.redis_url.clone());
         config.redis_prefix = self.redis_prefix.clone();
+        config.session_recheck = Duration::from_millis(500);
         config
     }
 
@@ -408,6 +409,18 @@ impl Ws {
         match self.recv_until(|f| matches!(f, ServerFrame::Message { .. })).await {
             ServerFrame::Message { message } => message,
             _ => unreachable!(),
+        }
+    }
+
+    /// Waits for the server to close the socket; returns its close code.
+    pub async fn closed_with(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inner.next()).await.ok()? {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
         }
     }
 
