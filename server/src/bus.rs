@@ -5,26 +5,29 @@
 //! Redis pub/sub is at-most-once: what a node misses while its subscriber is
 //! reconnecting is recovered by clients through catch-up from the database.
 
-use app::protocol::RoomId;
+use app::protocol::{RoomId, Seq};
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Message;
+use std::time::Duration;
 
 /// What travels between nodes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BusEvent<'a> {
-    /// A serialised `ServerFrame` for every connection in the room.
-    Frame { room: RoomId, frame: &'a str },
+    /// A serialised `ServerFrame` for every connection in the room; `seq` is
+    /// the message's sequence for chat messages (0 for anything else), so a
+    /// node can tell what it has already delivered without parsing the frame.
+    Frame { room: RoomId, seq: Seq, frame: &'a str },
     /// The room's online list changed: recompute it.
     PresenceChanged { room: RoomId },
 }
 
 impl BusEvent<'_> {
-    /// `f{room} {frame json}` or `p{room}`: the frame travels as the bytes the
-    /// sockets will get, so no node parses or re-serialises it.
+    /// `f{room} {seq} {frame json}` or `p{room}`: the frame travels as the
+    /// bytes the sockets will get, so no node parses or re-serialises it.
     pub fn encode(&self) -> String {
         match self {
-            BusEvent::Frame { room, frame } => format!("f{room} {frame}"),
+            BusEvent::Frame { room, seq, frame } => format!("f{room} {seq} {frame}"),
             BusEvent::PresenceChanged { room } => format!("p{room}"),
         }
     }
@@ -33,9 +36,11 @@ impl BusEvent<'_> {
         let (kind, rest) = payload.split_at_checked(1)?;
         match kind {
             "f" => {
-                let (room, frame) = rest.split_once(' ')?;
+                let (room, rest) = rest.split_once(' ')?;
+                let (seq, frame) = rest.split_once(' ')?;
                 Some(BusEvent::Frame {
                     room: RoomId(room.parse().ok()?),
+                    seq: seq.parse().ok()?,
                     frame,
                 })
             }
@@ -61,14 +66,21 @@ fn reconnect_policy() -> ReconnectPolicy {
 
 impl RedisBus {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, fred::error::Error> {
-        let config = Config::from_url(url)?;
-        let client = Builder::from_config(config.clone())
+        let mut builder = Builder::from_config(Config::from_url(url)?);
+        builder
             .set_policy(reconnect_policy())
-            .build()?;
+            .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
+            .with_performance_config(|p| {
+                // While Redis is away, commands fail after this instead of
+                // waiting: a send must never hang on the fast path.
+                p.default_command_timeout = Duration::from_secs(2);
+                // The subscriber's fan-in buffer: at 32 (the default) a burst
+                // of messages would make it lag.
+                p.broadcast_channel_capacity = 8192;
+            });
+        let client = builder.build()?;
         client.init().await?;
-        let subscriber = Builder::from_config(config)
-            .set_policy(reconnect_policy())
-            .build_subscriber_client()?;
+        let subscriber = builder.build_subscriber_client()?;
         subscriber.init().await?;
         // Re-subscribes after every reconnect.
         drop(subscriber.manage_subscriptions());
@@ -110,6 +122,7 @@ mod tests {
         let frame = r#"{"type":"message","x":"a b"}"#;
         let event = BusEvent::Frame {
             room: RoomId(12),
+            seq: 7,
             frame,
         };
         assert_eq!(BusEvent::decode(&event.encode()), Some(event));
@@ -121,6 +134,7 @@ mod tests {
     fn garbage_is_ignored() {
         assert_eq!(BusEvent::decode(""), None);
         assert_eq!(BusEvent::decode("fx {}"), None);
+        assert_eq!(BusEvent::decode("f1 {}"), None);
         assert_eq!(BusEvent::decode("q1"), None);
         assert_eq!(BusEvent::decode("é"), None);
     }

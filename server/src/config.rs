@@ -2,6 +2,7 @@
 //! Every variable and its default is listed in the README.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -21,12 +22,36 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `SECURE_COOKIES=true` when the site is served over https.
     pub secure_cookies: bool,
-    /// How often an open socket re-checks that its session still exists, so
-    /// a logout ends the user's sockets too. Not read from the environment.
-    pub session_recheck: std::time::Duration,
+    /// Timings, not read from the environment (tests shorten them).
+    pub timings: Timings,
 }
 
-const DEFAULT_SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the server checks on things, and how long it waits.
+#[derive(Clone, Debug)]
+pub struct Timings {
+    /// An open socket re-checks that its session still exists, so a logout
+    /// ends the user's sockets too.
+    pub session_recheck: Duration,
+    /// The server pings every socket this often (browsers answer by themselves).
+    pub ping_every: Duration,
+    /// A socket that sent nothing at all (not even a pong) for this long is
+    /// dead: it is closed and its presence removed.
+    pub idle_timeout: Duration,
+    /// With Redis, how often a node compares what it delivered with the
+    /// database and delivers what the bus lost.
+    pub repair_every: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            session_recheck: Duration::from_secs(5),
+            ping_every: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            repair_every: Duration::from_secs(2),
+        }
+    }
+}
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://natter.db?mode=rwc";
 
@@ -96,7 +121,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             secure_cookies: parse_bool("SECURE_COOKIES", var("SECURE_COOKIES"))?,
-            session_recheck: DEFAULT_SESSION_RECHECK,
+            timings: Timings::default(),
         })
     }
 
@@ -111,7 +136,7 @@ impl Config {
             redis_prefix: "natter".into(),
             allowed_origins: Vec::new(),
             secure_cookies: false,
-            session_recheck: DEFAULT_SESSION_RECHECK,
+            timings: Timings::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`hub`] — this node's room → connection table and local delivery.
 //! - [`bus`] — cross-node fan-out over Redis pub/sub.
 //! - [`node`] — ties hub, bus and presence together for this process.
+//! - [`ledger`] — which messages this node delivered, so each goes out once.
 //! - [`health`] — `/healthz`.
 //!
 //! Storage, accounts and presence live in `app::backend`, because the
@@ -19,6 +20,7 @@ pub mod bus;
 pub mod config;
 pub mod health;
 pub mod hub;
+pub mod ledger;
 pub mod node;
 pub mod state;
 pub mod ws;
@@ -86,12 +88,13 @@ pub async fn run(
         redis = redis.is_some(),
         "storage ready"
     );
-    let node = Arc::new(Node::new(node_id(), presence.clone(), redis));
+    let node = Arc::new(Node::new(node_id(), store.clone(), presence.clone(), redis));
     let services = Services {
         store: store.clone(),
         accounts,
         presence,
     };
+    let repair_every = config.timings.repair_every;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         leptos_options: leptos_options.clone(),
@@ -124,6 +127,10 @@ pub async fn run(
         tokio::spawn({
             let node = node.clone();
             async move { node.run_presence_sweeper().await }
+        }),
+        tokio::spawn({
+            let node = node.clone();
+            async move { node.run_repair(repair_every).await }
         }),
     ];
 

@@ -1,11 +1,13 @@
 //! This server process as a member of the cluster: it owns the hub of local
 //! connections, publishes room events (over Redis when configured, otherwise
-//! straight to the hub) and keeps its sockets' online lists current.
+//! straight to the hub), keeps its sockets' online lists current, and — since
+//! Redis pub/sub may drop messages — fills any hole from the database.
 
 use crate::bus::{BusEvent, RedisBus};
 use crate::hub::{ConnId, Hub};
-use app::backend::Presence;
-use app::protocol::{RoomId, ServerFrame};
+use crate::ledger::Ledger;
+use app::backend::{Presence, Store};
+use app::protocol::{ChatMessage, RoomId, Seq, ServerFrame};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +24,9 @@ pub struct Node {
     pub hub: Hub,
     pub presence: Presence,
     pub redis: Option<RedisBus>,
+    /// What this node delivered, to deliver every message once.
+    pub ledger: Ledger,
+    store: Store,
     next_conn: AtomicU64,
     /// The online list each local room last showed, to announce who joined or left.
     last_online: tokio::sync::Mutex<HashMap<RoomId, Vec<String>>>,
@@ -34,12 +39,14 @@ pub fn serialize(frame: &ServerFrame) -> Utf8Bytes {
 }
 
 impl Node {
-    pub fn new(id: String, presence: Presence, redis: Option<RedisBus>) -> Self {
+    pub fn new(id: String, store: Store, presence: Presence, redis: Option<RedisBus>) -> Self {
         Self {
             id,
             hub: Hub::default(),
             presence,
             redis,
+            ledger: Ledger::default(),
+            store,
             next_conn: AtomicU64::new(1),
             last_online: Default::default(),
         }
@@ -49,24 +56,31 @@ impl Node {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Sends `frame` to every connection in `room` on every node. Serialised
-    /// once here; the same bytes go to Redis and to each socket.
-    pub async fn broadcast(&self, room: RoomId, frame: &ServerFrame) {
-        let bytes = serialize(frame);
+    /// Sends a committed message to every connection in its room on every
+    /// node. Serialised once here; the same bytes go to Redis and to each socket.
+    pub async fn publish_message(&self, message: ChatMessage) {
+        let (room, seq) = (message.room, message.seq);
+        let bytes = serialize(&ServerFrame::Message { message });
         if let Some(redis) = &self.redis {
-            match redis
-                .publish(&BusEvent::Frame {
-                    room,
-                    frame: bytes.as_str(),
-                })
-                .await
-            {
+            let event = BusEvent::Frame {
+                room,
+                seq,
+                frame: bytes.as_str(),
+            };
+            match redis.publish(&event).await {
                 Ok(()) => return,
-                // Keep the room going on this node; others catch up from the database.
-                Err(e) => tracing::warn!(%room, error = %e, "redis publish failed; delivering on this node only"),
+                // Keep the room going on this node; other nodes repair from the database.
+                Err(e) => tracing::warn!(%room, seq, error = %e, "redis publish failed; delivering on this node only"),
             }
         }
-        self.hub.deliver(room, &bytes);
+        self.deliver_message(room, seq, &bytes);
+    }
+
+    /// Hands a chat message to this node's sockets unless it already did.
+    fn deliver_message(&self, room: RoomId, seq: Seq, bytes: &Utf8Bytes) {
+        if self.ledger.first_delivery(room, seq) {
+            self.hub.deliver(room, bytes);
+        }
     }
 
     /// Tells every node that `room`'s online list may have changed.
@@ -133,8 +147,13 @@ impl Node {
                         continue;
                     };
                     match BusEvent::decode(&payload) {
-                        Some(BusEvent::Frame { room, frame }) => {
-                            self.hub.deliver(room, &Utf8Bytes::from(frame.to_owned()));
+                        Some(BusEvent::Frame { room, seq, frame }) => {
+                            let bytes = Utf8Bytes::from(frame.to_owned());
+                            if seq > 0 {
+                                self.deliver_message(room, seq, &bytes);
+                            } else {
+                                self.hub.deliver(room, &bytes);
+                            }
                         }
                         Some(BusEvent::PresenceChanged { room }) => self.refresh_presence(room).await,
                         None => tracing::warn!("ignoring an unreadable bus event"),
@@ -145,6 +164,46 @@ impl Node {
                 Err(RecvError::Closed) => return,
             }
         }
+    }
+
+    /// With Redis, compares what this node delivered with the database every
+    /// `every` and delivers what the bus lost (e.g. while this node's
+    /// subscriber was reconnecting, or another node could not publish).
+    pub async fn run_repair(&self, every: Duration) {
+        if self.redis.is_none() {
+            return;
+        }
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for room in self.hub.rooms_here() {
+                if let Err(e) = self.repair_room(room).await {
+                    tracing::warn!(%room, error = %e, "delivery repair failed; retrying next round");
+                }
+            }
+        }
+    }
+
+    async fn repair_room(&self, room: RoomId) -> Result<(), app::backend::BackendError> {
+        let Some(db_last) = self.store.last_seq(room).await? else {
+            return Ok(());
+        };
+        if !self.ledger.is_tracked(room) {
+            // Lost its entry to a leave/join race: start again from now.
+            self.ledger.track(room, db_last);
+            return Ok(());
+        }
+        let Some((after, up_to)) = self.ledger.repair_range(room, db_last) else {
+            return Ok(());
+        };
+        tracing::warn!(%room, after, up_to, "bus missed messages; delivering them from the database");
+        let limit = u32::try_from(up_to - after).unwrap_or(u32::MAX).min(1000);
+        for message in self.store.messages_after(room, after, limit).await? {
+            let seq = message.seq;
+            self.deliver_message(room, seq, &serialize(&ServerFrame::Message { message }));
+        }
+        Ok(())
     }
 
     /// Periodically refreshes every local room's online list.

@@ -25,10 +25,6 @@ use tokio::sync::{Notify, mpsc};
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Per-connection read buffer: the 128 KiB default would dominate an idle socket's memory.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Server pings this often; browsers answer with a pong by themselves.
-const PING_EVERY: Duration = Duration::from_secs(15);
-/// Nothing at all from the client for this long means the connection is dead.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// Most messages one catch-up frame carries; the client asks again for the rest.
 pub const CATCH_UP_LIMIT: u32 = 500;
 /// A socket that cannot take a write for this long is dropped.
@@ -96,7 +92,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
     let overflowed = Arc::new(Notify::new());
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
-    let mut writer = tokio::spawn(write_loop(sink, rx, close_rx));
+    let mut writer = tokio::spawn(write_loop(sink, rx, close_rx, state.config.timings.ping_every));
     let mut conn = Connection {
         presence_id: format!("{}:{id}", state.node.id),
         state,
@@ -114,14 +110,15 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
         app::backend::presence::PRESENCE_REFRESH_MS as u64,
     ));
     refresh.tick().await;
-    let mut session_check = tokio::time::interval(conn.state.config.session_recheck);
+    let timings = conn.state.config.timings.clone();
+    let mut session_check = tokio::time::interval(timings.session_recheck);
     session_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     session_check.tick().await;
     let mut writer_done = false;
 
     let close = loop {
         tokio::select! {
-            incoming = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => match incoming {
+            incoming = tokio::time::timeout(timings.idle_timeout, stream.next()) => match incoming {
                 Err(_) => break Some(close(close_code::AWAY, "No answer to pings.")),
                 Ok(Some(Err(e))) => break read_error_close(&e),
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break None,
@@ -179,8 +176,9 @@ async fn write_loop(
     mut sink: futures::stream::SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<Utf8Bytes>,
     mut close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
+    ping_every: Duration,
 ) {
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
     loop {
         let sent = tokio::select! {
@@ -270,8 +268,8 @@ impl Connection {
     }
 
     async fn join(&mut self, room: RoomId, since: Seq) {
-        match self.services().store.room(room).await {
-            Ok(Some(_)) => {}
+        let last_seq = match self.services().store.room(room).await {
+            Ok(Some(row)) => row.last_seq,
             Ok(None) => {
                 return self.reply(ServerFrame::error(
                     ErrorCode::NotFound,
@@ -280,11 +278,12 @@ impl Connection {
                 ));
             }
             Err(e) => return self.reply(api_error(e, None)),
-        }
+        };
         // Subscribe before reading the backlog: a message committed in between
         // arrives twice (the client de-duplicates by sequence), never zero times.
         if self.rooms.insert(room) {
             self.state.node.hub.join(room, self.id, self.handle.clone());
+            self.state.node.ledger.track(room, last_seq);
         }
         if let Err(e) = self
             .services()
@@ -322,7 +321,9 @@ impl Connection {
 
     async fn leave(&mut self, room: RoomId) {
         if self.rooms.remove(&room) {
-            self.state.node.hub.leave(room, self.id);
+            if !self.state.node.hub.leave(room, self.id) {
+                self.state.node.ledger.forget(room);
+            }
             if let Err(e) = self
                 .services()
                 .presence
@@ -403,16 +404,7 @@ impl Connection {
                     created_at: m.created_at,
                 });
                 if posted.fresh {
-                    let room = posted.message.room;
-                    self.state
-                        .node
-                        .broadcast(
-                            room,
-                            &ServerFrame::Message {
-                                message: posted.message,
-                            },
-                        )
-                        .await;
+                    self.state.node.publish_message(posted.message).await;
                 }
             }
             Err(e) => self.reply(api_error(e, Some(client_id.into_inner()))),

@@ -19,6 +19,8 @@ pub struct RoomRow {
     pub name: String,
     pub topic: String,
     pub last_message_at: Option<Millis>,
+    /// Sequence of the room's newest message (0 when empty).
+    pub last_seq: Seq,
 }
 
 /// A user with the hash to check a login against.
@@ -71,6 +73,7 @@ fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRow, sqlx::Error> {
         name: row.try_get(1)?,
         topic: row.try_get(2)?,
         last_message_at: row.try_get(3)?,
+        last_seq: row.try_get(4)?,
     })
 }
 
@@ -241,7 +244,7 @@ impl Store {
     /// Every room, most recently active first.
     pub async fn rooms(&self) -> Result<Vec<RoomRow>> {
         let rows = sqlx::query(
-            "SELECT id, name, topic, last_message_at FROM rooms \
+            "SELECT id, name, topic, last_message_at, last_seq FROM rooms \
              ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC",
         )
         .fetch_all(&self.pool)
@@ -253,11 +256,19 @@ impl Store {
     }
 
     pub async fn room(&self, id: RoomId) -> Result<Option<RoomRow>> {
-        let row = sqlx::query("SELECT id, name, topic, last_message_at FROM rooms WHERE id = ?")
+        let row = sqlx::query("SELECT id, name, topic, last_message_at, last_seq FROM rooms WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(room_from_row).transpose().map_err(Into::into)
+    }
+
+    /// The room's newest sequence, `None` if the room does not exist.
+    pub async fn last_seq(&self, room: RoomId) -> Result<Option<Seq>> {
+        Ok(sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
+            .bind(room.0)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     // ---- messages ----

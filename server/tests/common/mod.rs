@@ -103,7 +103,8 @@ impl Environment {
     pub fn config(&self) -> Config {
         let mut config = Config::new(self.database_url.clone(), self.redis_url.clone());
         config.redis_prefix = self.redis_prefix.clone();
-        config.session_recheck = Duration::from_millis(500);
+        config.timings.session_recheck = Duration::from_millis(500);
+        config.timings.repair_every = Duration::from_millis(300);
         config
     }
 
@@ -424,6 +425,11 @@ impl Ws {
         }
     }
 
+    /// The next raw WebSocket message, for tests that inspect close frames.
+    pub async fn next_raw(&mut self) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+        self.inner.next().await
+    }
+
     pub async fn close(mut self) {
         let _ = self.inner.close(None).await;
     }
@@ -451,4 +457,78 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// A TCP proxy the test controls, to cut a server off from MariaDB or Redis
+/// without touching the shared services.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = tokio::spawn({
+            let (cut, links) = (cut.clone(), links.clone());
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        drop(inbound); // refused while cut
+                        continue;
+                    }
+                    let upstream = upstream.clone();
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    links.lock().unwrap().push(link);
+                }
+            }
+        });
+        Proxy {
+            addr,
+            cut,
+            links,
+            accept,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `host:port` of a `scheme://[user@]host:port[/…]` URL.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+    rest.split('/').next().unwrap().to_owned()
+}
+
+/// `url` with its `host:port` replaced by `addr`.
+pub fn via(url: &str, addr: SocketAddr) -> String {
+    url.replacen(&host_port(url), &addr.to_string(), 1)
 }

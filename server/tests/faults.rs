@@ -1,0 +1,256 @@
+//! Faults injected for real: Redis and MariaDB cut off through a TCP proxy,
+//! slow and dead clients. Delivery must stay exactly-once and in order.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use common::{Backend, Environment, Proxy, TestServer, WAIT, host_port, via};
+use std::time::Duration;
+
+/// Collects chat messages until none arrives for `quiet`.
+async fn drain_messages(ws: &mut common::Ws, quiet: Duration) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    while let Some(frame) = ws.try_recv(quiet).await {
+        if let ServerFrame::Message { message } = frame {
+            seqs.push(message.seq);
+        }
+    }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_bus_lost_reaches_the_other_node_from_the_database_once() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let redis = Proxy::start(host_port(env.redis_url.as_deref().unwrap())).await;
+    let one = env.node().await;
+    let mut config = env.config();
+    config.redis_url = Some(via(env.redis_url.as_deref().unwrap(), redis.addr));
+    let two = TestServer::start(config).await;
+
+    let alice = one.sign_up("alice").await;
+    let bob = two.sign_up("bob").await;
+    let room = one.create_room(&alice, "Lossy").await;
+    let mut a = one.ws(&alice).await;
+    let mut b = two.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+    a.post(room, "m1", "before the cut").await;
+    assert_eq!(b.next_message().await.seq, 1);
+
+    // Node two's subscriber loses Redis; node one publishes into the void.
+    redis.cut();
+    a.post(room, "m2", "while node two is cut off").await;
+    a.post(room, "m3", "still cut off").await;
+    let got = b.next_message().await;
+    assert_eq!((got.seq, got.body.as_str()), (2, "while node two is cut off"));
+    assert_eq!(b.next_message().await.seq, 3);
+
+    redis.restore();
+    a.post(room, "m4", "after the repair").await;
+    assert_eq!(b.next_message().await.seq, 4);
+    // Nothing was delivered twice.
+    assert_eq!(drain_messages(&mut b, Duration::from_secs(2)).await, Vec::<i64>::new());
+    two.stop().await;
+    one.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_a_node_keeps_its_rooms_going_and_says_degraded() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let redis = Proxy::start(host_port(env.redis_url.as_deref().unwrap())).await;
+    let mut config = env.config();
+    config.redis_url = Some(via(env.redis_url.as_deref().unwrap(), redis.addr));
+    let server = TestServer::start(config).await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let room = server.create_room(&alice, "Local").await;
+    let mut a = server.ws(&alice).await;
+    let mut b = server.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+
+    redis.cut();
+    a.post(room, "m1", "redis is down").await;
+    let got = b.next_message().await;
+    assert_eq!((got.seq, got.body.as_str()), (1, "redis is down"));
+    let health: serde_json::Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+
+    redis.restore();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let health: serde_json::Value = reqwest::get(server.url("/healthz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["status"] == "ok" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis never came back: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.post(room, "m2", "redis is back").await;
+    assert_eq!(b.next_message().await.seq, 2);
+    assert_eq!(drain_messages(&mut b, Duration::from_secs(1)).await, Vec::<i64>::new());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_unreachable_a_send_fails_retryably_and_its_retry_lands_once() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let db = Proxy::start(host_port(&env.database_url)).await;
+    let mut config = env.config();
+    config.database_url = via(&env.database_url, db.addr);
+    let server = TestServer::start(config).await;
+    let alice = server.sign_up("alice").await;
+    let room = server.create_room(&alice, "Durable").await;
+    let mut a = server.ws(&alice).await;
+    a.join(room, 0).await;
+
+    db.cut();
+    let send = ClientFrame::Send {
+        room,
+        client_id: "r1".into(),
+        body: "must land once".into(),
+    };
+    a.send(&send).await;
+    match a
+        .recv_until(|f| matches!(f, ServerFrame::Error { .. } | ServerFrame::Ack { .. }))
+        .await
+    {
+        ServerFrame::Error { code, client_id, .. } => {
+            assert_eq!(code, ErrorCode::Unavailable);
+            assert!(code.is_retryable());
+            assert_eq!(client_id.as_deref(), Some("r1"));
+        }
+        other => panic!("no ack may come while the database is down: {other:?}"),
+    }
+
+    db.restore();
+    // The client retries with the same id until it is acknowledged.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let seq = loop {
+        a.send(&send).await;
+        match a
+            .recv_until(|f| matches!(f, ServerFrame::Error { .. } | ServerFrame::Ack { .. }))
+            .await
+        {
+            ServerFrame::Ack { seq, .. } => break seq,
+            _ => assert!(tokio::time::Instant::now() < deadline, "the pool never recovered"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(seq, 1);
+    a.send(&send).await;
+    let again = a.recv_until(|f| matches!(f, ServerFrame::Ack { .. })).await;
+    assert!(
+        matches!(again, ServerFrame::Ack { seq: 1, .. }),
+        "a late retry gets the same ack"
+    );
+    let page = server
+        .call(Some(&alice), "room", &[("room", &room.0.to_string())])
+        .await;
+    let page: app::protocol::RoomPage = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(page.messages.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_cut_off_and_the_room_goes_on() {
+    let env = Environment::new(Backend::Embedded).await;
+    let server = env.node().await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let slow = server.sign_up("slowpoke").await;
+    let room = server.create_room(&alice, "Busy").await;
+    let mut a = server.ws(&alice).await;
+    let mut b = server.ws(&bob).await;
+    let mut s = server.ws(&slow).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+    s.join(room, 0).await;
+
+    // The slow client reads nothing from here on while ~6 MB flow: more than
+    // the socket buffers plus its bounded queue hold.
+    let body = "y".repeat(3900);
+    let sender = tokio::spawn(async move {
+        for i in 0..1500 {
+            a.post(room, &format!("f{i}"), &body).await;
+        }
+        a
+    });
+    let mut seqs = Vec::new();
+    while seqs.len() < 1500 {
+        seqs.push(b.next_message().await.seq);
+    }
+    sender.await.unwrap();
+    assert_eq!(
+        seqs,
+        (1..=1500).collect::<Vec<_>>(),
+        "the reader kept up got everything in order"
+    );
+
+    // Reading at last, the slow client finds it was told to resync and closed.
+    let mut told_to_resync = false;
+    let code = loop {
+        match tokio::time::timeout(WAIT, s.next_raw())
+            .await
+            .expect("the slow socket ends")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                told_to_resync |= matches!(
+                    serde_json::from_str(&text),
+                    Ok(ServerFrame::Error {
+                        code: ErrorCode::Resync,
+                        ..
+                    })
+                );
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert!(told_to_resync, "the slow client is told to resync");
+    assert_eq!(code, Some(1013));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_answers_pings_is_closed_and_goes_offline() {
+    let env = Environment::new(Backend::Embedded).await;
+    let mut config = env.config();
+    config.timings.ping_every = Duration::from_millis(200);
+    config.timings.idle_timeout = Duration::from_secs(1);
+    let server = TestServer::start(config).await;
+    let alice = server.sign_up("alice").await;
+    let ghost = server.sign_up("ghost").await;
+    let room = server.create_room(&alice, "Heartbeat").await;
+    let mut a = server.ws(&alice).await;
+    a.join(room, 0).await;
+    let mut g = server.ws(&ghost).await;
+    g.join(room, 0).await;
+    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "ghost"]))
+        .await;
+
+    // Alice keeps answering pings (her client reads); the ghost never reads
+    // again, so it never answers one.
+    let started = tokio::time::Instant::now();
+    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice"]))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    a.post(room, "m1", "alice is still here").await;
+    drop(g);
+    server.stop().await;
+}
