@@ -4,6 +4,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
+# One-shot builds (CI, tests) gain nothing from incremental state but disk use.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate in Cargo.lock
 CARGO_LEPTOS_VERSION=0.3.11

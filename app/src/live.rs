@@ -59,7 +59,7 @@ pub struct Handlers {
 #[derive(Clone, Copy)]
 pub struct Live {
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    outbox: StoredValue<Option<futures::channel::mpsc::UnboundedSender<ClientFrame>>, LocalStorage>,
+    outbox: StoredValue<Option<futures::channel::mpsc::UnboundedSender<ClientFrame>>>,
     pub state: RwSignal<ConnState>,
 }
 
@@ -77,7 +77,7 @@ impl Live {
 pub fn connect(_room: RoomId, _handlers: Handlers) -> Live {
     // The server renders the page; only the browser opens sockets.
     Live {
-        outbox: StoredValue::new_local(None),
+        outbox: StoredValue::new(None),
         state: RwSignal::new(ConnState::Connecting),
     }
 }
@@ -94,7 +94,7 @@ pub fn connect(room: RoomId, handlers: Handlers) -> Live {
     });
     leptos::task::spawn_local(run(room, handlers, state, rx, stop_rx));
     Live {
-        outbox: StoredValue::new_local(Some(tx)),
+        outbox: StoredValue::new(Some(tx)),
         state,
     }
 }

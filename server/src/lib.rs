@@ -132,6 +132,10 @@ pub async fn run(
             let node = node.clone();
             async move { node.run_repair(repair_every).await }
         }),
+        tokio::spawn({
+            let node = node.clone();
+            async move { node.run_presence_refresher().await }
+        }),
     ];
 
     let served = axum::serve(listener, app)

@@ -30,6 +30,11 @@ pub struct Node {
     next_conn: AtomicU64,
     /// The online list each local room last showed, to announce who joined or left.
     last_online: tokio::sync::Mutex<HashMap<RoomId, Vec<String>>>,
+    /// Rooms whose online list must be recomputed, filled by the bus
+    /// subscriber and drained by [`Node::run_presence_refresher`], so that a
+    /// burst of joins costs one lookup per room and never delays messages.
+    presence_dirty: std::sync::Mutex<std::collections::HashSet<RoomId>>,
+    presence_wake: tokio::sync::Notify,
 }
 
 pub fn serialize(frame: &ServerFrame) -> Utf8Bytes {
@@ -49,6 +54,8 @@ impl Node {
             store,
             next_conn: AtomicU64::new(1),
             last_online: Default::default(),
+            presence_dirty: Default::default(),
+            presence_wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -155,7 +162,7 @@ impl Node {
                                 self.hub.deliver(room, &bytes);
                             }
                         }
-                        Some(BusEvent::PresenceChanged { room }) => self.refresh_presence(room).await,
+                        Some(BusEvent::PresenceChanged { room }) => self.mark_presence_dirty(room),
                         None => tracing::warn!("ignoring an unreadable bus event"),
                     }
                 }
@@ -204,6 +211,30 @@ impl Node {
             self.deliver_message(room, seq, &serialize(&ServerFrame::Message { message }));
         }
         Ok(())
+    }
+
+    fn mark_presence_dirty(&self, room: RoomId) {
+        self.presence_dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(room);
+        self.presence_wake.notify_one();
+    }
+
+    /// Recomputes the online lists of rooms the bus said changed.
+    pub async fn run_presence_refresher(&self) {
+        loop {
+            self.presence_wake.notified().await;
+            let rooms: Vec<RoomId> = self
+                .presence_dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain()
+                .collect();
+            for room in rooms {
+                self.refresh_presence(room).await;
+            }
+        }
     }
 
     /// Periodically refreshes every local room's online list.

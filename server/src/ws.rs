@@ -268,8 +268,8 @@ impl Connection {
     }
 
     async fn join(&mut self, room: RoomId, since: Seq) {
-        let last_seq = match self.services().store.room(room).await {
-            Ok(Some(row)) => row.last_seq,
+        match self.services().store.room(room).await {
+            Ok(Some(_)) => {}
             Ok(None) => {
                 return self.reply(ServerFrame::error(
                     ErrorCode::NotFound,
@@ -278,12 +278,19 @@ impl Connection {
                 ));
             }
             Err(e) => return self.reply(api_error(e, None)),
-        };
+        }
         // Subscribe before reading the backlog: a message committed in between
         // arrives twice (the client de-duplicates by sequence), never zero times.
         if self.rooms.insert(room) {
             self.state.node.hub.join(room, self.id, self.handle.clone());
-            self.state.node.ledger.track(room, last_seq);
+            // Read after subscribing: anything up to here reaches the client
+            // through the catch-up below, anything later live.
+            match self.services().store.last_seq(room).await {
+                Ok(Some(last_seq)) => self.state.node.ledger.track(room, last_seq),
+                Ok(None) => {}
+                // Untracked, the room is not de-duplicated until the repair loop tracks it.
+                Err(e) => tracing::warn!(%room, error = %e, "could not read the room's last sequence"),
+            }
         }
         if let Err(e) = self
             .services()

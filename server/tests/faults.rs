@@ -254,3 +254,100 @@ async fn a_connection_that_never_answers_pings_is_closed_and_goes_offline() {
     drop(g);
     server.stop().await;
 }
+
+/// A real server process, for faults only a process can have (SIGKILL).
+struct Process {
+    child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Process {
+    async fn start(env: &Environment) -> Process {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", &env.database_url)
+            .env("REDIS_URL", env.redis_url.as_deref().unwrap())
+            .env("REDIS_PREFIX", &env.redis_prefix)
+            .env("LEPTOS_OUTPUT_NAME", "natter")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let url = line
+            .strip_prefix("Natter is running at http://")
+            .expect("the server prints its URL");
+        Process {
+            child,
+            addr: url.parse().unwrap(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_duplicates() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let survivor = env.node().await;
+    let mut doomed = Process::start(&env).await;
+    let alice = survivor.sign_up("alice").await;
+    let bob = survivor.sign_up("bob").await;
+    let room = survivor.create_room(&alice, "Resilient").await;
+
+    let mut a = survivor.ws(&alice).await;
+    a.join(room, 0).await;
+    let mut b = common::Ws::connect_to(doomed.addr, Some(&bob), None).await.unwrap();
+    b.join(room, 0).await;
+    a.post(room, "a1", "one").await;
+    assert_eq!(b.next_message().await.seq, 1);
+
+    // Bob sends, and his node dies before he hears back.
+    let pending = ClientFrame::Send {
+        room,
+        client_id: "b-pending".into(),
+        body: "in flight".into(),
+    };
+    b.send(&pending).await;
+    doomed.child.kill().await.unwrap();
+    a.post(room, "a2", "two").await;
+    a.post(room, "a3", "three").await;
+
+    // Bob comes back on the surviving node, catches up, and re-sends.
+    let mut b = survivor.ws(&bob).await;
+    let missed = b.join(room, 1).await;
+    b.send(&pending).await;
+    let acked = match b.recv_until(|f| matches!(f, ServerFrame::Ack { .. })).await {
+        ServerFrame::Ack { seq, .. } => seq,
+        _ => unreachable!(),
+    };
+    let mut have: Vec<i64> = missed.iter().map(|m| m.seq).collect();
+    have.push(1);
+    have.extend(drain_messages(&mut b, Duration::from_millis(800)).await);
+    have.sort();
+    have.dedup();
+    assert_eq!(have, vec![1, 2, 3, 4], "bob holds everything after resuming");
+    assert!((2..=4).contains(&acked));
+
+    // Exactly one row for the in-flight message, whether or not it committed before the kill.
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&env.database_url)
+        .await
+        .unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages WHERE client_id = 'b-pending'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
+    survivor.stop().await;
+}

@@ -131,7 +131,9 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         });
     };
 
-    let live: StoredValue<Option<Live>, LocalStorage> = StoredValue::new_local(None);
+    // Thread-safe storage: on the server a page may be dropped on another
+    // worker thread than the one that rendered it.
+    let live: StoredValue<Option<Live>> = StoredValue::new(None);
     let send_frame = move |frame: ClientFrame| {
         live.with_value(|l| {
             if let Some(l) = l {

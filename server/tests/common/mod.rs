@@ -296,7 +296,11 @@ pub struct Ws {
 impl Ws {
     /// Opens `/ws`; `Err(status)` when the upgrade is refused.
     pub async fn connect(server: &TestServer, cookie: Option<&str>, origin: Option<&str>) -> Result<Ws, u16> {
-        let mut request = format!("ws://{}/ws", server.addr).into_client_request().unwrap();
+        Self::connect_to(server.addr, cookie, origin).await
+    }
+
+    pub async fn connect_to(addr: SocketAddr, cookie: Option<&str>, origin: Option<&str>) -> Result<Ws, u16> {
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
         if let Some(cookie) = cookie {
             request.headers_mut().insert("cookie", cookie.parse().unwrap());
         }
