@@ -49,6 +49,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     time::provide_local_offset();
+    #[cfg(feature = "ssr")]
+    backend::csp::set_content_security_policy();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/natter.css"/>

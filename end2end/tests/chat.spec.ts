@@ -8,6 +8,9 @@ test('two people sign up, share a room and chat live both ways', async ({ browse
   const bob = await bobContext.newPage();
   const dialogs: string[] = [];
   for (const page of [alice, bob]) page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  // The Content-Security-Policy must not block anything of ours.
+  const consoleErrors: string[] = [];
+  for (const page of [alice, bob]) page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 
   const aliceName = unique('alice');
   const bobName = unique('bob');
@@ -60,6 +63,7 @@ test('two people sign up, share a room and chat live both ways', async ({ browse
   await expect(history).toContainText(payload);
   await expect(history.locator('img')).toHaveCount(0);
   expect(dialogs).toEqual([]);
+  expect(consoleErrors.filter((e) => /Content Security Policy|Refused to/.test(e))).toEqual([]);
 
   // An empty message is refused with a reason, and nothing is sent.
   await waitConnected(bob);

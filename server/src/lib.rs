@@ -9,6 +9,7 @@
 //! - [`node`] — ties hub, bus and presence together for this process.
 //! - [`ledger`] — which messages this node delivered, so each goes out once.
 //! - [`health`] — `/healthz`.
+//! - [`origin`], [`guard`] — cross-site checks and security headers.
 //!
 //! Storage, accounts and presence live in `app::backend`, because the
 //! server functions compiled inside `app` need them too.
@@ -18,10 +19,12 @@
 
 pub mod bus;
 pub mod config;
+pub mod guard;
 pub mod health;
 pub mod hub;
 pub mod ledger;
 pub mod node;
+pub mod origin;
 pub mod state;
 pub mod ws;
 
@@ -40,6 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// Largest HTTP request body (server function arguments are small forms).
@@ -115,9 +119,16 @@ pub async fn run(
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_cross_site,
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state);
+    let app = guard::static_headers().into_iter().fold(app, |app, (name, value)| {
+        app.layer(SetResponseHeaderLayer::if_not_present(name, value))
+    });
 
     let background = [
         tokio::spawn({

@@ -13,7 +13,7 @@ use app::protocol::{CLOSE_SESSION_ENDED, ClientFrame, ErrorCode, Me, RoomId, Seq
 use app::validate::{ClientMessageId, MessageBody};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashSet;
@@ -30,25 +30,8 @@ pub const CATCH_UP_LIMIT: u32 = 500;
 /// A socket that cannot take a write for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether the browser page that opens the socket is ours: same host as the
-/// request, or listed in `ALLOWED_ORIGINS`. Clients that send no Origin are
-/// not browsers, so cross-site request forgery does not apply to them.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else { return false };
-    let origin = origin.trim_end_matches('/');
-    if allowed.iter().any(|a| a == origin) {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
-}
-
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    if !origin_allowed(&headers, &state.config.allowed_origins) {
+    if !crate::origin::origin_allowed(&headers, &state.config.allowed_origins) {
         return (StatusCode::FORBIDDEN, "This origin may not open a Natter socket.").into_response();
     }
     if state.shutting_down() {
@@ -426,40 +409,4 @@ fn not_joined(client_id: Option<String>) -> ServerFrame {
 fn api_error(e: BackendError, client_id: Option<String>) -> ServerFrame {
     let api = e.to_api();
     ServerFrame::error(api.code, api.message, client_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, host.parse().unwrap());
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, o.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn only_the_sites_own_origin_and_listed_ones_may_connect() {
-        assert!(origin_allowed(
-            &headers(Some("http://chat.example:3000"), "chat.example:3000"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("http://evil.example"), "chat.example:3000"),
-            &[]
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("http://chat.example:3000.evil.example"), "chat.example:3000"),
-            &[]
-        ));
-        let allowed = vec!["https://app.example".to_string()];
-        assert!(origin_allowed(
-            &headers(Some("https://app.example"), "api.example"),
-            &allowed
-        ));
-        assert!(origin_allowed(&headers(None, "chat.example"), &[]));
-    }
 }

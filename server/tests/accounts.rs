@@ -13,6 +13,8 @@ on_both_backends!(
     logout_ends_the_session_on_the_server,
     the_socket_needs_a_session_and_our_own_origin,
     pages_and_server_functions_need_a_session,
+    cross_site_server_function_calls_are_refused,
+    pages_carry_security_headers_and_a_nonce_for_their_only_inline_script,
 );
 
 async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Backend) {
@@ -215,5 +217,102 @@ async fn pages_and_server_functions_need_a_session(backend: Backend) {
     assert_eq!(login.status().as_u16(), 200);
     let html = login.text().await.unwrap();
     assert!(html.contains(r#"<label for="username">Username</label>"#), "{html}");
+    server.stop().await;
+}
+
+async fn cross_site_server_function_calls_are_refused(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let cookie = server.sign_up("frank").await;
+    let client = reqwest::Client::new();
+    let form = [("name", "Forged"), ("topic", "")];
+    let post = |headers: &[(&'static str, &str)]| {
+        let mut request = client
+            .post(server.url("/api/create_room"))
+            .header("cookie", &cookie)
+            .form(&form);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request
+    };
+    let forged = post(&[("origin", "http://evil.example")]).send().await.unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let forged = post(&[("sec-fetch-site", "cross-site"), ("origin", "http://evil.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let login = client
+        .post(server.url("/api/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("username", "frank"), ("password", "correct horse")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 403, "login CSRF is refused too");
+    let rooms = server.call(Some(&cookie), "rooms", &[]).await;
+    assert_eq!(rooms.body, "[]", "no forged room was created");
+
+    let own = format!("http://{}", server.addr);
+    let fine = post(&[("sec-fetch-site", "same-origin"), ("origin", &own)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status().as_u16(), 200, "our own pages still work");
+    // State-changing endpoints do not answer GET.
+    let get = client
+        .get(server.url("/api/create_room?name=ByGet&topic="))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !get.status().is_success(),
+        "GET must not create a room: {}",
+        get.status()
+    );
+    server.stop().await;
+}
+
+async fn pages_carry_security_headers_and_a_nonce_for_their_only_inline_script(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let page = reqwest::get(server.url("/login")).await.unwrap();
+    let header = |name: &str| page.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+    assert!(header("referrer-policy").is_some());
+    let csp = header("content-security-policy").expect("a Content-Security-Policy");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce")
+        .to_owned();
+    assert!(nonce.len() >= 16, "{nonce}");
+    let html = page.text().await.unwrap();
+    let inline_scripts = html.matches("<script").count();
+    let with_nonce = html.matches(&format!("nonce=\"{nonce}\"")).count();
+    assert!(inline_scripts >= 1);
+    assert!(
+        with_nonce >= inline_scripts,
+        "every script carries the response's nonce: {html}"
+    );
+    // A second response gets a different nonce.
+    let again = reqwest::get(server.url("/login")).await.unwrap();
+    let csp_again = again
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(csp, csp_again);
     server.stop().await;
 }
