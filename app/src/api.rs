@@ -22,6 +22,15 @@ pub async fn sign_up(username: String, password: String) -> Result<(), ApiError>
     use crate::backend::{BackendError, services};
     use crate::validate::{Password, Username};
     let services = services()?;
+    let ip = crate::backend::client_ip().await;
+    services
+        .limiter
+        .enforce(
+            &format!("auth:{ip}"),
+            services.limits.auth_per_ip,
+            "Too many attempts from your network",
+        )
+        .await?;
     let username = Username::parse(&username).map_err(BackendError::from)?;
     let password = Password::parse(&password).map_err(BackendError::from)?;
     let (_, token) = services.accounts.sign_up(&username, &password).await?;
@@ -35,6 +44,26 @@ pub async fn sign_up(username: String, password: String) -> Result<(), ApiError>
 pub async fn log_in(username: String, password: String) -> Result<(), ApiError> {
     use crate::backend::services;
     let services = services()?;
+    let ip = crate::backend::client_ip().await;
+    let limits = services.limits;
+    let limiter = &services.limiter;
+    limiter
+        .enforce(
+            &format!("auth:{ip}"),
+            limits.auth_per_ip,
+            "Too many attempts from your network",
+        )
+        .await?;
+    // Per account too, so a guesser spreading over many addresses still
+    // slows down; the bucket refills, so the real owner is never locked out.
+    let account = format!("login:{}", username.trim().to_ascii_lowercase());
+    limiter
+        .enforce(
+            &account,
+            limits.login_per_account,
+            "Too many login attempts for this account",
+        )
+        .await?;
     let (_, token) = services.accounts.log_in(&username, &password).await?;
     set_cookie(&services.accounts.session_cookie(&token))?;
     leptos_axum::redirect("/");

@@ -161,12 +161,14 @@ pub enum ErrorCode {
     Unavailable,
     /// The connection fell too far behind and must catch up from its last sequence.
     Resync,
+    /// Too many requests; the message says when to try again.
+    RateLimited,
 }
 
 impl ErrorCode {
     /// Whether the same request may succeed if sent again later.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::Unavailable)
+        matches!(self, ErrorCode::Unavailable | ErrorCode::RateLimited)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Configuration: read from the environment here and nowhere else.
 //! Every variable and its default is listed in the README.
 
+use app::backend::Limits;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Timings, not read from the environment (tests shorten them).
     pub timings: Timings,
+    /// Rate limits. `MESSAGE_BURST` / `MESSAGES_PER_MINUTE` set the
+    /// per-user message limit; the login limits use their defaults.
+    pub limits: Limits,
 }
 
 /// How often the server checks on things, and how long it waits.
@@ -68,6 +72,16 @@ fn var(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+fn positive(name: &'static str, value: Option<String>, default: u32) -> Result<u32, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!("expected a positive number, got {v:?}"),
+        }),
+    }
+}
+
 fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("0") | Some("false") | Some("no") => Ok(false),
@@ -98,6 +112,7 @@ impl Config {
                 reason: "must start with mysql:// or sqlite://".into(),
             });
         }
+        let defaults = Limits::default();
         let default_pool = if database_url.starts_with("sqlite:") { 4 } else { 10 };
         let database_max_connections = match var("DATABASE_MAX_CONNECTIONS") {
             None => default_pool,
@@ -122,6 +137,17 @@ impl Config {
                 .unwrap_or_default(),
             secure_cookies: parse_bool("SECURE_COOKIES", var("SECURE_COOKIES"))?,
             timings: Timings::default(),
+            limits: Limits {
+                messages: app::backend::limits::Rate {
+                    burst: positive("MESSAGE_BURST", var("MESSAGE_BURST"), defaults.messages.burst)?,
+                    per_minute: positive(
+                        "MESSAGES_PER_MINUTE",
+                        var("MESSAGES_PER_MINUTE"),
+                        defaults.messages.per_minute,
+                    )?,
+                },
+                ..defaults
+            },
         })
     }
 
@@ -137,6 +163,7 @@ impl Config {
             allowed_origins: Vec::new(),
             secure_cookies: false,
             timings: Timings::default(),
+            limits: Limits::default(),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::bus::RedisBus;
 use crate::config::Config;
 use crate::node::Node;
 use crate::state::AppState;
-use app::backend::{Accounts, BackendError, Presence, Services, Store};
+use app::backend::{Accounts, BackendError, Limiter, Presence, Services, Store};
 use app::{App, shell};
 use axum::Router;
 use axum::routing::get;
@@ -80,12 +80,14 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     let accounts = Accounts::new(store.clone(), config.secure_cookies, HASHING_THREADS).await?;
-    let (presence, redis) = match &config.redis_url {
+    let (presence, limiter, redis) = match &config.redis_url {
         Some(url) => {
             let bus = RedisBus::connect(url, &config.redis_prefix).await?;
-            (Presence::redis(bus.client.clone(), &config.redis_prefix), Some(bus))
+            let presence = Presence::redis(bus.client.clone(), &config.redis_prefix);
+            let limiter = Limiter::redis(bus.client.clone(), &config.redis_prefix);
+            (presence, limiter, Some(bus))
         }
-        None => (Presence::local(), None),
+        None => (Presence::local(), Limiter::local(), None),
     };
     tracing::info!(
         database = if store.is_sqlite() { "sqlite" } else { "mysql" },
@@ -97,6 +99,8 @@ pub async fn run(
         store: store.clone(),
         accounts,
         presence,
+        limiter,
+        limits: config.limits,
     };
     let repair_every = config.timings.repair_every;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -149,13 +153,17 @@ pub async fn run(
         }),
     ];
 
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing sockets");
-            let _ = shutdown_tx.send(true);
-        })
-        .await;
+    // Peer addresses feed the per-IP login limits.
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing sockets");
+        let _ = shutdown_tx.send(true);
+    })
+    .await;
 
     // Give open sockets a moment to send their close frames and leave presence.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

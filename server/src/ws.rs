@@ -377,6 +377,18 @@ impl Connection {
                 ));
             }
         };
+        let limited = self
+            .services()
+            .limiter
+            .enforce(
+                &format!("msg:{}", self.me.id.0),
+                self.services().limits.messages,
+                "You are sending messages too fast",
+            )
+            .await;
+        if let Err(e) = limited {
+            return self.reply(api_error(e, Some(client_id.into_inner())));
+        }
         let posted = self
             .services()
             .store

@@ -5,7 +5,7 @@
 mod common;
 
 use app::protocol::{ClientFrame, ErrorCode, RoomId, ServerFrame};
-use common::{Backend, Environment, Ws};
+use common::{Backend, Ended, Environment, Ws};
 
 on_both_backends!(
     two_users_chat_live_in_a_room,
@@ -411,8 +411,11 @@ async fn a_frame_over_64_kib_is_refused_without_touching_others(backend: Backend
     })
     .unwrap();
     a.send_raw(&huge).await;
-    // The server drops the oversize connection (close code 1009 "too big").
-    assert_eq!(a.closed_with().await, Some(1009));
+    // The server ends the oversize connection at once: with close code 1009
+    // ("too big"), or — when the unread rest of the frame makes the kernel
+    // reset the socket before the close frame is read — with a reset.
+    let ended = a.ended().await;
+    assert!(matches!(ended, Ended::Closed(Some(1009)) | Ended::Reset), "{ended:?}");
     // Bob's connection is unaffected and the room still works.
     assert_eq!(b.post(room, "b1", "still fine").await, 1);
     server.stop().await;

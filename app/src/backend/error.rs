@@ -14,6 +14,8 @@ pub enum BackendError {
     RoomNotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    RateLimited(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
@@ -37,6 +39,7 @@ impl BackendError {
             BackendError::Unauthorized => ApiError::unauthorized(),
             BackendError::RoomNotFound => ApiError::room_not_found(),
             BackendError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m.clone()),
+            BackendError::RateLimited(m) => ApiError::new(ErrorCode::RateLimited, m.clone()),
             BackendError::Database(_)
             | BackendError::Migration(_)
             | BackendError::Redis(_)

@@ -5,11 +5,13 @@
 pub mod accounts;
 pub mod csp;
 pub mod error;
+pub mod limits;
 pub mod presence;
 pub mod store;
 
 pub use accounts::Accounts;
 pub use error::BackendError;
+pub use limits::{Limiter, Limits};
 pub use presence::Presence;
 pub use store::Store;
 
@@ -21,6 +23,8 @@ pub struct Services {
     pub store: Store,
     pub accounts: Accounts,
     pub presence: Presence,
+    pub limiter: Limiter,
+    pub limits: Limits,
 }
 
 /// The services, from a server function's context.
@@ -36,6 +40,15 @@ pub fn request_headers() -> http::HeaderMap {
     leptos::prelude::use_context::<http::request::Parts>()
         .map(|parts| parts.headers)
         .unwrap_or_default()
+}
+
+/// The address the current server-function request came from.
+pub async fn client_ip() -> String {
+    use axum::extract::ConnectInfo;
+    match leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await {
+        Ok(ConnectInfo(addr)) => addr.ip().to_string(),
+        Err(_) => "unknown".into(),
+    }
 }
 
 /// The logged-in user of the current server function call.

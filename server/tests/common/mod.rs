@@ -105,6 +105,11 @@ impl Environment {
         config.redis_prefix = self.redis_prefix.clone();
         config.timings.session_recheck = Duration::from_millis(500);
         config.timings.repair_every = Duration::from_millis(300);
+        // Tests send fast on purpose; the limit tests lower this again.
+        config.limits.messages = app::backend::limits::Rate {
+            burst: 100_000,
+            per_minute: 6_000_000,
+        };
         config
     }
 
@@ -286,6 +291,17 @@ impl Reply {
     }
 }
 
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// A close frame, with its code.
+    Closed(Option<u16>),
+    /// The connection dropped without a close frame.
+    Reset,
+    /// Nothing happened within the wait.
+    StillOpen,
+}
+
 /// A WebSocket client speaking Natter's protocol.
 pub struct Ws {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -417,15 +433,24 @@ impl Ws {
         }
     }
 
-    /// Waits for the server to close the socket; returns its close code.
-    pub async fn closed_with(&mut self) -> Option<u16> {
+    /// How the connection ended, waiting at most [`WAIT`].
+    pub async fn ended(&mut self) -> Ended {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            match tokio::time::timeout_at(deadline, self.inner.next()).await.ok()? {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return None,
+            match tokio::time::timeout_at(deadline, self.inner.next()).await {
+                Err(_) => return Ended::StillOpen,
+                Ok(Some(Ok(Message::Close(frame)))) => return Ended::Closed(frame.map(|f| u16::from(f.code))),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_)) | None) => return Ended::Reset,
             }
+        }
+    }
+
+    /// Waits for the server to close the socket; returns its close code.
+    pub async fn closed_with(&mut self) -> Option<u16> {
+        match self.ended().await {
+            Ended::Closed(code) => code,
+            Ended::Reset | Ended::StillOpen => None,
         }
     }
 
