@@ -12,6 +12,10 @@
 //!   catch-up beyond the one each (re)join makes;
 //! - no connection received the same live message twice.
 //!
+//! Meanwhile the second node loses Redis (through a TCP proxy the test
+//! controls) for a while, so its subscriber misses publishes and its own
+//! publishes fail: what crosses nodes then must come from the database.
+//!
 //! CI runs a short version. A soak, for example:
 //! `CHECKER_USERS=24 CHECKER_MESSAGES=400 CHECKER_DROP_EVERY=5 cargo test -p server --test checker -- --nocapture`
 //! (`CHECKER_SEED` replays a run; the seed is printed.)
@@ -20,7 +24,7 @@
 mod common;
 
 use app::protocol::{ClientFrame, RoomId, Seq, ServerFrame};
-use common::{Backend, Environment, WAIT, Ws};
+use common::{Backend, Environment, Proxy, TestServer, WAIT, Ws, host_port, via};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 
@@ -210,7 +214,10 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
 
     let env = Environment::new(Backend::MariaDbRedis).await;
     let one = env.node().await;
-    let two = env.node().await;
+    let redis = std::sync::Arc::new(Proxy::start(host_port(env.redis_url.as_deref().unwrap())).await);
+    let mut config = env.config();
+    config.redis_url = Some(via(env.redis_url.as_deref().unwrap(), redis.addr));
+    let two = TestServer::start(config).await;
     let owner = one.sign_up("owner").await;
     let mut rooms = Vec::new();
     for name in ["alpha", "beta", "gamma"] {
@@ -242,6 +249,17 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
         sims.push(sim);
     }
 
+    // Node two loses Redis for a while as the run gets going.
+    let outage = tokio::spawn({
+        let redis = redis.clone();
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            redis.cut();
+            tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+            redis.restore();
+        }
+    });
+
     // Everyone sends at once.
     let tasks: Vec<_> = sims
         .into_iter()
@@ -260,6 +278,7 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
     for task in tasks {
         sims.push(task.await.unwrap());
     }
+    outage.await.unwrap();
 
     // Every send was acknowledged once, and each room's sequences are 1..=n.
     let mut by_room: HashMap<RoomId, Vec<Seq>> = HashMap::new();
