@@ -45,6 +45,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// "Room name · Natter". leptos_meta writes the server-rendered `<title>`
+/// without escaping it, so a room called `</title><script>…` would inject
+/// markup: on the server the text is escaped here. In the browser the title
+/// is set through `document.title`, which takes plain text.
+fn page_title(page: String) -> String {
+    let title = if page.is_empty() {
+        "Natter".to_string()
+    } else {
+        format!("{page} · Natter")
+    };
+    #[cfg(feature = "ssr")]
+    let title = title.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    title
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -55,7 +70,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/natter.css"/>
         <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-        <Title formatter=|page: String| if page.is_empty() { "Natter".to_string() } else { format!("{page} · Natter") }/>
+        <Title formatter=page_title/>
         <Router>
             <Routes fallback=pages::not_found::NotFound>
                 // Async: the page is rendered whole before sending, so a

@@ -22,6 +22,19 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
     Err(Invalid(message.into()))
 }
 
+/// Characters that reorder the text around them (bidi embeddings, overrides
+/// and isolates): in a name they can make "evil" display as "live".
+fn has_bidi_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'))
+}
+
+/// NFC, so that names that look the same compare the same.
+fn normalise(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfc().collect()
+}
+
 /// Control characters other than newline and tab never belong in chat text.
 fn has_forbidden_control(text: &str) -> bool {
     text.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
@@ -105,15 +118,16 @@ text_newtype!(RoomName);
 
 impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let name = raw.trim();
+        let name = normalise(raw.trim());
+        let name = name.as_str();
         if name.is_empty() {
             return invalid("Room name cannot be empty.");
         }
         if name.chars().count() > ROOM_NAME_MAX {
             return invalid(format!("Room name must be at most {ROOM_NAME_MAX} characters long."));
         }
-        if name.chars().any(char::is_control) {
-            return invalid("Room name cannot contain control characters.");
+        if name.chars().any(char::is_control) || has_bidi_control(name) {
+            return invalid("Room name cannot contain control or text-direction characters.");
         }
         Ok(Self(name.to_owned()))
     }
@@ -131,12 +145,13 @@ text_newtype!(Topic);
 
 impl Topic {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let topic = raw.trim();
+        let topic = normalise(raw.trim());
+        let topic = topic.as_str();
         if topic.chars().count() > TOPIC_MAX {
             return invalid(format!("Topic must be at most {TOPIC_MAX} characters long."));
         }
-        if topic.chars().any(char::is_control) {
-            return invalid("Topic cannot contain control characters.");
+        if topic.chars().any(char::is_control) || has_bidi_control(topic) {
+            return invalid("Topic cannot contain control or text-direction characters.");
         }
         Ok(Self(topic.to_owned()))
     }
@@ -224,6 +239,21 @@ mod tests {
         assert!(Topic::parse("").is_ok());
         assert!(Topic::parse(&"t".repeat(200)).is_ok());
         assert!(Topic::parse(&"t".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn names_are_nfc_and_free_of_direction_tricks() {
+        // "é" as e + combining acute becomes the single code point.
+        let decomposed = "Cafe\u{301}";
+        assert_eq!(RoomName::parse(decomposed).unwrap().as_str(), "Caf\u{e9}");
+        assert_eq!(
+            RoomName::parse(decomposed).unwrap().key(),
+            RoomName::parse("Caf\u{e9}").unwrap().key()
+        );
+        assert!(RoomName::parse("evil\u{202E}lmth.exe").is_err());
+        assert!(RoomName::parse("a\u{2066}b").is_err());
+        assert!(Topic::parse("x\u{202D}y").is_err());
+        assert!(RoomName::parse("tab\there").is_err());
     }
 
     #[test]

@@ -83,15 +83,28 @@ test('the server-rendered room already holds the history before any script runs'
   const context = await browser.newContext();
   const page = await context.newPage();
   await signUp(page, unique('carol'));
-  const roomName = unique('Quiet');
+  // Markup in a room name and topic is text everywhere, the <title> included.
+  const roomName = `</title><img src=x onerror=alert(1)> ${Date.now() % 1e6}`;
+  const topic = '<script>alert(2)</script>';
+  const dialogs: string[] = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
   await page.getByLabel('Room name').fill(roomName);
+  await page.getByLabel('Topic').fill(topic);
   await page.getByRole('button', { name: 'Create room' }).click();
   await waitConnected(page);
+  await expect(page.getByRole('heading', { name: roomName })).toHaveText(roomName);
+  await expect(page.getByText(topic)).toBeVisible();
+  await expect(page).toHaveTitle(`${roomName} · Natter`);
+  await expect(page.locator('img')).toHaveCount(0);
   await send(page, 'written before the reload');
   await expect(page.getByRole('log', { name: 'Messages' })).toContainText('Sent');
   const html = await (await page.request.get(page.url())).text();
   expect(html).toContain('written before the reload');
   expect(html).toContain('role="log"');
+  await page.reload();
+  await expect(page).toHaveTitle(`${roomName} · Natter`);
+  await expect(page.locator('img')).toHaveCount(0);
+  expect(dialogs).toEqual([]);
   await context.close();
 });
 

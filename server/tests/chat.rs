@@ -18,6 +18,7 @@ on_both_backends!(
     history_pages_back_any_depth,
     the_online_list_counts_a_person_once_and_drops_them_on_close,
     a_frame_over_64_kib_is_refused_without_touching_others,
+    markup_and_sql_in_user_text_are_kept_as_text,
 );
 
 async fn two_users_chat_live_in_a_room(backend: Backend) {
@@ -418,5 +419,80 @@ async fn a_frame_over_64_kib_is_refused_without_touching_others(backend: Backend
     assert!(matches!(ended, Ended::Closed(Some(1009)) | Ended::Reset), "{ended:?}");
     // Bob's connection is unaffected and the room still works.
     assert_eq!(b.post(room, "b1", "still fine").await, 1);
+    server.stop().await;
+}
+
+async fn markup_and_sql_in_user_text_are_kept_as_text(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let alice = server.sign_up("alice").await;
+    let name = "</title><img src=x onerror=alert(1)>'; DROP TABLE messages; --";
+    let topic = "<script>alert(2)</script>\" OR \"1\"=\"1";
+    let reply = server
+        .call(Some(&alice), "create_room", &[("name", name), ("topic", topic)])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let room: RoomId = serde_json::from_str(&reply.body).unwrap();
+    let mut a = server.ws(&alice).await;
+    a.join(room, 0).await;
+    let body = "<b onmouseover=alert(3)>hi</b>' OR '1'='1";
+    a.post(room, "x1", body).await;
+
+    // Logging in with SQL in the name is just a wrong name.
+    let login = server
+        .call(
+            None,
+            "login",
+            &[("username", "' OR '1'='1' -- "), ("password", "whatever1")],
+        )
+        .await;
+    assert_eq!(login.error().message, "Wrong username or password.");
+    let signup = server
+        .call(None, "signup", &[("username", "<script>"), ("password", "whatever1")])
+        .await;
+    assert_eq!(signup.error().code, ErrorCode::Invalid);
+
+    // The server-rendered pages show all of it as text.
+    let client = reqwest::Client::new();
+    for path in [format!("/rooms/{room}"), "/".to_string()] {
+        let html = client
+            .get(server.url(&path))
+            .header("cookie", &alice)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("<img src=x"), "{path}: markup leaked: {html}");
+        assert!(!html.contains("<script>alert"), "{path}: markup leaked");
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{path}: the name is shown as text"
+        );
+    }
+    let html = client
+        .get(server.url(&format!("/rooms/{room}")))
+        .header("cookie", &alice)
+        .send()
+        .await
+        .unwrap();
+    let html = html.text().await.unwrap();
+    assert!(
+        html.contains("&lt;b onmouseover=alert(3)&gt;hi&lt;/b&gt;"),
+        "the message is text"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(2)&lt;/script&gt;"),
+        "the topic is text"
+    );
+    // Every table is intact and the text round-trips exactly.
+    let page = server
+        .call(Some(&alice), "room", &[("room", &room.0.to_string())])
+        .await;
+    let page: app::protocol::RoomPage = serde_json::from_str(&page.body).unwrap();
+    assert_eq!((page.name.as_str(), page.topic.as_str()), (name, topic));
+    assert_eq!(page.messages[0].body, body);
+    assert_eq!(a.post(room, "x2", "still works").await, 2);
     server.stop().await;
 }
