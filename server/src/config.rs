@@ -44,6 +44,25 @@ pub struct Timings {
     /// With Redis, how often a node compares what it delivered with the
     /// database and delivers what the bus lost.
     pub repair_every: Duration,
+    /// How long a connection's presence entry lives without a refresh
+    /// (`PRESENCE_TTL_SECS`): the longest a crashed node's users stay "online".
+    pub presence_ttl: Duration,
+    /// How often each connection refreshes its entry (a third of the TTL).
+    pub presence_refresh: Duration,
+    /// How often a node recomputes its rooms' online lists unprompted, to
+    /// notice entries that lapsed.
+    pub presence_sweep: Duration,
+}
+
+impl Timings {
+    pub fn with_presence_ttl(self, ttl: Duration) -> Self {
+        Self {
+            presence_ttl: ttl,
+            presence_refresh: ttl / 3,
+            presence_sweep: (ttl / 3).min(Duration::from_secs(10)),
+            ..self
+        }
+    }
 }
 
 impl Default for Timings {
@@ -53,6 +72,9 @@ impl Default for Timings {
             ping_every: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
             repair_every: Duration::from_secs(2),
+            presence_ttl: Duration::from_secs(45),
+            presence_refresh: Duration::from_secs(15),
+            presence_sweep: Duration::from_secs(10),
         }
     }
 }
@@ -136,7 +158,11 @@ impl Config {
                 })
                 .unwrap_or_default(),
             secure_cookies: parse_bool("SECURE_COOKIES", var("SECURE_COOKIES"))?,
-            timings: Timings::default(),
+            timings: Timings::default().with_presence_ttl(Duration::from_secs(u64::from(positive(
+                "PRESENCE_TTL_SECS",
+                var("PRESENCE_TTL_SECS"),
+                45,
+            )?))),
             limits: Limits {
                 messages: app::backend::limits::Rate {
                     burst: positive("MESSAGE_BURST", var("MESSAGE_BURST"), defaults.messages.burst)?,

@@ -103,6 +103,7 @@ pub async fn run(
         limits: config.limits,
     };
     let repair_every = config.timings.repair_every;
+    let sweep_every = config.timings.presence_sweep;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         leptos_options: leptos_options.clone(),
@@ -141,7 +142,7 @@ pub async fn run(
         }),
         tokio::spawn({
             let node = node.clone();
-            async move { node.run_presence_sweeper().await }
+            async move { node.run_presence_sweeper(sweep_every).await }
         }),
         tokio::spawn({
             let node = node.clone();

@@ -14,10 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-/// How often online lists are recomputed even without a change event: picks
-/// up the expired entries of a node that died.
-const PRESENCE_SWEEP: Duration = Duration::from_secs(10);
-
 pub struct Node {
     /// Random per process: connection ids are `node:n`, unique across the cluster.
     pub id: String,
@@ -237,9 +233,10 @@ impl Node {
         }
     }
 
-    /// Periodically refreshes every local room's online list.
-    pub async fn run_presence_sweeper(&self) {
-        let mut tick = tokio::time::interval(PRESENCE_SWEEP);
+    /// Every `every`, refreshes each local room's online list: picks up the
+    /// lapsed entries of a node that died.
+    pub async fn run_presence_sweeper(&self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -89,9 +89,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
         rooms: HashSet::new(),
     };
     let mut shutdown = conn.state.shutdown_signal();
-    let mut refresh = tokio::time::interval(Duration::from_millis(
-        app::backend::presence::PRESENCE_REFRESH_MS as u64,
-    ));
+    let mut refresh = tokio::time::interval(conn.state.config.timings.presence_refresh);
     refresh.tick().await;
     let timings = conn.state.config.timings.clone();
     let mut session_check = tokio::time::interval(timings.session_recheck);
@@ -278,7 +276,7 @@ impl Connection {
         if let Err(e) = self
             .services()
             .presence
-            .touch(room, &self.presence_id, &self.me.username)
+            .touch(room, &self.presence_id, &self.me.username, self.presence_ttl_ms())
             .await
         {
             tracing::warn!(%room, error = %e, "presence update failed");
@@ -332,6 +330,10 @@ impl Connection {
         }
     }
 
+    fn presence_ttl_ms(&self) -> i64 {
+        i64::try_from(self.state.config.timings.presence_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// False once the user logged out (or the session expired); a database
     /// hiccup is not a reason to drop the user.
     async fn session_alive(&self) -> bool {
@@ -349,7 +351,7 @@ impl Connection {
             if let Err(e) = self
                 .services()
                 .presence
-                .touch(room, &self.presence_id, &self.me.username)
+                .touch(room, &self.presence_id, &self.me.username, self.presence_ttl_ms())
                 .await
             {
                 tracing::warn!(%room, error = %e, "presence refresh failed");

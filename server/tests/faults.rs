@@ -271,6 +271,7 @@ impl Process {
             .env("REDIS_PREFIX", &env.redis_prefix)
             .env("LEPTOS_OUTPUT_NAME", "natter")
             .env("RUST_LOG", "warn")
+            .env("PRESENCE_TTL_SECS", "2")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -294,16 +295,25 @@ impl Process {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_duplicates() {
     let env = Environment::new(Backend::MariaDbRedis).await;
-    let survivor = env.node().await;
+    let mut config = env.config();
+    config.timings = config.timings.with_presence_ttl(Duration::from_secs(2));
+    let survivor = TestServer::start(config).await;
     let mut doomed = Process::start(&env).await;
     let alice = survivor.sign_up("alice").await;
     let bob = survivor.sign_up("bob").await;
+    let carol = survivor.sign_up("carol").await;
     let room = survivor.create_room(&alice, "Resilient").await;
 
     let mut a = survivor.ws(&alice).await;
     a.join(room, 0).await;
     let mut b = common::Ws::connect_to(doomed.addr, Some(&bob), None).await.unwrap();
     b.join(room, 0).await;
+    // Carol is only on the doomed node and does not come back.
+    let mut c = common::Ws::connect_to(doomed.addr, Some(&carol), None).await.unwrap();
+    c.join(room, 0).await;
+    let everyone =
+        |f: &ServerFrame| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "bob", "carol"]);
+    a.wait_for(everyone).await;
     a.post(room, "a1", "one").await;
     assert_eq!(b.next_message().await.seq, 1);
 
@@ -349,5 +359,56 @@ async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_dup
         .await
         .unwrap();
     assert_eq!(total, 4);
+
+    // The dead node's presence entries lapse: carol drops off the list.
+    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "bob"]))
+        .await;
+    drop(c);
     survivor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_lost_with_a_redis_restart_is_rebuilt_within_its_ttl() {
+    use fred::prelude::*;
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let mut config = env.config();
+    config.timings = config.timings.with_presence_ttl(Duration::from_secs(3));
+    let server = TestServer::start(config).await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let room = server.create_room(&alice, "Amnesia").await;
+    let mut a = server.ws(&alice).await;
+    let mut b = server.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+    let online_count = || async {
+        let rooms = server.call(Some(&alice), "rooms", &[]).await;
+        let rooms: Vec<app::protocol::RoomSummary> = serde_json::from_str(&rooms.body).unwrap();
+        rooms[0].online
+    };
+    assert_eq!(online_count().await, 2);
+
+    // Redis keeps nothing on disk here: a restart loses every presence set.
+    let redis = Client::new(
+        Config::from_url(env.redis_url.as_deref().unwrap()).unwrap(),
+        None,
+        None,
+        None,
+    );
+    redis.init().await.unwrap();
+    let deleted: i64 = redis
+        .del(format!("{}:presence:{room}", env.redis_prefix))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the room's presence set existed and is gone");
+
+    // The connections' refreshes (every TTL / 3) put everyone back.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while online_count().await != 2 {
+        assert!(tokio::time::Instant::now() < deadline, "presence was not rebuilt");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    redis.quit().await.unwrap();
+    drop((a, b));
+    server.stop().await;
 }

@@ -13,11 +13,6 @@ use fred::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-/// How long an entry lives without a refresh. Connections refresh every
-/// [`PRESENCE_REFRESH_MS`]; a node that dies stops refreshing.
-pub const PRESENCE_TTL_MS: Millis = 45_000;
-pub const PRESENCE_REFRESH_MS: Millis = 15_000;
-
 type Result<T> = std::result::Result<T, BackendError>;
 
 /// room → connection id → (username, expires at). A std mutex: nothing awaits while it is held.
@@ -59,9 +54,11 @@ impl Presence {
         table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Marks (or keeps) `conn` online in `room` until now + TTL.
-    pub async fn touch(&self, room: RoomId, conn: &str, username: &str) -> Result<()> {
-        let expires = now_ms() + PRESENCE_TTL_MS;
+    /// Marks (or keeps) `conn` online in `room` for `ttl_ms`. Connections
+    /// refresh well within it; a node that dies stops refreshing and its
+    /// entries lapse.
+    pub async fn touch(&self, room: RoomId, conn: &str, username: &str, ttl_ms: Millis) -> Result<()> {
+        let expires = now_ms() + ttl_ms;
         match self {
             Presence::Local(table) => {
                 Self::local_table(table)
@@ -75,7 +72,7 @@ impl Presence {
                     .zadd(&key, None, None, false, false, (expires as f64, member(conn, username)))
                     .await?;
                 // The whole set goes away if nobody refreshes it.
-                let _: () = client.pexpire(&key, PRESENCE_TTL_MS * 2, None).await?;
+                let _: () = client.pexpire(&key, ttl_ms * 2, None).await?;
             }
         }
         Ok(())
@@ -154,9 +151,9 @@ mod tests {
     async fn two_connections_of_one_person_count_once_and_leave_separately() {
         let presence = Presence::local();
         let room = RoomId(1);
-        presence.touch(room, "c1", "ann").await.unwrap();
-        presence.touch(room, "c2", "ann").await.unwrap();
-        presence.touch(room, "c3", "bob").await.unwrap();
+        presence.touch(room, "c1", "ann", 45_000).await.unwrap();
+        presence.touch(room, "c2", "ann", 45_000).await.unwrap();
+        presence.touch(room, "c3", "bob", 45_000).await.unwrap();
         assert_eq!(presence.online(room).await.unwrap(), vec!["ann", "bob"]);
         presence.remove(room, "c1", "ann").await.unwrap();
         assert_eq!(presence.online(room).await.unwrap(), vec!["ann", "bob"]);
