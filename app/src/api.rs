@@ -84,12 +84,12 @@ pub async fn log_out() -> Result<(), ApiError> {
 /// The logged-in user, or `None`.
 #[server(endpoint = "me")]
 pub async fn who_am_i() -> Result<Option<Me>, ApiError> {
-    use crate::backend::{current_user, services};
-    use crate::protocol::ErrorCode;
-    match current_user(&services()?).await {
+    use crate::backend::{BackendError, request_headers, services};
+    // Not being logged in is an answer here, not an error (no 401).
+    match services()?.accounts.authenticate(&request_headers()).await {
         Ok(me) => Ok(Some(me)),
-        Err(e) if e.code == ErrorCode::Unauthorized => Ok(None),
-        Err(e) => Err(e),
+        Err(BackendError::Unauthorized) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -138,14 +138,14 @@ pub async fn create_room(name: String, topic: String) -> Result<RoomId, ApiError
 /// The room and its newest messages, for the first paint.
 #[server(endpoint = "room")]
 pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
-    use crate::backend::{current_user, services};
+    use crate::backend::{BackendError, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
     let row = services
         .store
         .room(RoomId(room))
         .await?
-        .ok_or_else(ApiError::room_not_found)?;
+        .ok_or(BackendError::RoomNotFound)?;
     let (messages, has_older) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
     Ok(RoomPage {
         id: row.id,
@@ -160,12 +160,12 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
 /// The page of messages just before sequence `before`.
 #[server(endpoint = "history")]
 pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiError> {
-    use crate::backend::{current_user, services};
+    use crate::backend::{BackendError, current_user, services};
     let services = services()?;
     current_user(&services).await?;
     let room = RoomId(room);
     if services.store.room(room).await?.is_none() {
-        return Err(ApiError::room_not_found());
+        return Err(BackendError::RoomNotFound.into());
     }
     let (messages, has_older) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
     Ok(HistoryPage { messages, has_older })

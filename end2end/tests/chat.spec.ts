@@ -116,3 +116,29 @@ test('logged-out visitors are sent to log in, and a wrong password says so', asy
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page.getByRole('alert')).toHaveText('Wrong username or password.');
 });
+
+test('older messages load on demand, any depth back', async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signUp(page, unique('erin'));
+  await page.getByLabel('Room name').fill(unique('Archive'));
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await waitConnected(page);
+  for (let i = 1; i <= 55; i++) await send(page, `note ${i}`);
+  await expect(page.getByRole('log', { name: 'Messages' }).locator('article').last()).toContainText('note 55');
+  // Everything committed before the reload (pending messages live in the page).
+  await expect(page.getByRole('log', { name: 'Messages' }).getByText('Sending…')).toHaveCount(0);
+
+  await page.reload();
+  await waitConnected(page);
+  const log = page.getByRole('log', { name: 'Messages' });
+  // The server rendered the newest 50.
+  await expect(log.locator('article')).toHaveCount(50);
+  await expect(log.locator('article').first()).toContainText('note 6');
+  await page.getByRole('button', { name: 'Load older' }).click();
+  await expect(log.locator('article')).toHaveCount(55);
+  await expect(log.locator('article').first()).toContainText('note 1');
+  await expect(log).toContainText('This is the start of the room.');
+  await expect(page.getByRole('button', { name: 'Load older' })).toHaveCount(0);
+  await context.close();
+});

@@ -29,6 +29,7 @@ async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Back
         (err.code, err.message.as_str()),
         (ErrorCode::Conflict, "That username is already taken.")
     );
+    assert_eq!(reply.status, 409);
     assert!(reply.set_cookie.is_none());
     let reply = server
         .call(None, "signup", &[("username", "al"), ("password", "long enough")])
@@ -75,7 +76,7 @@ async fn login_gives_the_same_answer_for_unknown_user_and_wrong_password(backend
             &[("username", "nobody"), ("password", "not the password")],
         )
         .await;
-    assert_eq!(wrong.status, unknown.status);
+    assert_eq!((wrong.status, unknown.status), (400, 400));
     assert_eq!(wrong.body, unknown.body);
     assert_eq!(wrong.error().message, "Wrong username or password.");
     assert!(wrong.set_cookie.is_none() && unknown.set_cookie.is_none());
@@ -148,7 +149,12 @@ async fn logout_ends_the_session_on_the_server(backend: Backend) {
         out.set_cookie
     );
     // The old token is dead even if the browser kept it.
-    assert_eq!(server.call(Some(&cookie), "me", &[]).await.body, "null");
+    let me = server.call(Some(&cookie), "me", &[]).await;
+    assert_eq!(
+        (me.status, me.body.as_str()),
+        (200, "null"),
+        "logged out is an answer, not an error"
+    );
     assert_eq!(
         server.call(Some(&cookie), "rooms", &[]).await.error().code,
         ErrorCode::Unauthorized
@@ -212,6 +218,7 @@ async fn pages_and_server_functions_need_a_session(backend: Backend) {
             "{endpoint}: {}",
             reply.body
         );
+        assert_eq!(reply.status, 401, "{endpoint}");
     }
     let login = client.get(server.url("/login")).send().await.unwrap();
     assert_eq!(login.status().as_u16(), 200);

@@ -19,6 +19,7 @@ on_both_backends!(
     the_online_list_counts_a_person_once_and_drops_them_on_close,
     a_frame_over_64_kib_is_refused_without_touching_others,
     markup_and_sql_in_user_text_are_kept_as_text,
+    a_long_absence_is_caught_up_in_pages_without_a_hole,
 );
 
 async fn two_users_chat_live_in_a_room(backend: Backend) {
@@ -243,7 +244,7 @@ async fn bad_input_gets_a_clear_error_and_the_socket_stays_open(backend: Backend
         "room names are unique case-insensitively"
     );
     let reply = server.call(Some(&alice), "room", &[("room", "424242")]).await;
-    assert_eq!(reply.error().code, ErrorCode::NotFound);
+    assert_eq!((reply.error().code, reply.status), (ErrorCode::NotFound, 404));
     let reply = server.call(Some(&alice), "room", &[("room", "abc")]).await;
     assert_eq!(reply.error().code, ErrorCode::Invalid);
     server.stop().await;
@@ -494,5 +495,40 @@ async fn markup_and_sql_in_user_text_are_kept_as_text(backend: Backend) {
     assert_eq!((page.name.as_str(), page.topic.as_str()), (name, topic));
     assert_eq!(page.messages[0].body, body);
     assert_eq!(a.post(room, "x2", "still works").await, 2);
+    server.stop().await;
+}
+
+async fn a_long_absence_is_caught_up_in_pages_without_a_hole(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let room = server.create_room(&alice, "Busy while away").await;
+    let mut a = server.ws(&alice).await;
+    a.join(room, 0).await;
+    let total = server::ws::CATCH_UP_LIMIT as i64 + 120;
+    for i in 1..=total {
+        a.post(room, &format!("m{i}"), &format!("#{i}")).await;
+    }
+    // Bob was away for all of it: the first catch-up stops at the limit and says so.
+    let mut b = server.ws(&bob).await;
+    b.send(&ClientFrame::Join { room, since: 0 }).await;
+    let mut seqs = Vec::new();
+    loop {
+        match b.recv_until(|f| matches!(f, ServerFrame::CatchUp { .. })).await {
+            ServerFrame::CatchUp { messages, more, .. } => {
+                assert!(messages.len() <= server::ws::CATCH_UP_LIMIT as usize);
+                seqs.extend(messages.iter().map(|m| m.seq));
+                if !more {
+                    break;
+                }
+                // The client asks for the rest from the last one it has.
+                let since = *seqs.last().unwrap();
+                b.send(&ClientFrame::CatchUp { room, since }).await;
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
     server.stop().await;
 }

@@ -101,6 +101,7 @@ async fn login_guessing_is_slowed_per_account_and_per_address(backend: Backend) 
         .await;
     let err = limited.error();
     assert_eq!(err.code, ErrorCode::RateLimited);
+    assert_eq!(limited.status, 429);
     assert!(
         err.message
             .starts_with("Too many login attempts for this account; try again in "),

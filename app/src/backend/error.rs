@@ -33,7 +33,16 @@ impl BackendError {
     }
 
     /// The user-facing form. Infrastructure causes are logged here, once.
+    /// Inside a server function it also sets the HTTP status to match.
     pub fn to_api(&self) -> ApiError {
+        let api = self.describe();
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http_status(api.code));
+        }
+        api
+    }
+
+    fn describe(&self) -> ApiError {
         match self {
             BackendError::Invalid(e) => ApiError::invalid(e.0.clone()),
             BackendError::Unauthorized => ApiError::unauthorized(),
@@ -48,6 +57,20 @@ impl BackendError {
                 ApiError::unavailable()
             }
         }
+    }
+}
+
+/// The HTTP status a server function answers with for each kind of failure
+/// (leptos would answer 500 for all of them).
+fn http_status(code: ErrorCode) -> http::StatusCode {
+    use http::StatusCode as S;
+    match code {
+        ErrorCode::Invalid | ErrorCode::BadFrame => S::BAD_REQUEST,
+        ErrorCode::Unauthorized => S::UNAUTHORIZED,
+        ErrorCode::NotFound => S::NOT_FOUND,
+        ErrorCode::Conflict | ErrorCode::Resync => S::CONFLICT,
+        ErrorCode::RateLimited => S::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => S::SERVICE_UNAVAILABLE,
     }
 }
 
