@@ -7,9 +7,10 @@ use crate::bus::{BusEvent, RedisBus};
 use crate::hub::{ConnId, Hub};
 use crate::ledger::Ledger;
 use app::backend::{Presence, Store};
-use app::protocol::{ChatMessage, RoomId, Seq, ServerFrame};
+use app::protocol::{ChatMessage, RoomId, Seq, ServerFrame, UserId};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -31,6 +32,26 @@ pub struct Node {
     /// burst of joins costs one lookup per room and never delays messages.
     presence_dirty: std::sync::Mutex<std::collections::HashSet<RoomId>>,
     presence_wake: tokio::sync::Notify,
+    /// Open sockets per user on this node, for the per-user cap.
+    sockets: std::sync::Mutex<HashMap<UserId, u32>>,
+}
+
+/// One open socket counted against its user's cap; freed on drop.
+pub struct SocketSlot {
+    node: Arc<Node>,
+    user: UserId,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut sockets = self.node.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = sockets.get_mut(&self.user) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                sockets.remove(&self.user);
+            }
+        }
+    }
 }
 
 pub fn serialize(frame: &ServerFrame) -> Utf8Bytes {
@@ -52,7 +73,23 @@ impl Node {
             last_online: Default::default(),
             presence_dirty: Default::default(),
             presence_wake: tokio::sync::Notify::new(),
+            sockets: Default::default(),
         }
+    }
+
+    /// Reserves one of `user`'s socket slots; `None` when all `cap` are taken.
+    /// The slot is freed when the returned guard is dropped.
+    pub fn open_socket(self: &Arc<Self>, user: UserId, cap: u32) -> Option<SocketSlot> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let open = sockets.entry(user).or_default();
+        if *open >= cap {
+            return None;
+        }
+        *open += 1;
+        Some(SocketSlot {
+            node: self.clone(),
+            user,
+        })
     }
 
     pub fn next_conn_id(&self) -> ConnId {

@@ -50,10 +50,18 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
             return (StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.").into_response();
         }
     };
+    let cap = state.services.limits.sockets_per_user;
+    let Some(slot) = state.node.open_socket(me.id, cap) else {
+        let message = format!("You already have {cap} connections open; close a tab and try again.");
+        return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+    };
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, me, token))
+        .on_upgrade(move |socket| async move {
+            serve(socket, state, me, token).await;
+            drop(slot);
+        })
 }
 
 /// One connection's state, owned by its reader task.

@@ -15,6 +15,7 @@ on_both_backends!(
     pages_and_server_functions_need_a_session,
     cross_site_server_function_calls_are_refused,
     pages_carry_security_headers_and_a_nonce_for_their_only_inline_script,
+    a_session_unused_for_a_week_ends_and_use_keeps_one_alive,
 );
 
 async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Backend) {
@@ -321,5 +322,43 @@ async fn pages_carry_security_headers_and_a_nonce_for_their_only_inline_script(b
         .unwrap()
         .to_owned();
     assert_ne!(csp, csp_again);
+    server.stop().await;
+}
+
+async fn a_session_unused_for_a_week_ends_and_use_keeps_one_alive(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let idle = server.sign_up("idle").await;
+    let busy = server.sign_up("busy").await;
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&env.database_url)
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let day = 24 * 60 * 60 * 1000_i64;
+    let age = |user: &'static str, days: i64| {
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE user_id = (SELECT id FROM users WHERE username = ?)")
+            .bind(now - days * day)
+            .bind(user)
+    };
+    age("idle", 8).execute(&mut db).await.unwrap();
+    age("busy", 6).execute(&mut db).await.unwrap();
+
+    let me = server.call(Some(&idle), "me", &[]).await;
+    assert_eq!(me.body, "null", "eight days unused: the session is over");
+    assert_eq!(Ws::connect(&server, Some(&idle), None).await.err(), Some(401));
+
+    let me = server.call(Some(&busy), "me", &[]).await;
+    assert!(me.body.contains("busy"), "six days unused is still within the limit");
+    let (seen,): (i64,) = sqlx::query_as(
+        "SELECT last_seen_at FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = 'busy')",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert!(seen > now - 60_000, "using the session marked it as seen");
     server.stop().await;
 }

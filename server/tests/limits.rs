@@ -9,6 +9,7 @@ use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use common::{Backend, Environment, TestServer};
 
 on_both_backends!(
+    one_user_cannot_hold_more_than_the_socket_cap,
     a_message_flood_is_refused_with_a_retry_hint_and_others_are_unaffected,
     login_guessing_is_slowed_per_account_and_per_address
 );
@@ -134,5 +135,37 @@ async fn login_guessing_is_slowed_per_account_and_per_address(backend: Backend) 
         message.starts_with("Too many attempts from your network; try again in "),
         "{message}"
     );
+    server.stop().await;
+}
+
+async fn one_user_cannot_hold_more_than_the_socket_cap(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let mut config = env.config();
+    config.limits.sockets_per_user = 3;
+    let server = TestServer::start(config).await;
+    let greedy = server.sign_up("greedy").await;
+    let other = server.sign_up("other").await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(server.ws(&greedy).await);
+    }
+    assert_eq!(common::Ws::connect(&server, Some(&greedy), None).await.err(), Some(429));
+    // Someone else is not affected, and closing one frees a slot.
+    let _theirs = server.ws(&other).await;
+    open.pop().unwrap().close().await;
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        match common::Ws::connect(&server, Some(&greedy), None).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status, 429);
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the closed socket's slot was never freed"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
     server.stop().await;
 }

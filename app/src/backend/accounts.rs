@@ -15,8 +15,10 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 pub const SESSION_COOKIE: &str = "natter_session";
-/// How long a session lives after login.
+/// How long a session lives after login, however active.
 pub const SESSION_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// A session unused for this long ends (an open tab keeps it in use).
+pub const SESSION_IDLE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
 type Result<T> = std::result::Result<T, BackendError>;
 
@@ -104,14 +106,18 @@ impl Accounts {
 
     /// Whether the session behind `token` is still live (not logged out or expired).
     pub async fn session_alive(&self, token: &str) -> Result<bool> {
-        Ok(self.store.session_user(&token_hash(token)).await?.is_some())
+        Ok(self
+            .store
+            .session_user(&token_hash(token), SESSION_IDLE_MS)
+            .await?
+            .is_some())
     }
 
     /// The user behind the request's session cookie.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Me> {
         let token = token_from_headers(headers).ok_or(BackendError::Unauthorized)?;
         self.store
-            .session_user(&token_hash(&token))
+            .session_user(&token_hash(&token), SESSION_IDLE_MS)
             .await?
             .ok_or(BackendError::Unauthorized)
     }

@@ -40,6 +40,8 @@ pub struct Limits {
     pub login_per_account: Rate,
     /// Login and sign-up attempts from one IP address.
     pub auth_per_ip: Rate,
+    /// Open WebSockets one user may hold on one node (tabs, devices).
+    pub sockets_per_user: u32,
 }
 
 impl Default for Limits {
@@ -57,6 +59,7 @@ impl Default for Limits {
                 burst: 30,
                 per_minute: 30,
             },
+            sockets_per_user: 20,
         }
     }
 }

@@ -173,26 +173,46 @@ impl Store {
     }
 
     pub async fn create_session(&self, token_hash: &str, user: UserId, expires_at: Millis) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(token_hash)
-            .bind(user.0)
-            .bind(now_ms())
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(now)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// The user a live session belongs to; `None` for unknown or expired tokens.
-    pub async fn session_user(&self, token_hash: &str) -> Result<Option<Me>> {
+    /// The user a live session belongs to; `None` for unknown tokens and for
+    /// sessions past their absolute expiry or unused for `idle_ms`. Using a
+    /// session keeps it alive; the write happens at most every `SEEN_EVERY_MS`
+    /// so that busy sessions do not write on every request.
+    pub async fn session_user(&self, token_hash: &str, idle_ms: Millis) -> Result<Option<Me>> {
+        const SEEN_EVERY_MS: Millis = 10 * 60 * 1000;
+        let now = now_ms();
         let row = sqlx::query(
-            "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ?",
+            "SELECT u.id, u.username, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_seen_at > ?",
         )
         .bind(token_hash)
-        .bind(now_ms())
+        .bind(now)
+        .bind(now - idle_ms)
         .fetch_optional(&self.pool)
         .await?;
+        if let Some(r) = &row {
+            let last_seen: Millis = r.try_get(2)?;
+            if last_seen < now - SEEN_EVERY_MS {
+                sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
+                    .bind(now)
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
         row.map(|r| {
             Ok(Me {
                 id: UserId(r.try_get(0)?),
