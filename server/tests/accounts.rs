@@ -16,6 +16,7 @@ on_both_backends!(
     cross_site_server_function_calls_are_refused,
     pages_carry_security_headers_and_a_nonce_for_their_only_inline_script,
     a_session_unused_for_a_week_ends_and_use_keeps_one_alive,
+    unknown_user_and_wrong_password_take_about_as_long,
 );
 
 async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Backend) {
@@ -360,5 +361,45 @@ async fn a_session_unused_for_a_week_ends_and_use_keeps_one_alive(backend: Backe
     .await
     .unwrap();
     assert!(seen > now - 60_000, "using the session marked it as seen");
+    server.stop().await;
+}
+
+async fn unknown_user_and_wrong_password_take_about_as_long(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let mut config = env.config();
+    // Measure hashing, not the rate limiter.
+    let plenty = app::backend::limits::Rate {
+        burst: 1000,
+        per_minute: 60_000,
+    };
+    (config.limits.login_per_account, config.limits.auth_per_ip) = (plenty, plenty);
+    let server = common::TestServer::start(config).await;
+    server.sign_up("known").await;
+    async fn median_ms(server: &common::TestServer, username: &str) -> f64 {
+        let mut times = Vec::new();
+        for i in 0..9 {
+            let started = std::time::Instant::now();
+            let password = format!("wrong password {i}");
+            let reply = server
+                .call(None, "login", &[("username", username), ("password", &password)])
+                .await;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(reply.status, 400);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        times[times.len() / 2]
+    }
+    // Interleaved rounds so machine noise hits both alike.
+    let (mut unknown, mut wrong) = (0.0, 0.0);
+    for _ in 0..2 {
+        unknown += median_ms(&server, "nobody_at_all").await;
+        wrong += median_ms(&server, "known").await;
+    }
+    let ratio = unknown / wrong;
+    // Without the dummy hash an unknown user answers ~10× faster.
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "unknown {unknown:.1} ms vs wrong {wrong:.1} ms"
+    );
     server.stop().await;
 }

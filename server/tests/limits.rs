@@ -9,6 +9,7 @@ use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use common::{Backend, Environment, TestServer};
 
 on_both_backends!(
+    a_thousand_failed_logins_are_refused_cheaply_and_the_owner_gets_back_in,
     one_user_cannot_hold_more_than_the_socket_cap,
     a_message_flood_is_refused_with_a_retry_hint_and_others_are_unaffected,
     login_guessing_is_slowed_per_account_and_per_address
@@ -166,6 +167,58 @@ async fn one_user_cannot_hold_more_than_the_socket_cap(backend: Backend) {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+    server.stop().await;
+}
+
+async fn a_thousand_failed_logins_are_refused_cheaply_and_the_owner_gets_back_in(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let mut config = env.config();
+    // Refills fast enough for the test to wait it out.
+    config.limits.login_per_account = Rate {
+        burst: 5,
+        per_minute: 120,
+    };
+    config.limits.auth_per_ip = Rate {
+        burst: 1_000_000,
+        per_minute: 1_000_000,
+    };
+    let server = TestServer::start(config).await;
+    server.sign_up("target").await;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut statuses = std::collections::BTreeMap::new();
+    for chunk in 0..20 {
+        let attempts = (0..50).map(|i| {
+            client
+                .post(server.url("/api/login"))
+                .form(&[
+                    ("username", "target".to_string()),
+                    ("password", format!("guess {chunk} {i}")),
+                ])
+                .send()
+        });
+        for response in futures::future::join_all(attempts).await {
+            *statuses.entry(response.unwrap().status().as_u16()).or_insert(0) += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(statuses.get(&200), None, "no guess got in");
+    assert!(statuses.get(&429).copied().unwrap_or(0) >= 900, "{statuses:?}");
+    // Refused attempts cost no password hash: 1,000 hashes would take far longer.
+    assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
+    // No permanent lockout: once the bucket refills, the owner gets in.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let reply = server
+            .call(None, "login", &[("username", "target"), ("password", "correct horse")])
+            .await;
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 429, "{}", reply.body);
+        assert!(tokio::time::Instant::now() < deadline, "the owner stayed locked out");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     server.stop().await;
 }
