@@ -98,8 +98,8 @@ pub async fn who_am_i() -> Result<Option<Me>, ApiError> {
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
     use crate::backend::{current_user, services};
     let services = services()?;
-    current_user(&services).await?;
-    let rooms = services.store.rooms().await?;
+    let me = current_user(&services).await?;
+    let rooms = services.store.rooms_visible_to(me.id).await?;
     let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
     // Presence is a nicety here: a Redis outage must not hide the rooms.
     let online = services.presence.online_counts(&ids).await.unwrap_or_else(|e| {
@@ -114,22 +114,25 @@ pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
             name: r.name,
             topic: r.topic,
             last_message_at: r.last_message_at,
+            private: r.private,
         })
         .collect())
 }
 
 /// Creates a room and opens it.
 #[server(endpoint = "create_room")]
-pub async fn create_room(name: String, topic: String) -> Result<RoomId, ApiError> {
+pub async fn create_room(name: String, topic: String, private: Option<String>) -> Result<RoomId, ApiError> {
     use crate::backend::{BackendError, current_user, services};
     use crate::validate::{RoomName, Topic};
     let services = services()?;
     let me = current_user(&services).await?;
     let name = RoomName::parse(&name).map_err(BackendError::from)?;
     let topic = Topic::parse(&topic).map_err(BackendError::from)?;
+    // A checkbox: present ("on") when ticked, absent otherwise.
+    let private = private.is_some_and(|v| !v.is_empty() && v != "false");
     let id = services
         .store
-        .create_room(name.as_str(), &name.key(), topic.as_str(), me.id)
+        .create_room(name.as_str(), &name.key(), topic.as_str(), me.id, private)
         .await?;
     leptos_axum::redirect(&format!("/rooms/{id}"));
     Ok(id)
@@ -143,17 +146,25 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
     let me = current_user(&services).await?;
     let row = services
         .store
-        .room(RoomId(room))
+        .visible_room(RoomId(room), me.id)
         .await?
         .ok_or(BackendError::RoomNotFound)?;
     let (messages, has_older) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
+    let members = if row.private {
+        services.store.members(row.id).await?
+    } else {
+        Vec::new()
+    };
     Ok(RoomPage {
         id: row.id,
         name: row.name,
         topic: row.topic,
         messages,
         has_older,
+        owner: row.owner == me.id,
         me,
+        private: row.private,
+        members,
     })
 }
 
@@ -162,11 +173,59 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
 pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiError> {
     use crate::backend::{BackendError, current_user, services};
     let services = services()?;
-    current_user(&services).await?;
+    let me = current_user(&services).await?;
     let room = RoomId(room);
-    if services.store.room(room).await?.is_none() {
+    if services.store.visible_room(room, me.id).await?.is_none() {
         return Err(BackendError::RoomNotFound.into());
     }
     let (messages, has_older) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
     Ok(HistoryPage { messages, has_older })
+}
+
+/// A private room as its owner may manage it: the members, after a change.
+#[cfg(feature = "ssr")]
+async fn owned_private_room(room: i64) -> Result<(crate::backend::Services, RoomId, Me), ApiError> {
+    use crate::backend::{BackendError, current_user, services};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let row = services
+        .store
+        .visible_room(RoomId(room), me.id)
+        .await?
+        .ok_or(BackendError::RoomNotFound)?;
+    if !row.private || row.owner != me.id {
+        let why = "Only the owner of a private room can change its members.";
+        return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());
+    }
+    Ok((services, row.id, me))
+}
+
+/// Adds `username` to a private room (its owner only). Returns the members.
+#[server(endpoint = "add_member")]
+pub async fn add_member(room: i64, username: String) -> Result<Vec<String>, ApiError> {
+    let (services, room, _) = owned_private_room(room).await?;
+    services
+        .store
+        .add_member(room, &username.trim().to_ascii_lowercase())
+        .await?;
+    Ok(services.store.members(room).await?)
+}
+
+/// Removes `username` from a private room (its owner only); their open
+/// sockets stop receiving the room at once, on every node.
+#[server(endpoint = "remove_member")]
+pub async fn remove_member(room: i64, username: String) -> Result<Vec<String>, ApiError> {
+    use crate::backend::BackendError;
+    let (services, room, me) = owned_private_room(room).await?;
+    let key = username.trim().to_ascii_lowercase();
+    if key == me.username.to_ascii_lowercase() {
+        return Err(BackendError::Invalid(crate::validate::Invalid(
+            "The owner cannot leave their own room.".into(),
+        ))
+        .into());
+    }
+    if let Some(user) = services.store.remove_member(room, &key).await? {
+        services.events.member_removed(room, user).await;
+    }
+    Ok(services.store.members(room).await?)
 }

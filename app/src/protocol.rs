@@ -50,6 +50,8 @@ pub struct RoomSummary {
     /// Distinct users with at least one live connection in the room.
     pub online: u32,
     pub last_message_at: Option<Millis>,
+    /// Only its members can see it.
+    pub private: bool,
 }
 
 /// A committed chat message.
@@ -76,6 +78,11 @@ pub struct RoomPage {
     /// Whether messages older than the first one exist.
     pub has_older: bool,
     pub me: Me,
+    pub private: bool,
+    /// The viewer created the room (and manages a private room's members).
+    pub owner: bool,
+    /// A private room's members; empty for a public room.
+    pub members: Vec<String>,
 }
 
 /// A page of older history, oldest first.

@@ -5,7 +5,7 @@
 //! Redis pub/sub is at-most-once: what a node misses while its subscriber is
 //! reconnecting is recovered by clients through catch-up from the database.
 
-use app::protocol::{RoomId, Seq};
+use app::protocol::{RoomId, Seq, UserId};
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Message;
@@ -20,6 +20,8 @@ pub enum BusEvent<'a> {
     Frame { room: RoomId, seq: Seq, frame: &'a str },
     /// The room's online list changed: recompute it.
     PresenceChanged { room: RoomId },
+    /// `user` lost access to the room: cut their connections off it.
+    Kick { room: RoomId, user: UserId },
 }
 
 impl BusEvent<'_> {
@@ -29,6 +31,7 @@ impl BusEvent<'_> {
         match self {
             BusEvent::Frame { room, seq, frame } => format!("f{room} {seq} {frame}"),
             BusEvent::PresenceChanged { room } => format!("p{room}"),
+            BusEvent::Kick { room, user } => format!("k{room} {}", user.0),
         }
     }
 
@@ -42,6 +45,13 @@ impl BusEvent<'_> {
                     room: RoomId(room.parse().ok()?),
                     seq: seq.parse().ok()?,
                     frame,
+                })
+            }
+            "k" => {
+                let (room, user) = rest.split_once(' ')?;
+                Some(BusEvent::Kick {
+                    room: RoomId(room.parse().ok()?),
+                    user: UserId(user.parse().ok()?),
                 })
             }
             "p" => Some(BusEvent::PresenceChanged {
@@ -127,6 +137,11 @@ mod tests {
         };
         assert_eq!(BusEvent::decode(&event.encode()), Some(event));
         let event = BusEvent::PresenceChanged { room: RoomId(3) };
+        assert_eq!(BusEvent::decode(&event.encode()), Some(event));
+        let event = BusEvent::Kick {
+            room: RoomId(3),
+            user: UserId(9),
+        };
         assert_eq!(BusEvent::decode(&event.encode()), Some(event));
     }
 

@@ -5,7 +5,7 @@
 //! whose queue is full is a slow consumer and is told to go (it will
 //! reconnect and catch up), so one slow client never slows a room.
 
-use app::protocol::RoomId;
+use app::protocol::{RoomId, UserId};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +20,10 @@ pub type ConnId = u64;
 #[derive(Clone)]
 pub struct ConnHandle {
     pub tx: mpsc::Sender<Utf8Bytes>,
+    /// Whose connection this is, to cut a removed member off.
+    pub user: UserId,
+    /// Rooms this connection must leave at once (its user lost access).
+    pub kicked: mpsc::UnboundedSender<RoomId>,
     /// Notified when the queue overflowed: the connection must close and resync.
     pub overflowed: Arc<Notify>,
 }
@@ -52,6 +56,26 @@ impl Hub {
             return false;
         }
         true
+    }
+
+    /// Stops delivering `room` to `user`'s connections here and tells each
+    /// to leave it. Returns how many there were.
+    pub fn kick(&self, room: RoomId, user: UserId) -> usize {
+        let mut rooms = self.rooms();
+        let Some(conns) = rooms.get_mut(&room) else { return 0 };
+        let mut kicked = 0;
+        conns.retain(|_, handle| {
+            if handle.user != user {
+                return true;
+            }
+            let _ = handle.kicked.send(room);
+            kicked += 1;
+            false
+        });
+        if conns.is_empty() {
+            rooms.remove(&room);
+        }
+        kicked
     }
 
     pub fn has_room(&self, room: RoomId) -> bool {
@@ -87,9 +111,12 @@ mod tests {
 
     fn handle(capacity: usize) -> (ConnHandle, mpsc::Receiver<Utf8Bytes>) {
         let (tx, rx) = mpsc::channel(capacity);
+        let (kicked, _) = mpsc::unbounded_channel();
         (
             ConnHandle {
                 tx,
+                user: UserId(1),
+                kicked,
                 overflowed: Arc::new(Notify::new()),
             },
             rx,

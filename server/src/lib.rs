@@ -101,6 +101,7 @@ pub async fn run(
         presence,
         limiter,
         limits: config.limits,
+        events: Arc::new(node::NodeEvents(node.clone())),
     };
     let repair_every = config.timings.repair_every;
     let sweep_every = config.timings.presence_sweep;

@@ -123,6 +123,19 @@ impl Node {
         }
     }
 
+    /// Cuts `user` off `room` on every node (they were removed from it).
+    pub async fn kick(&self, room: RoomId, user: UserId) {
+        if let Some(redis) = &self.redis {
+            match redis.publish(&BusEvent::Kick { room, user }).await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(%room, error = %e, "redis publish failed; removing on this node only"),
+            }
+        }
+        // Always here too, at once: the publish may fail, and the bus copy
+        // that comes back finds nothing left to remove.
+        self.hub.kick(room, user);
+    }
+
     /// Tells every node that `room`'s online list may have changed.
     pub async fn presence_changed(&self, room: RoomId) {
         if let Some(redis) = &self.redis {
@@ -196,6 +209,9 @@ impl Node {
                             }
                         }
                         Some(BusEvent::PresenceChanged { room }) => self.mark_presence_dirty(room),
+                        Some(BusEvent::Kick { room, user }) => {
+                            self.hub.kick(room, user);
+                        }
                         None => tracing::warn!("ignoring an unreadable bus event"),
                     }
                 }
@@ -281,5 +297,18 @@ impl Node {
                 self.refresh_presence(room).await;
             }
         }
+    }
+}
+
+/// Server functions reach the sockets through this.
+pub struct NodeEvents(pub Arc<Node>);
+
+impl app::backend::RoomEvents for NodeEvents {
+    fn member_removed(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.0.kick(room, user))
     }
 }

@@ -80,10 +80,12 @@ struct Connection {
 async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
     let id = state.node.next_conn_id();
     let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
+    let (kicked_tx, mut kicked) = mpsc::unbounded_channel();
     let overflowed = Arc::new(Notify::new());
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
     let mut writer = tokio::spawn(write_loop(sink, rx, close_rx, state.config.timings.ping_every));
+    let user = me.id;
     let mut conn = Connection {
         presence_id: format!("{}:{id}", state.node.id),
         state,
@@ -92,6 +94,8 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
         id,
         handle: ConnHandle {
             tx,
+            user,
+            kicked: kicked_tx,
             overflowed: overflowed.clone(),
         },
         rooms: HashSet::new(),
@@ -120,6 +124,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
                 // Too slow to keep up: tell it to resync (it reconnects and catches up).
                 break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
             }
+            Some(room) = kicked.recv() => conn.lose_access(room).await,
             _ = refresh.tick() => conn.refresh_presence().await,
             _ = session_check.tick() => {
                 if !conn.session_alive().await {
@@ -247,17 +252,17 @@ impl Connection {
             ClientFrame::Leave { room } => self.leave(room).await,
             ClientFrame::Send { room, client_id, body } => self.send(room, client_id, body).await,
             ClientFrame::CatchUp { room, since } => {
-                if self.rooms.contains(&room) {
-                    self.catch_up(room, since).await;
-                } else {
+                if !self.rooms.contains(&room) {
                     self.reply(not_joined(None));
+                } else if self.still_allowed(room, None).await {
+                    self.catch_up(room, since).await;
                 }
             }
         }
     }
 
     async fn join(&mut self, room: RoomId, since: Seq) {
-        match self.services().store.room(room).await {
+        match self.services().store.visible_room(room, self.me.id).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 return self.reply(ServerFrame::error(
@@ -332,6 +337,32 @@ impl Connection {
         }
     }
 
+    /// Checked on every frame that reads or writes a room: membership of a
+    /// private room can end while the socket is open. If it did, the
+    /// connection leaves the room and is told so.
+    async fn still_allowed(&mut self, room: RoomId, client_id: Option<&str>) -> bool {
+        match self.services().store.visible_room(room, self.me.id).await {
+            Ok(Some(_)) => true,
+            Ok(None) => {
+                self.leave(room).await;
+                self.reply(no_access(client_id.map(str::to_owned)));
+                false
+            }
+            Err(e) => {
+                self.reply(api_error(e, client_id.map(str::to_owned)));
+                false
+            }
+        }
+    }
+
+    /// The user was removed from `room` (the hub already stopped delivering it).
+    async fn lose_access(&mut self, room: RoomId) {
+        if self.rooms.contains(&room) {
+            self.leave(room).await;
+            self.reply(no_access(None));
+        }
+    }
+
     async fn leave_all(&mut self) {
         for room in self.rooms.clone() {
             self.leave(room).await;
@@ -376,6 +407,9 @@ impl Connection {
         // nothing in the frame can post as someone else or elsewhere.
         if !self.rooms.contains(&room) {
             return self.reply(not_joined(Some(client_id.into_inner())));
+        }
+        if !self.still_allowed(room, Some(client_id.as_str())).await {
+            return;
         }
         let body = match MessageBody::parse(&body) {
             Ok(body) => body,
@@ -422,6 +456,14 @@ impl Connection {
             Err(e) => self.reply(api_error(e, Some(client_id.into_inner()))),
         }
     }
+}
+
+fn no_access(client_id: Option<String>) -> ServerFrame {
+    ServerFrame::error(
+        ErrorCode::NotFound,
+        "You no longer have access to this room.",
+        client_id,
+    )
 }
 
 fn not_joined(client_id: Option<String>) -> ServerFrame {

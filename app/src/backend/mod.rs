@@ -17,6 +17,18 @@ pub use store::Store;
 
 use crate::protocol::{ApiError, Me};
 
+/// What server functions tell the live side (implemented by the server
+/// crate, which owns the sockets): a boxed future keeps it object-safe.
+pub trait RoomEvents: Send + Sync {
+    /// `user` lost access to `room`: their open sockets stop receiving it at
+    /// once, on every node.
+    fn member_removed(
+        &self,
+        room: crate::protocol::RoomId,
+        user: crate::protocol::UserId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
 /// Handles to the server's shared parts. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {
@@ -25,6 +37,7 @@ pub struct Services {
     pub presence: Presence,
     pub limiter: Limiter,
     pub limits: Limits,
+    pub events: std::sync::Arc<dyn RoomEvents>,
 }
 
 /// The services, from a server function's context.

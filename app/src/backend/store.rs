@@ -21,6 +21,10 @@ pub struct RoomRow {
     pub last_message_at: Option<Millis>,
     /// Sequence of the room's newest message (0 when empty).
     pub last_seq: Seq,
+    /// Only members may see it.
+    pub private: bool,
+    /// Its creator, who manages the members of a private room.
+    pub owner: UserId,
 }
 
 /// A user with the hash to check a login against.
@@ -74,6 +78,8 @@ fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRow, sqlx::Error> {
         topic: row.try_get(2)?,
         last_message_at: row.try_get(3)?,
         last_seq: row.try_get(4)?,
+        private: row.try_get::<i64, _>(5)? != 0,
+        owner: UserId(row.try_get(6)?),
     })
 }
 
@@ -233,40 +239,65 @@ impl Store {
 
     // ---- rooms ----
 
-    pub async fn create_room(&self, name: &str, key: &str, topic: &str, creator: UserId) -> Result<RoomId> {
-        let result =
-            sqlx::query("INSERT INTO rooms (name, name_key, topic, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
-                .bind(name)
-                .bind(key)
-                .bind(topic)
-                .bind(creator.0)
-                .bind(now_ms())
-                .execute(&self.pool)
-                .await
-                .map_err(BackendError::from);
-        match result {
+    /// Creates a room; a private one starts with its creator as the only member.
+    pub async fn create_room(
+        &self,
+        name: &str,
+        key: &str,
+        topic: &str,
+        creator: UserId,
+        private: bool,
+    ) -> Result<RoomId> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO rooms (name, name_key, topic, created_by, created_at, is_private) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(key)
+        .bind(topic)
+        .bind(creator.0)
+        .bind(now)
+        .bind(i64::from(private))
+        .execute(&mut *tx)
+        .await
+        .map_err(BackendError::from);
+        let room = match inserted {
             Ok(done) => match done.last_insert_id() {
-                Some(id) => Ok(RoomId(id)),
-                None => Ok(RoomId(
+                Some(id) => RoomId(id),
+                None => RoomId(
                     sqlx::query_scalar("SELECT id FROM rooms WHERE name_key = ?")
                         .bind(key)
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *tx)
                         .await?,
-                )),
+                ),
             },
             Err(e) if e.is_unique_violation() => {
-                Err(BackendError::Conflict("A room with that name already exists.".into()))
+                return Err(BackendError::Conflict("A room with that name already exists.".into()));
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        if private {
+            sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
+                .bind(room.0)
+                .bind(creator.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
+        tx.commit().await?;
+        Ok(room)
     }
 
-    /// Every room, most recently active first.
-    pub async fn rooms(&self) -> Result<Vec<RoomRow>> {
-        let rows = sqlx::query(
-            "SELECT id, name, topic, last_message_at, last_seq FROM rooms \
-             ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC",
-        )
+    /// The rooms `user` may see (every public room and the private ones they
+    /// are in), most recently active first.
+    pub async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<RoomRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by FROM rooms r ",
+            "WHERE r.is_private = 0 OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?) ",
+            "ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC"
+        ))
+        .bind(user.0)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -275,11 +306,77 @@ impl Store {
             .map_err(Into::into)
     }
 
-    pub async fn room(&self, id: RoomId) -> Result<Option<RoomRow>> {
-        let row = sqlx::query("SELECT id, name, topic, last_message_at, last_seq FROM rooms WHERE id = ?")
-            .bind(id.0)
+    /// The room if it exists and `user` may see it. A private room the user
+    /// is not in is `None`, exactly like a room that does not exist.
+    pub async fn visible_room(&self, id: RoomId, user: UserId) -> Result<Option<RoomRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by FROM rooms r ",
+            "WHERE r.id = ? AND (r.is_private = 0 OR EXISTS ",
+            "(SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?))"
+        ))
+        .bind(id.0)
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(room_from_row).transpose().map_err(Into::into)
+    }
+
+    /// Names of a private room's members, sorted.
+    pub async fn members(&self, room: RoomId) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.room_id = ? ORDER BY u.username_key",
+        )
+        .bind(room.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Adds the user called `key` (lower-cased name); `Invalid` if there is none.
+    pub async fn add_member(&self, room: RoomId, key: &str) -> Result<UserId> {
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+            .bind(key)
             .fetch_optional(&self.pool)
             .await?;
+        let user = UserId(user.ok_or_else(|| {
+            BackendError::Invalid(crate::validate::Invalid("There is no user with that name.".into()))
+        })?);
+        let added = sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
+            .bind(room.0)
+            .bind(user.0)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(BackendError::from);
+        match added {
+            Ok(_) => Ok(user),
+            Err(e) if e.is_unique_violation() => Ok(user),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the user called `key`; returns who was removed, if anyone.
+    pub async fn remove_member(&self, room: RoomId, key: &str) -> Result<Option<UserId>> {
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(user) = user else { return Ok(None) };
+        let done = sqlx::query("DELETE FROM memberships WHERE room_id = ? AND user_id = ?")
+            .bind(room.0)
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok((done.rows_affected() > 0).then_some(UserId(user)))
+    }
+
+    /// The room by id, whoever asks: for server-internal use only.
+    pub async fn room(&self, id: RoomId) -> Result<Option<RoomRow>> {
+        let row = sqlx::query(
+            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by FROM rooms WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(room_from_row).transpose().map_err(Into::into)
     }
 
@@ -446,8 +543,8 @@ mod tests {
     async fn sequences_are_per_room_and_a_retry_returns_the_original() {
         let (store, path) = store().await;
         let me = store.create_user("ann", "ann", "hash").await.unwrap();
-        let a = store.create_room("A", "a", "", me.id).await.unwrap();
-        let b = store.create_room("B", "b", "", me.id).await.unwrap();
+        let a = store.create_room("A", "a", "", me.id, false).await.unwrap();
+        let b = store.create_room("B", "b", "", me.id, false).await.unwrap();
 
         let first = store.post_message(a, &me, "c1", "one").await.unwrap();
         assert!(first.fresh);
@@ -487,7 +584,7 @@ mod tests {
     async fn keyset_pages_walk_back_to_the_first_message() {
         let (store, path) = store().await;
         let me = store.create_user("ann", "ann", "hash").await.unwrap();
-        let room = store.create_room("A", "a", "", me.id).await.unwrap();
+        let room = store.create_room("A", "a", "", me.id, false).await.unwrap();
         for i in 0..7 {
             store.post_message(room, &me, &format!("c{i}"), "x").await.unwrap();
         }
@@ -509,8 +606,8 @@ mod tests {
             store.create_user("ANN", "ann", "h").await,
             Err(BackendError::Conflict(_))
         ));
-        store.create_room("Général", "général", "", me.id).await.unwrap();
-        let again = store.create_room("GÉNÉRAL", "général", "", me.id).await;
+        store.create_room("Général", "général", "", me.id, false).await.unwrap();
+        let again = store.create_room("GÉNÉRAL", "général", "", me.id, false).await;
         assert!(matches!(again, Err(BackendError::Conflict(_))));
         cleanup(store, &path).await;
     }

@@ -41,6 +41,10 @@ pub fn Home() -> impl IntoView {
                                     <input id="room-name" name="name" required maxlength=ROOM_NAME_MAX/>
                                     <label for="room-topic">"Topic"</label>
                                     <input id="room-topic" name="topic" maxlength=TOPIC_MAX placeholder="Optional"/>
+                                    <label class="check">
+                                        <input type="checkbox" name="private" value="on"/>
+                                        "Private room (only members you add can see it)"
+                                    </label>
                                     <FormError error=Signal::derive(move || error_message(create.value().get()))/>
                                     <button type="submit" disabled=move || create.pending().get()>"Create room"</button>
                                 </ActionForm>
@@ -67,7 +71,10 @@ fn RoomList(rooms: Vec<RoomSummary>) -> impl IntoView {
                 let last = room.last_message_at;
                 view! {
                     <li>
-                        <A href=href attr:class="room-link">{room.name}</A>
+                        <span class="room-title">
+                            <A href=href attr:class="room-link">{room.name}</A>
+                            {room.private.then(|| view! { <span class="badge">"Private"</span> })}
+                        </span>
                         <span class="topic">{room.topic}</span>
                         <span class="meta">
                             <span class="online-count">{format!("{} online", room.online)}</span>

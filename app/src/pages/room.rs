@@ -5,10 +5,10 @@
 //! notices, and the sender's pending messages, which stay visible until the
 //! server acknowledges them after the commit.
 
-use crate::api::{load_room, older_messages};
-use crate::components::{LoadError, TopBar};
+use crate::api::{AddMember, RemoveMember, load_room, older_messages};
+use crate::components::{FormError, LoadError, TopBar, error_message};
 use crate::live::{self, ConnState, Handlers, Live};
-use crate::protocol::{ApiError, ChatMessage, ClientFrame, ErrorCode, RoomPage, Seq, ServerFrame};
+use crate::protocol::{ApiError, ChatMessage, ClientFrame, ErrorCode, RoomId, RoomPage, Seq, ServerFrame};
 use crate::time;
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
@@ -107,6 +107,9 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         messages: first_page,
         has_older,
         me,
+        private,
+        owner,
+        members,
     } = page;
     let messages = RwSignal::new(first_page.into_iter().map(|m| (m.seq, m)).collect::<BTreeMap<_, _>>());
     let has_older = RwSignal::new(has_older);
@@ -473,6 +476,9 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     }
     .into_any();
 
+    let me_for_members = me_name.clone();
+    let members_panel = private.then(|| view! { <Members room members owner me=me_for_members/> }.into_any());
+
     let people = view! {
         <aside class="people" aria-labelledby="online-heading">
             <h2 id="online-heading">{move || format!("Online ({})", online.with(Vec::len))}</h2>
@@ -481,6 +487,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                     <li>{name}</li>
                 </For>
             </ul>
+            {members_panel}
         </aside>
     }
     .into_any();
@@ -498,10 +505,62 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     }
 }
 
+/// A private room's member list; its owner adds and removes people here.
+#[component]
+fn Members(room: RoomId, members: Vec<String>, owner: bool, me: String) -> impl IntoView {
+    let add = ServerAction::<AddMember>::new();
+    let remove = ServerAction::<RemoveMember>::new();
+    let members = RwSignal::new(members);
+    // Either action answers with the new list.
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = add.value().get() {
+            members.set(list);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = remove.value().get() {
+            members.set(list);
+        }
+    });
+    let error =
+        Signal::derive(move || error_message(add.value().get()).or_else(|| error_message(remove.value().get())));
+    view! {
+        <section class="members" aria-labelledby="members-heading">
+            <h2 id="members-heading">"Members (private room)"</h2>
+            <ul aria-label="Members">
+                <For each=move || members.get() key=|name| name.clone() let:name>
+                    <li>
+                        <span>{name.clone()}</span>
+                        // The owner manages the others; they cannot remove themselves.
+                        {(owner && name != me).then(|| {
+                            let label = format!("Remove {name}");
+                            let name = name.clone();
+                            view! {
+                                <button class="ghost small" aria-label=label
+                                    on:click=move |_| { remove.dispatch(RemoveMember { room: room.0, username: name.clone() }); }>
+                                    "Remove"
+                                </button>
+                            }
+                        })}
+                    </li>
+                </For>
+            </ul>
+            {owner.then(|| view! {
+                <ActionForm action=add attr:class="add-member">
+                    <input type="hidden" name="room" value=room.0/>
+                    <label for="member-name">"Member username"</label>
+                    <input id="member-name" name="username" required autocomplete="off"/>
+                    <button type="submit" disabled=move || add.pending().get()>"Add member"</button>
+                </ActionForm>
+            })}
+            <FormError error/>
+        </section>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::RoomId;
 
     fn msg(seq: Seq) -> ChatMessage {
         ChatMessage {

@@ -1,0 +1,45 @@
+import { test, expect } from '@playwright/test';
+import { signUp, send, unique, waitConnected } from './helpers';
+
+test('a private room is shown only to the members its owner adds, and removal takes effect live', async ({ browser }) => {
+  const ownerContext = await browser.newContext();
+  const guestContext = await browser.newContext();
+  const owner = await ownerContext.newPage();
+  const guest = await guestContext.newPage();
+  const guestName = unique('guest');
+  await signUp(owner, unique('owner'));
+  await signUp(guest, guestName);
+
+  const roomName = unique('Hush');
+  await owner.getByLabel('Room name').fill(roomName);
+  await owner.getByLabel('Private room').check();
+  await owner.getByRole('button', { name: 'Create room' }).click();
+  await waitConnected(owner);
+  await send(owner, 'members only');
+
+  // Not a member: not listed, and the address shows nothing.
+  await guest.reload();
+  await expect(guest.getByRole('link', { name: roomName })).toHaveCount(0);
+  await guest.goto(owner.url());
+  await expect(guest.getByRole('alert')).toHaveText('That room does not exist.');
+
+  // The owner adds the guest.
+  await owner.getByLabel('Member username').fill(guestName);
+  await owner.getByRole('button', { name: 'Add member' }).click();
+  await expect(owner.getByRole('list', { name: 'Members' })).toContainText(guestName);
+  await owner.screenshot({ path: 'screenshots/private-room-desktop-light.png' });
+  await guest.goto('/');
+  await guest.getByRole('link', { name: roomName }).click();
+  await waitConnected(guest);
+  await expect(guest.getByRole('log', { name: 'Messages' })).toContainText('members only');
+
+  // Removed while looking at the room: told at once, and nothing more arrives.
+  await owner.getByRole('button', { name: `Remove ${guestName}` }).click();
+  await expect(owner.getByRole('list', { name: 'Members' })).not.toContainText(guestName);
+  await expect(guest.getByText('You no longer have access to this room.')).toBeVisible();
+  await send(owner, 'after the removal');
+  await expect(owner.getByRole('log', { name: 'Messages' })).toContainText('after the removal');
+  await expect(guest.getByRole('log', { name: 'Messages' })).not.toContainText('after the removal');
+  await ownerContext.close();
+  await guestContext.close();
+});

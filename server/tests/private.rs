@@ -1,0 +1,193 @@
+//! Private rooms: only members see, read and write them — through server
+//! functions and the socket, checked again on every frame and at removal.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use app::protocol::{ClientFrame, ErrorCode, RoomId, RoomSummary, ServerFrame};
+use common::{Backend, Environment, TestServer};
+
+on_both_backends!(
+    outsiders_cannot_see_read_or_write_a_private_room_and_cannot_tell_it_exists,
+    a_removed_member_is_cut_off_at_once_even_on_an_open_socket_on_another_node,
+);
+
+async fn private_room(server: &TestServer, owner: &str, name: &str) -> RoomId {
+    let reply = server
+        .call(
+            Some(owner),
+            "create_room",
+            &[("name", name), ("topic", ""), ("private", "on")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    serde_json::from_str(&reply.body).unwrap()
+}
+
+async fn rooms(server: &TestServer, cookie: &str) -> Vec<RoomSummary> {
+    serde_json::from_str(&server.call(Some(cookie), "rooms", &[]).await.body).unwrap()
+}
+
+async fn outsiders_cannot_see_read_or_write_a_private_room_and_cannot_tell_it_exists(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let owner = server.sign_up("owner").await;
+    let outsider = server.sign_up("outsider").await;
+    let friend = server.sign_up("friend").await;
+    let secret = private_room(&server, &owner, "Secret").await;
+    let mut o = server.ws(&owner).await;
+    o.join(secret, 0).await;
+    o.post(secret, "s1", "for members only").await;
+
+    // Not listed, and indistinguishable from a room that does not exist.
+    assert!(rooms(&server, &outsider).await.is_empty());
+    let hidden = server
+        .call(Some(&outsider), "room", &[("room", &secret.0.to_string())])
+        .await;
+    let missing = server.call(Some(&outsider), "room", &[("room", "987654")]).await;
+    assert_eq!((hidden.status, &hidden.body), (missing.status, &missing.body));
+    assert_eq!(hidden.status, 404);
+    let history = server
+        .call(
+            Some(&outsider),
+            "history",
+            &[("room", &secret.0.to_string()), ("before", "99")],
+        )
+        .await;
+    assert_eq!(history.status, 404);
+    let mut x = server.ws(&outsider).await;
+    x.send(&ClientFrame::Join { room: secret, since: 0 }).await;
+    let join_hidden = x.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
+    x.send(&ClientFrame::Join {
+        room: RoomId(987_654),
+        since: 0,
+    })
+    .await;
+    let join_missing = x.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
+    assert_eq!(join_hidden, join_missing);
+    x.send(&ClientFrame::Send {
+        room: secret,
+        client_id: "x1".into(),
+        body: "let me in".into(),
+    })
+    .await;
+    let refused = x.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
+    assert!(
+        matches!(
+            refused,
+            ServerFrame::Error {
+                code: ErrorCode::Invalid,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // Only the owner manages members.
+    let grab = server
+        .call(
+            Some(&outsider),
+            "add_member",
+            &[("room", &secret.0.to_string()), ("username", "outsider")],
+        )
+        .await;
+    assert_eq!(grab.status, 404);
+
+    // A member the owner adds can see, read and write it.
+    let added = server
+        .call(
+            Some(&owner),
+            "add_member",
+            &[("room", &secret.0.to_string()), ("username", "Friend")],
+        )
+        .await;
+    assert_eq!(added.body, r#"["friend","owner"]"#);
+    let listed = rooms(&server, &friend).await;
+    assert_eq!((listed.len(), listed[0].private), (1, true));
+    let mut f = server.ws(&friend).await;
+    let backlog = f.join(secret, 0).await;
+    assert_eq!(backlog[0].body, "for members only");
+    f.post(secret, "f1", "thanks for having me").await;
+    let by_member = server
+        .call(
+            Some(&friend),
+            "remove_member",
+            &[("room", &secret.0.to_string()), ("username", "owner")],
+        )
+        .await;
+    assert_eq!(
+        by_member.status, 400,
+        "members cannot manage the room: {}",
+        by_member.body
+    );
+    let page = server
+        .call(Some(&outsider), "room", &[("room", &secret.0.to_string())])
+        .await;
+    assert_eq!(page.status, 404, "still nothing for the outsider");
+    server.stop().await;
+}
+
+async fn a_removed_member_is_cut_off_at_once_even_on_an_open_socket_on_another_node(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let one = env.node().await;
+    let two = if backend == Backend::MariaDbRedis {
+        Some(env.node().await)
+    } else {
+        None
+    };
+    let member_node = two.as_ref().unwrap_or(&one);
+    let owner = one.sign_up("owner").await;
+    let member = one.sign_up("member").await;
+    let secret = private_room(&one, &owner, "Secret").await;
+    let lobby = one.create_room(&owner, "Lobby").await;
+    one.call(
+        Some(&owner),
+        "add_member",
+        &[("room", &secret.0.to_string()), ("username", "member")],
+    )
+    .await;
+
+    let mut o = one.ws(&owner).await;
+    o.join(secret, 0).await;
+    o.join(lobby, 0).await;
+    let mut m = member_node.ws(&member).await;
+    m.join(secret, 0).await;
+    m.join(lobby, 0).await;
+    o.post(secret, "o1", "before").await;
+    assert_eq!(m.next_message().await.body, "before");
+
+    let removed = one
+        .call(
+            Some(&owner),
+            "remove_member",
+            &[("room", &secret.0.to_string()), ("username", "member")],
+        )
+        .await;
+    assert_eq!(removed.body, r#"["owner"]"#);
+    // The open socket is told at once…
+    let told = m.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
+    assert!(
+        matches!(&told, ServerFrame::Error { code: ErrorCode::NotFound, message, .. } if message == "You no longer have access to this room."),
+        "{told:?}"
+    );
+    // …and gets nothing more from the room: the next thing it sees is the lobby marker.
+    o.post(secret, "o2", "after the removal").await;
+    o.post(lobby, "o3", "marker").await;
+    assert_eq!(m.next_message().await.body, "marker");
+    // Writing or catching up is refused too.
+    m.send(&ClientFrame::Send {
+        room: secret,
+        client_id: "m1".into(),
+        body: "still here?".into(),
+    })
+    .await;
+    let refused = m.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
+    assert!(
+        matches!(refused, ServerFrame::Error { client_id: Some(ref c), .. } if c == "m1"),
+        "{refused:?}"
+    );
+    assert!(rooms(member_node, &member).await.iter().all(|r| r.id != secret));
+    if let Some(two) = two {
+        two.stop().await;
+    }
+    one.stop().await;
+}
