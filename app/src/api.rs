@@ -141,14 +141,10 @@ pub async fn create_room(name: String, topic: String, private: Option<String>) -
 /// The room and its newest messages, for the first paint.
 #[server(endpoint = "room")]
 pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
-    use crate::backend::{BackendError, current_user, services};
+    use crate::backend::{current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let row = services
-        .store
-        .visible_room(RoomId(room), me.id)
-        .await?
-        .ok_or(BackendError::RoomNotFound)?;
+    let row = services.store.visible_room_or_not_found(RoomId(room), me.id).await?;
     let (messages, has_older) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
     let members = if row.private {
         services.store.members(row.id).await?
@@ -171,13 +167,10 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
 /// The page of messages just before sequence `before`.
 #[server(endpoint = "history")]
 pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiError> {
-    use crate::backend::{BackendError, current_user, services};
+    use crate::backend::{current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let room = RoomId(room);
-    if services.store.visible_room(room, me.id).await?.is_none() {
-        return Err(BackendError::RoomNotFound.into());
-    }
+    let room = services.store.visible_room_or_not_found(RoomId(room), me.id).await?.id;
     let (messages, has_older) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
     Ok(HistoryPage { messages, has_older })
 }
@@ -188,11 +181,7 @@ async fn owned_private_room(room: i64) -> Result<(crate::backend::Services, Room
     use crate::backend::{BackendError, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let row = services
-        .store
-        .visible_room(RoomId(room), me.id)
-        .await?
-        .ok_or(BackendError::RoomNotFound)?;
+    let row = services.store.visible_room_or_not_found(RoomId(room), me.id).await?;
     if !row.private || row.owner != me.id {
         let why = "Only the owner of a private room can change its members.";
         return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());

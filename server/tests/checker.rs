@@ -24,7 +24,7 @@
 mod common;
 
 use app::protocol::{ClientFrame, RoomId, Seq, ServerFrame};
-use common::{Backend, Environment, Proxy, TestServer, WAIT, Ws, host_port, via};
+use common::{Backend, Environment, WAIT, Ws};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 
@@ -214,10 +214,8 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
 
     let env = Environment::new(Backend::MariaDbRedis).await;
     let one = env.node().await;
-    let redis = std::sync::Arc::new(Proxy::start(host_port(env.redis_url.as_deref().unwrap())).await);
-    let mut config = env.config();
-    config.redis_url = Some(via(env.redis_url.as_deref().unwrap(), redis.addr));
-    let two = TestServer::start(config).await;
+    let (two, redis) = env.node_behind_redis_proxy().await;
+    let redis = std::sync::Arc::new(redis);
     let owner = one.sign_up("owner").await;
     let mut rooms = Vec::new();
     for name in ["alpha", "beta", "gamma"] {

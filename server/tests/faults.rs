@@ -5,7 +5,7 @@
 mod common;
 
 use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
-use common::{Backend, Environment, Proxy, TestServer, WAIT, host_port, via};
+use common::{Backend, Environment, TestServer, WAIT};
 use std::time::Duration;
 
 /// Collects chat messages until none arrives for `quiet`.
@@ -22,11 +22,8 @@ async fn drain_messages(ws: &mut common::Ws, quiet: Duration) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_the_bus_lost_reaches_the_other_node_from_the_database_once() {
     let env = Environment::new(Backend::MariaDbRedis).await;
-    let redis = Proxy::start(host_port(env.redis_url.as_deref().unwrap())).await;
     let one = env.node().await;
-    let mut config = env.config();
-    config.redis_url = Some(via(env.redis_url.as_deref().unwrap(), redis.addr));
-    let two = TestServer::start(config).await;
+    let (two, redis) = env.node_behind_redis_proxy().await;
 
     let alice = one.sign_up("alice").await;
     let bob = two.sign_up("bob").await;
@@ -58,10 +55,7 @@ async fn a_message_the_bus_lost_reaches_the_other_node_from_the_database_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_a_node_keeps_its_rooms_going_and_says_degraded() {
     let env = Environment::new(Backend::MariaDbRedis).await;
-    let redis = Proxy::start(host_port(env.redis_url.as_deref().unwrap())).await;
-    let mut config = env.config();
-    config.redis_url = Some(via(env.redis_url.as_deref().unwrap(), redis.addr));
-    let server = TestServer::start(config).await;
+    let (server, redis) = env.node_behind_redis_proxy().await;
     let alice = server.sign_up("alice").await;
     let bob = server.sign_up("bob").await;
     let room = server.create_room(&alice, "Local").await;
@@ -109,10 +103,7 @@ async fn with_redis_down_a_node_keeps_its_rooms_going_and_says_degraded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_database_unreachable_a_send_fails_retryably_and_its_retry_lands_once() {
     let env = Environment::new(Backend::MariaDbRedis).await;
-    let db = Proxy::start(host_port(&env.database_url)).await;
-    let mut config = env.config();
-    config.database_url = via(&env.database_url, db.addr);
-    let server = TestServer::start(config).await;
+    let (server, db) = env.node_behind_database_proxy().await;
     let alice = server.sign_up("alice").await;
     let room = server.create_room(&alice, "Durable").await;
     let mut a = server.ws(&alice).await;

@@ -321,6 +321,11 @@ impl Store {
         row.as_ref().map(room_from_row).transpose().map_err(Into::into)
     }
 
+    /// [`Store::visible_room`], with "not found" as the error it is for callers.
+    pub async fn visible_room_or_not_found(&self, id: RoomId, user: UserId) -> Result<RoomRow> {
+        self.visible_room(id, user).await?.ok_or(BackendError::RoomNotFound)
+    }
+
     /// Names of a private room's members, sorted.
     pub async fn members(&self, room: RoomId) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(

@@ -117,6 +117,23 @@ impl Environment {
     pub async fn node(&self) -> TestServer {
         TestServer::start(self.config()).await
     }
+
+    /// A node that reaches Redis through a proxy the test can cut.
+    pub async fn node_behind_redis_proxy(&self) -> (TestServer, Proxy) {
+        let url = self.redis_url.as_deref().expect("a Redis environment");
+        let proxy = Proxy::start(host_port(url)).await;
+        let mut config = self.config();
+        config.redis_url = Some(via(url, proxy.addr));
+        (TestServer::start(config).await, proxy)
+    }
+
+    /// A node that reaches the database through a proxy the test can cut.
+    pub async fn node_behind_database_proxy(&self) -> (TestServer, Proxy) {
+        let proxy = Proxy::start(host_port(&self.database_url)).await;
+        let mut config = self.config();
+        config.database_url = via(&self.database_url, proxy.addr);
+        (TestServer::start(config).await, proxy)
+    }
 }
 
 impl Drop for Environment {
