@@ -91,3 +91,54 @@ async fn a_graceful_stop_closes_sockets_with_going_away() {
     assert_eq!(a.closed_with().await, Some(1001));
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_finishes_or_drops_in_flight_sends_whole_and_takes_no_new_sockets() {
+    use app::protocol::ClientFrame;
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let server = env.node().await;
+    let addr = server.addr;
+    let alice = server.sign_up("alice").await;
+    let room = server.create_room(&alice, "Closing time").await;
+    let mut a = server.ws(&alice).await;
+    a.join(room, 0).await;
+
+    // A send races the stop: it is either acknowledged before the socket
+    // closes (and committed), or never acknowledged (and not committed).
+    a.send(&ClientFrame::Send {
+        room,
+        client_id: "last".into(),
+        body: "last words".into(),
+    })
+    .await;
+    let stopping = tokio::spawn(server.stop());
+    let mut acked = false;
+    let code = loop {
+        match a.next_raw().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                acked |= matches!(serde_json::from_str(&text), Ok(ServerFrame::Ack { .. }));
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert_eq!(code, Some(1001), "going away");
+    stopping.await.unwrap();
+    // No new sockets once stopped.
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .is_err()
+    );
+
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&env.database_url)
+        .await
+        .unwrap();
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages WHERE client_id = 'last'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(rows, i64::from(acked), "acknowledged exactly when committed");
+}
