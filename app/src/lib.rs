@@ -27,6 +27,8 @@ use leptos_router::{SsrMode, path};
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    backend::csp::set_content_security_policy(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -64,8 +66,6 @@ fn page_title(page: String) -> String {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     time::provide_local_offset();
-    #[cfg(feature = "ssr")]
-    backend::csp::set_content_security_policy();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/natter.css"/>

@@ -4,16 +4,15 @@
 
 use leptos::prelude::use_context;
 
-pub fn set_content_security_policy() {
+pub fn set_content_security_policy(options: &leptos::prelude::LeptosOptions) {
     let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
         return;
     };
     let nonce = leptos::nonce::use_nonce().map(|n| n.to_string()).unwrap_or_default();
     let mut connect = String::from("'self'");
     // `cargo leptos watch` reloads the page over its own socket.
-    if std::env::var_os("LEPTOS_WATCH").is_some()
-        && let Some(options) = use_context::<leptos::prelude::LeptosOptions>()
-    {
+    // (the same test leptos's AutoReload makes before opening it)
+    if std::env::var_os("LEPTOS_WATCH").is_some() {
         let port = options.reload_external_port.unwrap_or(options.reload_port);
         connect.push_str(&format!(" ws://localhost:{port} ws://127.0.0.1:{port}"));
     }
