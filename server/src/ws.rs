@@ -37,7 +37,7 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
     if state.shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "The server is shutting down.").into_response();
     }
-    let Some(token) = app::backend::accounts::token_from_headers(&headers) else {
+    let Some(token) = state.services.accounts.token_from_headers(&headers) else {
         return (StatusCode::UNAUTHORIZED, "Log in to open a socket.").into_response();
     };
     let me = match state.services.accounts.authenticate(&headers).await {

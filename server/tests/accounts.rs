@@ -17,6 +17,7 @@ on_both_backends!(
     pages_carry_security_headers_and_a_nonce_for_their_only_inline_script,
     a_session_unused_for_a_week_ends_and_use_keeps_one_alive,
     unknown_user_and_wrong_password_take_about_as_long,
+    over_https_the_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignored,
 );
 
 async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Backend) {
@@ -401,5 +402,35 @@ async fn unknown_user_and_wrong_password_take_about_as_long(backend: Backend) {
         (0.5..2.0).contains(&ratio),
         "unknown {unknown:.1} ms vs wrong {wrong:.1} ms"
     );
+    server.stop().await;
+}
+
+async fn over_https_the_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignored(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let mut config = env.config();
+    config.secure_cookies = true;
+    let server = common::TestServer::start(config).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(server.url("/api/signup"))
+        .form(&[("username", "hana"), ("password", "correct horse")])
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.starts_with("__Host-natter_session="), "{set_cookie}");
+    assert!(set_cookie.contains("Secure") && set_cookie.contains("Path=/") && !set_cookie.contains("Domain"));
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    assert!(server.call(Some(&cookie), "me", &[]).await.body.contains("hana"));
+    // The same token without the prefix (as a plain-http page could plant it) opens nothing.
+    let planted = cookie.replacen("__Host-", "", 1);
+    assert_eq!(server.call(Some(&planted), "me", &[]).await.body, "null");
+    assert_eq!(Ws::connect(&server, Some(&planted), None).await.err(), Some(401));
     server.stop().await;
 }

@@ -204,6 +204,15 @@ async fn bad_input_gets_a_clear_error_and_the_socket_stays_open(backend: Backend
     assert!(message.starts_with("Unrecognised frame"), "{message}");
     let (code, _) = error_for(&mut a, r#"{"type":"shout","room":1}"#).await;
     assert_eq!(code, ErrorCode::BadFrame);
+    // JSON nested far too deep is refused by the parser's depth limit, not a stack overflow.
+    let deep = format!(
+        r#"{{"type":"send","room":1,"client_id":"d","body":{}{}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let (code, message) = error_for(&mut a, &deep).await;
+    assert_eq!(code, ErrorCode::BadFrame);
+    assert!(message.contains("recursion limit"), "{message}");
     let join_missing = serde_json::to_string(&ClientFrame::Join {
         room: RoomId(999_999),
         since: 0,

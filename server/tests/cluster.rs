@@ -142,3 +142,25 @@ async fn a_graceful_stop_finishes_or_drops_in_flight_sends_whole_and_takes_no_ne
         .unwrap();
     assert_eq!(rows, i64::from(acked), "acknowledged exactly when committed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_replayed_after_logout_opens_nothing_on_any_node() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let one = env.node().await;
+    let two = env.node().await;
+    let cookie = one.sign_up("ivan").await;
+    let mut open_on_two = two.ws(&cookie).await;
+    assert_eq!(one.call(Some(&cookie), "logout", &[]).await.status, 200);
+    for node in [&one, &two] {
+        assert_eq!(node.call(Some(&cookie), "me", &[]).await.body, "null");
+        assert_eq!(node.call(Some(&cookie), "rooms", &[]).await.status, 401);
+        assert_eq!(common::Ws::connect(node, Some(&cookie), None).await.err(), Some(401));
+    }
+    // The socket opened on the other node before the logout is closed too.
+    assert_eq!(
+        open_on_two.closed_with().await,
+        Some(app::protocol::CLOSE_SESSION_ENDED)
+    );
+    two.stop().await;
+    one.stop().await;
+}

@@ -15,6 +15,10 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 pub const SESSION_COOKIE: &str = "natter_session";
+/// Over https the cookie carries the `__Host-` prefix: browsers then accept
+/// it only from this exact origin over https, with `Path=/` and no Domain,
+/// so a sibling subdomain or a plain-http page cannot plant or overwrite it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-natter_session";
 /// How long a session lives after login, however active.
 pub const SESSION_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// A session unused for this long ends (an open tab keeps it in use).
@@ -98,7 +102,7 @@ impl Accounts {
     }
 
     pub async fn log_out(&self, headers: &HeaderMap) -> Result<()> {
-        if let Some(token) = token_from_headers(headers) {
+        if let Some(token) = self.token_from_headers(headers) {
             self.store.delete_session(&token_hash(&token)).await?;
         }
         Ok(())
@@ -115,16 +119,29 @@ impl Accounts {
 
     /// The user behind the request's session cookie.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Me> {
-        let token = token_from_headers(headers).ok_or(BackendError::Unauthorized)?;
+        let token = self.token_from_headers(headers).ok_or(BackendError::Unauthorized)?;
         self.store
             .session_user(&token_hash(&token), SESSION_IDLE_MS)
             .await?
             .ok_or(BackendError::Unauthorized)
     }
 
+    fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The session token from the request's `Cookie` header(s), if any.
+    pub fn token_from_headers(&self, headers: &HeaderMap) -> Option<String> {
+        token_from_headers(headers, self.cookie_name())
+    }
+
     /// `Set-Cookie` value carrying a new session.
     pub fn session_cookie(&self, token: &SessionToken) -> String {
-        cookie::Cookie::build((SESSION_COOKIE, token.0.clone()))
+        cookie::Cookie::build((self.cookie_name(), token.0.clone()))
             .path("/")
             .http_only(true)
             .same_site(cookie::SameSite::Lax)
@@ -136,7 +153,7 @@ impl Accounts {
 
     /// `Set-Cookie` value that removes the session cookie.
     pub fn clear_cookie(&self) -> String {
-        cookie::Cookie::build((SESSION_COOKIE, ""))
+        cookie::Cookie::build((self.cookie_name(), ""))
             .path("/")
             .http_only(true)
             .same_site(cookie::SameSite::Lax)
@@ -156,15 +173,15 @@ fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// The session token from the `Cookie` header(s), if any.
-pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` from the `Cookie` header(s), if any.
+fn token_from_headers(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(|c| c.ok())
-        .find(|c| c.name() == SESSION_COOKIE && !c.value().is_empty())
+        .find(|c| c.name() == name && !c.value().is_empty())
         .map(|c| c.value().to_owned())
 }
 
@@ -198,9 +215,9 @@ mod tests {
     fn the_session_token_is_found_among_other_cookies() {
         let mut headers = HeaderMap::new();
         headers.insert(http::header::COOKIE, "a=1; natter_session=abc; b=2".parse().unwrap());
-        assert_eq!(token_from_headers(&headers).as_deref(), Some("abc"));
+        assert_eq!(token_from_headers(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         headers.insert(http::header::COOKIE, "natter_session=".parse().unwrap());
-        assert_eq!(token_from_headers(&headers), None);
+        assert_eq!(token_from_headers(&headers, SESSION_COOKIE), None);
     }
 
     #[test]
