@@ -99,20 +99,10 @@ async fn login_gives_the_same_answer_for_unknown_user_and_wrong_password(backend
 async fn the_session_cookie_is_httponly_lax_and_new_at_every_login(backend: Backend) {
     let env = Environment::new(backend).await;
     let server = env.node().await;
-    let client = reqwest::Client::new();
-    let response = client
-        .post(server.url("/api/signup"))
-        .form(&[("username", "carol"), ("password", "correct horse")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let signed_up = server
+        .call(None, "signup", &[("username", "carol"), ("password", "correct horse")])
+        .await;
+    let cookie = signed_up.set_cookie_header.expect("a session cookie");
     assert!(cookie.starts_with("natter_session="), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
@@ -410,20 +400,10 @@ async fn over_https_the_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignor
     let mut config = env.config();
     config.secure_cookies = true;
     let server = common::TestServer::start(config).await;
-    let client = reqwest::Client::new();
-    let response = client
-        .post(server.url("/api/signup"))
-        .form(&[("username", "hana"), ("password", "correct horse")])
-        .send()
-        .await
-        .unwrap();
-    let set_cookie = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let signed_up = server
+        .call(None, "signup", &[("username", "hana"), ("password", "correct horse")])
+        .await;
+    let set_cookie = signed_up.set_cookie_header.expect("a session cookie");
     assert!(set_cookie.starts_with("__Host-natter_session="), "{set_cookie}");
     assert!(set_cookie.contains("Secure") && set_cookie.contains("Path=/") && !set_cookie.contains("Domain"));
     let cookie = set_cookie.split(';').next().unwrap().to_owned();

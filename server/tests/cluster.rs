@@ -112,18 +112,9 @@ async fn a_graceful_stop_finishes_or_drops_in_flight_sends_whole_and_takes_no_ne
     })
     .await;
     let stopping = tokio::spawn(server.stop());
-    let mut acked = false;
-    let code = loop {
-        match a.next_raw().await {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
-                acked |= matches!(serde_json::from_str(&text), Ok(ServerFrame::Ack { .. }));
-            }
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => break None,
-        }
-    };
-    assert_eq!(code, Some(1001), "going away");
+    let (frames, ended) = a.read_to_end().await;
+    let acked = frames.iter().any(|f| matches!(f, ServerFrame::Ack { .. }));
+    assert_eq!(ended, common::Ended::Closed(Some(1001)), "going away");
     stopping.await.unwrap();
     // No new sockets once stopped.
     assert!(

@@ -251,17 +251,19 @@ impl TestServer {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        let set_cookie = response
+        let set_cookie_header = response
             .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-            .next();
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let set_cookie = set_cookie_header
+            .as_deref()
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned());
         let body = response.text().await.unwrap();
         Reply {
             status,
             set_cookie,
+            set_cookie_header,
             body,
         }
     }
@@ -298,7 +300,10 @@ impl Drop for TestServer {
 
 pub struct Reply {
     pub status: u16,
+    /// `name=value` of the first `Set-Cookie`, ready to send back.
     pub set_cookie: Option<String>,
+    /// The whole first `Set-Cookie` header, attributes included.
+    pub set_cookie_header: Option<String>,
     pub body: String,
 }
 
@@ -450,17 +455,27 @@ impl Ws {
         }
     }
 
-    /// How the connection ended, waiting at most [`WAIT`].
-    pub async fn ended(&mut self) -> Ended {
+    /// Every frame until the connection ends, and how it ended (waiting at
+    /// most [`WAIT`] in all).
+    pub async fn read_to_end(&mut self) -> (Vec<ServerFrame>, Ended) {
         let deadline = tokio::time::Instant::now() + WAIT;
+        let mut frames = Vec::new();
         loop {
             match tokio::time::timeout_at(deadline, self.inner.next()).await {
-                Err(_) => return Ended::StillOpen,
-                Ok(Some(Ok(Message::Close(frame)))) => return Ended::Closed(frame.map(|f| u16::from(f.code))),
+                Err(_) => return (frames, Ended::StillOpen),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return (frames, Ended::Closed(frame.map(|f| u16::from(f.code))));
+                }
+                Ok(Some(Ok(Message::Text(text)))) => frames.extend(serde_json::from_str(&text).ok()),
                 Ok(Some(Ok(_))) => continue,
-                Ok(Some(Err(_)) | None) => return Ended::Reset,
+                Ok(Some(Err(_)) | None) => return (frames, Ended::Reset),
             }
         }
+    }
+
+    /// How the connection ended, waiting at most [`WAIT`].
+    pub async fn ended(&mut self) -> Ended {
+        self.read_to_end().await.1
     }
 
     /// Waits for the server to close the socket; returns its close code.
@@ -469,11 +484,6 @@ impl Ws {
             Ended::Closed(code) => code,
             Ended::Reset | Ended::StillOpen => None,
         }
-    }
-
-    /// The next raw WebSocket message, for tests that inspect close frames.
-    pub async fn next_raw(&mut self) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
-        self.inner.next().await
     }
 
     pub async fn close(mut self) {
