@@ -115,6 +115,7 @@ pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
             topic: r.topic,
             last_message_at: r.last_message_at,
             private: r.private,
+            direct: r.direct,
         })
         .collect())
 }
@@ -133,6 +134,21 @@ pub async fn create_room(name: String, topic: String, private: Option<String>) -
     let id = services
         .store
         .create_room(name.as_str(), &name.key(), topic.as_str(), me.id, private)
+        .await?;
+    leptos_axum::redirect(&format!("/rooms/{id}"));
+    Ok(id)
+}
+
+/// Opens the direct conversation with `username` (a private room of the
+/// two), creating it the first time either of them asks.
+#[server(endpoint = "direct")]
+pub async fn direct_message(username: String) -> Result<RoomId, ApiError> {
+    use crate::backend::{current_user, services};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let id = services
+        .store
+        .direct_room(&me, &username.trim().to_ascii_lowercase())
         .await?;
     leptos_axum::redirect(&format!("/rooms/{id}"));
     Ok(id)
@@ -160,6 +176,7 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         owner: row.owner == me.id,
         me,
         private: row.private,
+        direct: row.direct,
         members,
     })
 }
@@ -182,6 +199,10 @@ async fn owned_private_room(room: i64) -> Result<(crate::backend::Services, Room
     let services = services()?;
     let me = current_user(&services).await?;
     let row = services.store.visible_room_or_not_found(RoomId(room), me.id).await?;
+    if row.direct {
+        let why = "The two people in a direct conversation cannot change.";
+        return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());
+    }
     if !row.private || row.owner != me.id {
         let why = "Only the owner of a private room can change its members.";
         return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());

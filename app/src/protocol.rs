@@ -52,6 +52,8 @@ pub struct RoomSummary {
     pub last_message_at: Option<Millis>,
     /// Only its members can see it.
     pub private: bool,
+    /// A direct conversation between two people.
+    pub direct: bool,
 }
 
 /// A committed chat message.
@@ -79,6 +81,8 @@ pub struct RoomPage {
     pub has_older: bool,
     pub me: Me,
     pub private: bool,
+    /// A direct conversation: its two members are fixed.
+    pub direct: bool,
     /// The viewer created the room (and manages a private room's members).
     pub owner: bool,
     /// A private room's members; empty for a public room.

@@ -26,7 +26,9 @@ pub struct Config {
     /// Timings, not read from the environment (tests shorten them).
     pub timings: Timings,
     /// Rate limits. `MESSAGE_BURST` / `MESSAGES_PER_MINUTE` set the
-    /// per-user message limit; the login limits use their defaults.
+    /// per-user message limit, `AUTH_BURST` / `AUTH_PER_MINUTE` the per-IP
+    /// login and sign-up limit, `SOCKETS_PER_USER` the open sockets one user
+    /// may hold across the cluster; the per-account login limit is fixed.
     pub limits: Limits,
 }
 
@@ -172,6 +174,15 @@ impl Config {
                         defaults.messages.per_minute,
                     )?,
                 },
+                auth_per_ip: app::backend::limits::Rate {
+                    burst: positive("AUTH_BURST", var("AUTH_BURST"), defaults.auth_per_ip.burst)?,
+                    per_minute: positive(
+                        "AUTH_PER_MINUTE",
+                        var("AUTH_PER_MINUTE"),
+                        defaults.auth_per_ip.per_minute,
+                    )?,
+                },
+                sockets_per_user: positive("SOCKETS_PER_USER", var("SOCKETS_PER_USER"), defaults.sockets_per_user)?,
                 ..defaults
             },
         })

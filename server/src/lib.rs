@@ -8,8 +8,10 @@
 //! - [`bus`] — cross-node fan-out over Redis pub/sub.
 //! - [`node`] — ties hub, bus and presence together for this process.
 //! - [`ledger`] — which messages this node delivered, so each goes out once.
+//! - [`sessions`] — closes sockets whose session ended, checked in bulk.
 //! - [`health`] — `/healthz`.
 //! - [`origin`], [`guard`] — cross-site checks and security headers.
+//! - [`admin`] — the `disable-user` / `enable-user` commands.
 //!
 //! Storage, accounts and presence live in `app::backend`, because the
 //! server functions compiled inside `app` need them too.
@@ -17,6 +19,7 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests start the
 //! real server on port 0.
 
+pub mod admin;
 pub mod bus;
 pub mod config;
 pub mod guard;
@@ -25,6 +28,7 @@ pub mod hub;
 pub mod ledger;
 pub mod node;
 pub mod origin;
+pub mod sessions;
 pub mod state;
 pub mod ws;
 
@@ -101,9 +105,12 @@ pub async fn run(
         presence,
         limiter,
         limits: config.limits,
+        writer: app::backend::Writer::start(store.clone()),
         events: Arc::new(node::NodeEvents(node.clone())),
     };
     let repair_every = config.timings.repair_every;
+    let session_recheck = config.timings.session_recheck;
+    let session_accounts = services.accounts.clone();
     let sweep_every = config.timings.presence_sweep;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
@@ -152,6 +159,10 @@ pub async fn run(
         tokio::spawn({
             let node = node.clone();
             async move { node.run_presence_refresher().await }
+        }),
+        tokio::spawn({
+            let sessions = node.sessions.clone();
+            async move { sessions.run(session_accounts, session_recheck).await }
         }),
     ];
 

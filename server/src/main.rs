@@ -26,6 +26,27 @@ async fn shutdown_signal() {
     }
 }
 
+/// `server <command> …`: an administration command instead of serving.
+async fn admin(args: &[String], config: &Config) -> ExitCode {
+    let command = match server::admin::Command::parse(args) {
+        Ok(command) => command,
+        Err(usage) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match command.run(config).await {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("natter: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -40,6 +61,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        return admin(&args, &config).await;
+    }
     let leptos_options = match get_configuration(None) {
         Ok(conf) => conf.leptos_options,
         Err(e) => {

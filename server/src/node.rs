@@ -32,6 +32,8 @@ pub struct Node {
     /// burst of joins costs one lookup per room and never delays messages.
     presence_dirty: std::sync::Mutex<std::collections::HashSet<RoomId>>,
     presence_wake: tokio::sync::Notify,
+    /// The sessions of this node's sockets, re-checked together.
+    pub sessions: Arc<crate::sessions::SessionWatch>,
     /// Open sockets per user on this node, for the per-user cap.
     sockets: std::sync::Mutex<HashMap<UserId, u32>>,
 }
@@ -74,6 +76,7 @@ impl Node {
             presence_dirty: Default::default(),
             presence_wake: tokio::sync::Notify::new(),
             sockets: Default::default(),
+            sessions: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 use crate::hub::{CONNECTION_QUEUE, ConnHandle};
 use crate::node::serialize;
 use crate::state::AppState;
+use app::backend::writer::NewMessage;
 use app::backend::{BackendError, Services};
 use app::protocol::{CLOSE_SESSION_ENDED, ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
 use app::validate::{ClientMessageId, MessageBody};
@@ -51,24 +52,52 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
         }
     };
     let cap = state.services.limits.sockets_per_user;
-    let Some(slot) = state.node.open_socket(me.id, cap) else {
+    let too_many = || {
         let message = format!("You already have {cap} connections open; close a tab and try again.");
-        return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+        (StatusCode::TOO_MANY_REQUESTS, message).into_response()
     };
+    let Some(slot) = state.node.open_socket(me.id, cap) else {
+        return too_many();
+    };
+    let id = state.node.next_conn_id();
+    let presence_id = format!("{}:{id}", state.node.id);
+    let ttl_ms = millis(state.config.timings.presence_ttl);
+    // The node's count above is exact for this node; this one spans the
+    // cluster. (If the upgrade never completes, the entry lapses with its TTL.)
+    match state
+        .services
+        .presence
+        .claim_socket(me.id, &presence_id, cap, ttl_ms)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return too_many(),
+        // Redis down: the node's own cap still holds; an outage must not lock everyone out.
+        Err(e) => tracing::warn!(error = %e, "cluster-wide socket cap unavailable; node cap only"),
+    }
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, me, token).await;
+            let user = me.id;
+            let services = state.services.clone();
+            serve(socket, state, me, token, id, presence_id.clone()).await;
+            if let Err(e) = services.presence.release_socket(user, &presence_id).await {
+                tracing::warn!(error = %e, "could not release the socket's cluster-wide slot");
+            }
             drop(slot);
         })
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// One connection's state, owned by its reader task.
 struct Connection {
     state: AppState,
     me: Me,
-    /// The session cookie the socket was opened with, re-checked periodically.
+    /// The session cookie the socket was opened with (watched by `node.sessions`).
     token: String,
     id: u64,
     /// Cluster-unique name used for presence entries.
@@ -77,8 +106,7 @@ struct Connection {
     rooms: HashSet<RoomId>,
 }
 
-async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
-    let id = state.node.next_conn_id();
+async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u64, presence_id: String) {
     let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
     let (kicked_tx, mut kicked) = mpsc::unbounded_channel();
     let overflowed = Arc::new(Notify::new());
@@ -87,7 +115,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
     let mut writer = tokio::spawn(write_loop(sink, rx, close_rx, state.config.timings.ping_every));
     let user = me.id;
     let mut conn = Connection {
-        presence_id: format!("{}:{id}", state.node.id),
+        presence_id,
         state,
         me,
         token,
@@ -104,9 +132,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
     let mut refresh = tokio::time::interval(conn.state.config.timings.presence_refresh);
     refresh.tick().await;
     let timings = conn.state.config.timings.clone();
-    let mut session_check = tokio::time::interval(timings.session_recheck);
-    session_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    session_check.tick().await;
+    let session = conn.state.node.sessions.watch(&conn.token, id);
     let mut writer_done = false;
 
     let close = loop {
@@ -126,10 +152,8 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String) {
             }
             Some(room) = kicked.recv() => conn.lose_access(room).await,
             _ = refresh.tick() => conn.refresh_presence().await,
-            _ = session_check.tick() => {
-                if !conn.session_alive().await {
-                    break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
-                }
+            _ = session.ended.notified() => {
+                break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
             }
             _ = shutdown.changed() => break Some(close(close_code::AWAY, "Server is restarting.")),
             _ = &mut writer => {
@@ -262,9 +286,9 @@ impl Connection {
     }
 
     async fn join(&mut self, room: RoomId, since: Seq) {
-        match self.services().store.visible_room(room, self.me.id).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
+        match self.services().store.may_see(room, self.me.id).await {
+            Ok(true) => {}
+            Ok(false) => {
                 return self.reply(ServerFrame::error(
                     ErrorCode::NotFound,
                     "That room does not exist.",
@@ -341,9 +365,9 @@ impl Connection {
     /// private room can end while the socket is open. If it did, the
     /// connection leaves the room and is told so.
     async fn still_allowed(&mut self, room: RoomId, client_id: Option<&str>) -> bool {
-        match self.services().store.visible_room(room, self.me.id).await {
-            Ok(Some(_)) => true,
-            Ok(None) => {
+        match self.services().store.may_see(room, self.me.id).await {
+            Ok(true) => true,
+            Ok(false) => {
                 self.leave(room).await;
                 self.reply(no_access(client_id.map(str::to_owned)));
                 false
@@ -370,22 +394,17 @@ impl Connection {
     }
 
     fn presence_ttl_ms(&self) -> i64 {
-        i64::try_from(self.state.config.timings.presence_ttl.as_millis()).unwrap_or(i64::MAX)
-    }
-
-    /// False once the user logged out (or the session expired); a database
-    /// hiccup is not a reason to drop the user.
-    async fn session_alive(&self) -> bool {
-        match self.services().accounts.session_alive(&self.token).await {
-            Ok(alive) => alive,
-            Err(e) => {
-                tracing::warn!(error = %e, "session re-check failed; keeping the socket");
-                true
-            }
-        }
+        millis(self.state.config.timings.presence_ttl)
     }
 
     async fn refresh_presence(&self) {
+        let presence = &self.services().presence;
+        if let Err(e) = presence
+            .refresh_socket(self.me.id, &self.presence_id, self.presence_ttl_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "socket slot refresh failed");
+        }
         for &room in &self.rooms {
             if let Err(e) = self
                 .services()
@@ -435,8 +454,13 @@ impl Connection {
         }
         let posted = self
             .services()
-            .store
-            .post_message(room, &self.me, client_id.as_str(), body.as_str())
+            .writer
+            .post(NewMessage {
+                room,
+                author: self.me.clone(),
+                client_id: client_id.as_str().to_owned(),
+                body: body.into_inner(),
+            })
             .await;
         match posted {
             Ok(posted) => {

@@ -18,6 +18,7 @@ on_both_backends!(
     a_session_unused_for_a_week_ends_and_use_keeps_one_alive,
     unknown_user_and_wrong_password_take_about_as_long,
     over_https_the_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignored,
+    an_admin_disables_an_account_and_its_sessions_and_sockets_end,
 );
 
 async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Backend) {
@@ -412,5 +413,55 @@ async fn over_https_the_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignor
     let planted = cookie.replacen("__Host-", "", 1);
     assert_eq!(server.call(Some(&planted), "me", &[]).await.body, "null");
     assert_eq!(Ws::connect(&server, Some(&planted), None).await.err(), Some(401));
+    server.stop().await;
+}
+
+async fn an_admin_disables_an_account_and_its_sessions_and_sockets_end(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let cookie = server.sign_up("mallory").await;
+    let bystander = server.sign_up("bystander").await;
+    let mut open_socket = server.ws(&cookie).await;
+    let mut bystanders_socket = server.ws(&bystander).await;
+
+    let (ok, said) = env.admin(&["disable-user", "Mallory"]).await;
+    assert!(ok, "{said}");
+    assert!(said.starts_with("Disabled Mallory"), "{said}");
+    assert_eq!(
+        open_socket.closed_with().await,
+        Some(app::protocol::CLOSE_SESSION_ENDED)
+    );
+    assert_eq!(server.call(Some(&cookie), "me", &[]).await.body, "null");
+    assert_eq!(Ws::connect(&server, Some(&cookie), None).await.err(), Some(401));
+    // The right password is told why; a wrong one gets the usual answer.
+    let login = |password: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .call(None, "login", &[("username", "mallory"), ("password", password)])
+                .await
+        }
+    };
+    let refused = login("correct horse").await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.set_cookie.is_none());
+    assert!(refused.error().message.contains("disabled"), "{}", refused.body);
+    assert_eq!(
+        login("wrong horse").await.error().message,
+        "Wrong username or password."
+    );
+    // Nobody else is affected.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let room = server.create_room(&bystander, "Still here").await;
+    bystanders_socket.join(room, 0).await;
+
+    let (ok, said) = env.admin(&["enable-user", "mallory"]).await;
+    assert!(ok, "{said}");
+    assert_eq!(login("correct horse").await.status, 200);
+    // Unknown names and unknown commands fail with a reason.
+    let (ok, said) = env.admin(&["disable-user", "nobody_here"]).await;
+    assert!(!ok && said.contains("no user called"), "{said}");
+    let (ok, said) = env.admin(&["frobnicate"]).await;
+    assert!(!ok && said.contains("usage"), "{said}");
     server.stop().await;
 }

@@ -155,3 +155,52 @@ async fn a_cookie_replayed_after_logout_opens_nothing_on_any_node() {
     two.stop().await;
     one.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_cap_counts_every_node() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let mut config = env.config();
+    config.limits.sockets_per_user = 2;
+    let one = common::TestServer::start(config.clone()).await;
+    let two = common::TestServer::start(config).await;
+    let greedy = one.sign_up("greedy").await;
+    let first = one.ws(&greedy).await;
+    let _second = two.ws(&greedy).await;
+    // Each node holds one socket, under its own count of two: only the
+    // cluster-wide count refuses a third, on either node.
+    for node in [&one, &two] {
+        assert_eq!(common::Ws::connect(node, Some(&greedy), None).await.err(), Some(429));
+    }
+    // Closing a socket on one node frees a slot on the other.
+    first.close().await;
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while common::Ws::connect(&two, Some(&greedy), None).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed socket's slot was never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    two.stop().await;
+    one.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_an_account_closes_its_sockets_on_every_node() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let one = env.node().await;
+    let two = env.node().await;
+    let cookie = one.sign_up("judy").await;
+    let mut on_one = one.ws(&cookie).await;
+    let mut on_two = two.ws(&cookie).await;
+    let (ok, said) = env.admin(&["disable-user", "judy"]).await;
+    assert!(ok, "{said}");
+    for socket in [&mut on_one, &mut on_two] {
+        assert_eq!(socket.closed_with().await, Some(app::protocol::CLOSE_SESSION_ENDED));
+    }
+    for node in [&one, &two] {
+        assert_eq!(common::Ws::connect(node, Some(&cookie), None).await.err(), Some(401));
+    }
+    two.stop().await;
+    one.stop().await;
+}

@@ -10,6 +10,7 @@ use common::{Backend, Environment, TestServer};
 on_both_backends!(
     outsiders_cannot_see_read_or_write_a_private_room_and_cannot_tell_it_exists,
     a_removed_member_is_cut_off_at_once_even_on_an_open_socket_on_another_node,
+    a_direct_message_is_a_private_room_of_exactly_the_two,
 );
 
 async fn private_room(server: &TestServer, owner: &str, name: &str) -> RoomId {
@@ -190,4 +191,85 @@ async fn a_removed_member_is_cut_off_at_once_even_on_an_open_socket_on_another_n
         two.stop().await;
     }
     one.stop().await;
+}
+
+async fn a_direct_message_is_a_private_room_of_exactly_the_two(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let ann = server.sign_up("ann").await;
+    let bob = server.sign_up("Bob").await;
+    let eve = server.sign_up("eve").await;
+    let direct = |cookie: &str, to: &'static str| {
+        let cookie = cookie.to_owned();
+        let server = &server;
+        async move { server.call(Some(&cookie), "direct", &[("username", to)]).await }
+    };
+    let opened = direct(&ann, "bob").await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let room: RoomId = serde_json::from_str(&opened.body).unwrap();
+    // Either side, any letter case, and a second time: the same room.
+    for (cookie, to) in [(&bob, "ANN"), (&ann, "Bob")] {
+        let again = direct(cookie, to).await;
+        assert_eq!(
+            serde_json::from_str::<RoomId>(&again.body).unwrap(),
+            room,
+            "{}",
+            again.body
+        );
+    }
+    for cookie in [&ann, &bob] {
+        let listed = rooms(&server, cookie).await;
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].private && listed[0].direct, "{listed:?}");
+        assert_eq!(listed[0].name, "ann & Bob");
+    }
+    let page = server.call(Some(&bob), "room", &[("room", &room.0.to_string())]).await;
+    let page: app::protocol::RoomPage = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(page.members, ["ann", "Bob"]);
+    assert!(page.direct && !page.owner);
+
+    // The two talk; a third person can neither see, read, join nor be added.
+    let mut a = server.ws(&ann).await;
+    let mut b = server.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+    a.post(room, "d1", "just us").await;
+    assert_eq!(b.next_message().await.body, "just us");
+    assert!(rooms(&server, &eve).await.is_empty());
+    let peek = server.call(Some(&eve), "room", &[("room", &room.0.to_string())]).await;
+    assert_eq!(peek.status, 404);
+    let mut e = server.ws(&eve).await;
+    e.send(&ClientFrame::Join { room, since: 0 }).await;
+    let refused = e.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
+    assert!(matches!(
+        refused,
+        ServerFrame::Error {
+            code: ErrorCode::NotFound,
+            ..
+        }
+    ));
+    for (endpoint, who) in [("add_member", "eve"), ("remove_member", "bob")] {
+        let changed = server
+            .call(
+                Some(&ann),
+                endpoint,
+                &[("room", &room.0.to_string()), ("username", who)],
+            )
+            .await;
+        assert_eq!(changed.status, 400, "{}", changed.body);
+        assert!(
+            changed.error().message.contains("direct conversation"),
+            "{}",
+            changed.body
+        );
+    }
+    // Nobody messages themselves or someone who does not exist.
+    for (to, why) in [("ann", "yourself"), ("nobody", "no user")] {
+        let bad = direct(&ann, to).await;
+        assert_eq!(bad.status, 400);
+        assert!(bad.error().message.contains(why), "{}", bad.body);
+    }
+    // Without a session there is nothing to open.
+    assert_eq!(server.call(None, "direct", &[("username", "bob")]).await.status, 401);
+    server.stop().await;
 }

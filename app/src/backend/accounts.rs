@@ -76,12 +76,16 @@ impl Accounts {
         }
         let key = username.trim().to_ascii_lowercase();
         let found = self.store.credentials(&key).await?;
-        let (hash, me) = match found {
-            Some(c) => (c.password_hash, Some(c.me)),
-            None => (self.dummy_hash.as_ref().clone(), None),
+        let (hash, me, disabled) = match found {
+            Some(c) => (c.password_hash, Some(c.me), c.disabled),
+            None => (self.dummy_hash.as_ref().clone(), None, false),
         };
         let ok = verify_blocking(&self.hashing, hash, password.as_bytes().to_vec()).await?;
         match (ok, me) {
+            // Said only to someone who knows the password: no oracle for others.
+            (true, Some(_)) if disabled => Err(BackendError::Invalid(crate::validate::Invalid(
+                "This account has been disabled by an administrator.".into(),
+            ))),
             (true, Some(me)) => {
                 let token = self.start_session(&me).await?;
                 Ok((me, token))
@@ -108,13 +112,17 @@ impl Accounts {
         Ok(())
     }
 
-    /// Whether the session behind `token` is still live (not logged out or expired).
-    pub async fn session_alive(&self, token: &str) -> Result<bool> {
-        Ok(self
-            .store
-            .session_user(&token_hash(token), SESSION_IDLE_MS)
-            .await?
-            .is_some())
+    /// Which of `tokens` are still live sessions (not logged out, expired or
+    /// disabled), in one query; using them keeps them alive.
+    pub async fn live_tokens<'t>(&self, tokens: &[&'t str]) -> Result<std::collections::HashSet<&'t str>> {
+        let hashes: Vec<String> = tokens.iter().map(|t| token_hash(t)).collect();
+        let live = self.store.live_sessions(&hashes, SESSION_IDLE_MS).await?;
+        Ok(tokens
+            .iter()
+            .zip(&hashes)
+            .filter(|(_, hash)| live.contains(*hash))
+            .map(|(token, _)| *token)
+            .collect())
     }
 
     /// The user behind the request's session cookie.

@@ -24,12 +24,22 @@ pub enum BackendError {
     Redis(#[from] fred::error::Error),
     #[error("password hashing: {0}")]
     Hashing(String),
+    /// A shared part failed for many requests at once (its cause is logged where it happened).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl BackendError {
     /// Whether this came from the database refusing a duplicate key.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, BackendError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    /// Whether the database rolled the transaction back to break a deadlock
+    /// (MySQL 1213) or gave up waiting for a lock (1205): worth retrying.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, BackendError::Database(sqlx::Error::Database(e))
+            if e.message().contains("Deadlock found") || e.message().contains("Lock wait timeout"))
     }
 
     /// The user-facing form. Infrastructure causes are logged here, once.
@@ -52,7 +62,8 @@ impl BackendError {
             BackendError::Database(_)
             | BackendError::Migration(_)
             | BackendError::Redis(_)
-            | BackendError::Hashing(_) => {
+            | BackendError::Hashing(_)
+            | BackendError::Unavailable(_) => {
                 tracing::error!(error = %self, "request failed");
                 ApiError::unavailable()
             }

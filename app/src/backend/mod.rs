@@ -8,12 +8,14 @@ pub mod error;
 pub mod limits;
 pub mod presence;
 pub mod store;
+pub mod writer;
 
 pub use accounts::Accounts;
 pub use error::BackendError;
 pub use limits::{Limiter, Limits};
 pub use presence::Presence;
 pub use store::Store;
+pub use writer::Writer;
 
 use crate::protocol::{ApiError, Me};
 
@@ -37,6 +39,8 @@ pub struct Services {
     pub presence: Presence,
     pub limiter: Limiter,
     pub limits: Limits,
+    /// Commits chat messages in groups (see [`writer`]).
+    pub writer: Writer,
     pub events: std::sync::Arc<dyn RoomEvents>,
 }
 

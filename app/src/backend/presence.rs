@@ -5,10 +5,14 @@
 //! With Redis, each room is a sorted set `{prefix}:presence:{room}` whose
 //! members are `connection-id|username` scored by expiry time, so every node
 //! sees the same list. Without Redis the same structure lives in this process.
+//!
+//! The same expiring-entry idea caps each user's open sockets across the
+//! cluster: `{prefix}:sockets:{user}` holds one entry per open socket, so a
+//! crashed node's sockets stop counting once their entries lapse.
 
 use super::error::BackendError;
 use super::store::now_ms;
-use crate::protocol::{Millis, RoomId};
+use crate::protocol::{Millis, RoomId, UserId};
 use fred::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -78,6 +82,55 @@ impl Presence {
         Ok(())
     }
 
+    fn sockets_key(prefix: &str, user: UserId) -> String {
+        format!("{prefix}:sockets:{}", user.0)
+    }
+
+    /// Takes one of `user`'s `cap` socket slots across every node; false when
+    /// all are taken. Without Redis there is one node, whose own count (see
+    /// `Node::open_socket`) is the whole cluster's, so this always succeeds.
+    pub async fn claim_socket(&self, user: UserId, conn: &str, cap: u32, ttl_ms: Millis) -> Result<bool> {
+        match self {
+            Presence::Local(_) => Ok(true),
+            Presence::Redis { client, prefix } => {
+                let now = now_ms();
+                let claimed: i64 = client
+                    .eval(
+                        CLAIM_SOCKET_SCRIPT,
+                        Self::sockets_key(prefix, user),
+                        vec![
+                            now.to_string(),
+                            cap.to_string(),
+                            (now + ttl_ms).to_string(),
+                            conn.to_owned(),
+                        ],
+                    )
+                    .await?;
+                Ok(claimed == 1)
+            }
+        }
+    }
+
+    /// Keeps a claimed socket slot from lapsing (called with the presence refresh).
+    pub async fn refresh_socket(&self, user: UserId, conn: &str, ttl_ms: Millis) -> Result<()> {
+        if let Presence::Redis { client, prefix } = self {
+            let key = Self::sockets_key(prefix, user);
+            let _: () = client
+                .zadd(&key, None, None, false, false, ((now_ms() + ttl_ms) as f64, conn))
+                .await?;
+            let _: () = client.pexpire(&key, ttl_ms * 2, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives a socket slot back when the socket closes.
+    pub async fn release_socket(&self, user: UserId, conn: &str) -> Result<()> {
+        if let Presence::Redis { client, prefix } = self {
+            let _: () = client.zrem(Self::sockets_key(prefix, user), conn).await?;
+        }
+        Ok(())
+    }
+
     pub async fn remove(&self, room: RoomId, conn: &str, username: &str) -> Result<()> {
         match self {
             Presence::Local(table) => {
@@ -137,6 +190,17 @@ impl Presence {
         Ok(lists.into_iter().collect())
     }
 }
+
+/// Atomic "count live entries, add one if under the cap". KEYS[1] the user's
+/// set; ARGV now, cap, expiry of the new entry, connection id. Returns 1 when
+/// the slot was taken.
+const CLAIM_SOCKET_SCRIPT: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], (tonumber(ARGV[3]) - tonumber(ARGV[1])) * 2)
+return 1
+"#;
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,11 @@
 //! (with `?` placeholders, always bound — never formatted) serves both.
 
 use super::error::BackendError;
+use super::writer::NewMessage;
 use crate::protocol::{ChatMessage, Me, Millis, RoomId, Seq, UserId};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+use std::collections::HashMap;
 
 type Result<T> = std::result::Result<T, BackendError>;
 
@@ -25,12 +27,16 @@ pub struct RoomRow {
     pub private: bool,
     /// Its creator, who manages the members of a private room.
     pub owner: UserId,
+    /// A direct conversation: private, exactly two members, fixed.
+    pub direct: bool,
 }
 
 /// A user with the hash to check a login against.
 pub struct Credentials {
     pub me: Me,
     pub password_hash: String,
+    /// An administrator disabled the account: no session may start.
+    pub disabled: bool,
 }
 
 /// The outcome of posting a message.
@@ -45,7 +51,16 @@ pub struct Posted {
 pub struct Store {
     pool: AnyPool,
     is_sqlite: bool,
+    /// Rooms known to be public (see [`Store::may_see`]). A std lock: never held across `.await`.
+    public_rooms: std::sync::Arc<std::sync::RwLock<std::collections::HashSet<i64>>>,
 }
+
+/// A session's last use is written at most this often, so that busy
+/// sessions do not write on every request.
+const SEEN_EVERY_MS: Millis = 10 * 60 * 1000;
+
+/// Most rooms [`Store::may_see`] remembers as public.
+const PUBLIC_ROOMS_REMEMBERED: usize = 1_000_000;
 
 /// `SELECT` of [`ChatMessage`] columns followed by a fixed `WHERE …` clause.
 /// A macro so every query stays a static string (sqlx refuses dynamic SQL).
@@ -80,7 +95,16 @@ fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRow, sqlx::Error> {
         last_seq: row.try_get(4)?,
         private: row.try_get::<i64, _>(5)? != 0,
         owner: UserId(row.try_get(6)?),
+        direct: row.try_get::<i64, _>(7)? != 0,
     })
+}
+
+/// `?, ?, …, ?` (`n` of them). Batch statements are built from this and fixed
+/// text only, never from values: every value is bound.
+fn placeholders(n: usize) -> String {
+    let mut text = "?, ".repeat(n);
+    text.truncate(text.len().saturating_sub(2));
+    text
 }
 
 pub fn now_ms() -> Millis {
@@ -107,7 +131,11 @@ impl Store {
         } else {
             MYSQL_MIGRATIONS.run(&pool).await?;
         }
-        Ok(Self { pool, is_sqlite })
+        Ok(Self {
+            pool,
+            is_sqlite,
+            public_rooms: Default::default(),
+        })
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -161,7 +189,7 @@ impl Store {
     }
 
     pub async fn credentials(&self, key: &str) -> Result<Option<Credentials>> {
-        let row = sqlx::query("SELECT id, username, password_hash FROM users WHERE username_key = ?")
+        let row = sqlx::query("SELECT id, username, password_hash, disabled_at FROM users WHERE username_key = ?")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
@@ -172,6 +200,7 @@ impl Store {
                     username: r.try_get(1)?,
                 },
                 password_hash: r.try_get(2)?,
+                disabled: r.try_get::<Option<i64>, _>(3)?.is_some(),
             })
         })
         .transpose()
@@ -198,11 +227,10 @@ impl Store {
     /// session keeps it alive; the write happens at most every `SEEN_EVERY_MS`
     /// so that busy sessions do not write on every request.
     pub async fn session_user(&self, token_hash: &str, idle_ms: Millis) -> Result<Option<Me>> {
-        const SEEN_EVERY_MS: Millis = 10 * 60 * 1000;
         let now = now_ms();
         let row = sqlx::query(
             "SELECT u.id, u.username, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_seen_at > ?",
+             WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_seen_at > ? AND u.disabled_at IS NULL",
         )
         .bind(token_hash)
         .bind(now)
@@ -229,12 +257,81 @@ impl Store {
         .map_err(BackendError::Database)
     }
 
+    /// Which of `token_hashes` are live sessions ([`Store::session_user`]'s
+    /// rules); using them keeps them alive, as a request would.
+    pub async fn live_sessions(
+        &self,
+        token_hashes: &[String],
+        idle_ms: Millis,
+    ) -> Result<std::collections::HashSet<String>> {
+        if token_hashes.is_empty() {
+            return Ok(Default::default());
+        }
+        let now = now_ms();
+        let sql = format!(
+            "SELECT s.token_hash, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash IN ({}) AND s.expires_at > ? AND s.last_seen_at > ? AND u.disabled_at IS NULL",
+            placeholders(token_hashes.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for hash in token_hashes {
+            query = query.bind(hash.as_str());
+        }
+        let rows = query.bind(now).bind(now - idle_ms).fetch_all(&self.pool).await?;
+        let mut live = std::collections::HashSet::with_capacity(rows.len());
+        let mut stale = Vec::new();
+        for row in rows {
+            let hash: String = row.try_get(0)?;
+            if row.try_get::<Millis, _>(1)? < now - SEEN_EVERY_MS {
+                stale.push(hash.clone());
+            }
+            live.insert(hash);
+        }
+        if !stale.is_empty() {
+            let sql = format!(
+                "UPDATE sessions SET last_seen_at = ? WHERE token_hash IN ({})",
+                placeholders(stale.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for hash in &stale {
+                query = query.bind(hash.as_str());
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(live)
+    }
+
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Disables (or re-enables) the account called `key`; disabling also
+    /// deletes its sessions, so every open socket of it closes at its next
+    /// session re-check. `None` if there is no such user.
+    pub async fn set_disabled(&self, key: &str, disabled: bool) -> Result<Option<UserId>> {
+        let mut tx = self.pool.begin().await?;
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(user) = user else { return Ok(None) };
+        sqlx::query("UPDATE users SET disabled_at = ? WHERE id = ?")
+            .bind(disabled.then(now_ms))
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(UserId(user)))
     }
 
     // ---- rooms ----
@@ -289,11 +386,85 @@ impl Store {
         Ok(room)
     }
 
+    /// The direct-message room of `me` and the user called `other_key`,
+    /// created on first use: a private room whose two members are fixed.
+    pub async fn direct_room(&self, me: &Me, other_key: &str) -> Result<RoomId> {
+        let invalid = |why: &str| BackendError::Invalid(crate::validate::Invalid(why.into()));
+        let other = sqlx::query("SELECT id, username FROM users WHERE username_key = ?")
+            .bind(other_key)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| invalid("There is no user with that name."))?;
+        let other = Me {
+            id: UserId(other.try_get(0)?),
+            username: other.try_get(1)?,
+        };
+        if other.id == me.id {
+            return Err(invalid("You cannot send direct messages to yourself."));
+        }
+        let (low, high) = if me.id < other.id { (me, &other) } else { (&other, me) };
+        // See migrations/mysql/0005_direct_rooms.sql for why this key cannot
+        // collide with a room name.
+        let key = format!("\u{1}dm:{}:{}", low.id.0, high.id.0);
+        if let Some(id) = self.room_id_by_key(&key).await? {
+            return Ok(id);
+        }
+        let now = now_ms();
+        let name = format!("{} & {}", low.username, high.username);
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO rooms (name, name_key, topic, created_by, created_at, is_private, is_direct) \
+             VALUES (?, ?, '', ?, ?, 1, 1)",
+        )
+        .bind(&name)
+        .bind(&key)
+        .bind(me.id.0)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(BackendError::from);
+        let room = match inserted {
+            Ok(done) => match done.last_insert_id() {
+                Some(id) => RoomId(id),
+                None => RoomId(
+                    sqlx::query_scalar("SELECT id FROM rooms WHERE name_key = ?")
+                        .bind(&key)
+                        .fetch_one(&mut *tx)
+                        .await?,
+                ),
+            },
+            // Both started the conversation at once: the other insert won.
+            Err(e) if e.is_unique_violation() => {
+                drop(tx);
+                return self.room_id_by_key(&key).await?.ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
+        for user in [low.id, high.id] {
+            sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
+                .bind(room.0)
+                .bind(user.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(room)
+    }
+
+    async fn room_id_by_key(&self, key: &str) -> Result<Option<RoomId>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE name_key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(RoomId))
+    }
+
     /// The rooms `user` may see (every public room and the private ones they
     /// are in), most recently active first.
     pub async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<RoomRow>> {
         let rows = sqlx::query(concat!(
-            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by FROM rooms r ",
+            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by, is_direct FROM rooms r ",
             "WHERE r.is_private = 0 OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?) ",
             "ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC"
         ))
@@ -310,7 +481,7 @@ impl Store {
     /// is not in is `None`, exactly like a room that does not exist.
     pub async fn visible_room(&self, id: RoomId, user: UserId) -> Result<Option<RoomRow>> {
         let row = sqlx::query(concat!(
-            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by FROM rooms r ",
+            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by, is_direct FROM rooms r ",
             "WHERE r.id = ? AND (r.is_private = 0 OR EXISTS ",
             "(SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?))"
         ))
@@ -319,6 +490,33 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(room_from_row).transpose().map_err(Into::into)
+    }
+
+    /// Whether `user` may see `room`: [`Store::visible_room`] without the
+    /// details, for the check on every socket frame. Whether a room is public
+    /// never changes (rooms are neither deleted nor made private), so that
+    /// answer is remembered; a private room is asked about every time,
+    /// because a membership can end at any moment.
+    pub async fn may_see(&self, room: RoomId, user: UserId) -> Result<bool> {
+        // Poison cannot leave the set inconsistent (single inserts), so it is ignored.
+        if self
+            .public_rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&room.0)
+        {
+            return Ok(true);
+        }
+        let Some(row) = self.visible_room(room, user).await? else {
+            return Ok(false);
+        };
+        if !row.private {
+            let mut public = self.public_rooms.write().unwrap_or_else(|p| p.into_inner());
+            if public.len() < PUBLIC_ROOMS_REMEMBERED {
+                public.insert(room.0);
+            }
+        }
+        Ok(true)
     }
 
     /// [`Store::visible_room`], with "not found" as the error it is for callers.
@@ -377,7 +575,7 @@ impl Store {
     /// The room by id, whoever asks: for server-internal use only.
     pub async fn room(&self, id: RoomId) -> Result<Option<RoomRow>> {
         let row = sqlx::query(
-            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by FROM rooms WHERE id = ?",
+            "SELECT id, name, topic, last_message_at, last_seq, is_private, created_by, is_direct FROM rooms WHERE id = ?",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -462,6 +660,134 @@ impl Store {
             created_at: now,
             client_id: client_id.to_owned(),
         })
+    }
+
+    /// Commits `messages` in one transaction (group commit, see
+    /// [`super::writer`]). Returns one outcome per message, in order; a message
+    /// to a room that does not exist gets `RoomNotFound` and burns no
+    /// sequence. An `Err` means nothing was committed: a client id that was
+    /// used before fails the whole batch with a unique violation, and the
+    /// writer then commits its messages one by one through
+    /// [`Store::post_message`], which finds the originals.
+    pub async fn post_batch(&self, messages: &[NewMessage]) -> Result<Vec<Result<Posted>>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+
+        // Lock the rooms' rows, whose last_seq are the sequence counters: a
+        // concurrent batch (another node's) waits for this one's commit.
+        let mut rooms: Vec<i64> = messages.iter().map(|m| m.room.0).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        // SQLite has no FOR UPDATE; its transactions are serialised anyway.
+        let lock = if self.is_sqlite { "" } else { " FOR UPDATE" };
+        let sql = format!(
+            "SELECT id, last_seq FROM rooms WHERE id IN ({}){lock}",
+            placeholders(rooms.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for room in &rooms {
+            query = query.bind(*room);
+        }
+        let mut last: HashMap<i64, Seq> = HashMap::with_capacity(rooms.len());
+        for row in query.fetch_all(&mut *tx).await? {
+            last.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+
+        // Sequences in arrival order, per room, continuing from the counters.
+        let mut next = last.clone();
+        let seqs: Vec<Option<Seq>> = messages
+            .iter()
+            .map(|m| {
+                next.get_mut(&m.room.0).map(|seq| {
+                    *seq += 1;
+                    *seq
+                })
+            })
+            .collect();
+        let fresh: Vec<(&NewMessage, Seq)> = messages
+            .iter()
+            .zip(&seqs)
+            .filter_map(|(m, seq)| seq.map(|seq| (m, seq)))
+            .collect();
+        let mut ids: HashMap<(i64, Seq), i64> = HashMap::with_capacity(fresh.len());
+        if !fresh.is_empty() {
+            let bumped: Vec<(i64, Seq)> = next
+                .iter()
+                .filter(|(room, seq)| last.get(room) != Some(seq))
+                .map(|(room, seq)| (*room, *seq))
+                .collect();
+            let sql = format!(
+                "UPDATE rooms SET last_seq = CASE id {} END, last_message_at = ? WHERE id IN ({})",
+                "WHEN ? THEN ? ".repeat(bumped.len()),
+                placeholders(bumped.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (room, seq) in &bumped {
+                query = query.bind(*room).bind(*seq);
+            }
+            query = query.bind(now);
+            for (room, _) in &bumped {
+                query = query.bind(*room);
+            }
+            query.execute(&mut *tx).await?;
+
+            let sql = format!(
+                "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?)"; fresh.len()].join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (m, seq) in &fresh {
+                query = query
+                    .bind(m.room.0)
+                    .bind(*seq)
+                    .bind(m.author.id.0)
+                    .bind(m.client_id.as_str())
+                    .bind(m.body.as_str())
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+
+            // The new rows' ids, by their (room, seq) key: a multi-row
+            // insert reports one id, and ids need not be consecutive.
+            let sql = format!(
+                "SELECT id, room_id, seq FROM messages WHERE {}",
+                vec!["(room_id = ? AND seq > ? AND seq <= ?)"; bumped.len()].join(" OR ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (room, seq) in &bumped {
+                query = query.bind(*room).bind(last.get(room).copied().unwrap_or(0)).bind(*seq);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                ids.insert((row.try_get(1)?, row.try_get(2)?), row.try_get(0)?);
+            }
+        }
+        tx.commit().await?;
+
+        Ok(messages
+            .iter()
+            .zip(seqs)
+            .map(|(m, seq)| {
+                let seq = seq.ok_or(BackendError::RoomNotFound)?;
+                let id = ids.get(&(m.room.0, seq)).copied().ok_or_else(|| {
+                    BackendError::Unavailable(format!("committed message {}/{seq} not read back", m.room))
+                })?;
+                Ok(Posted {
+                    message: ChatMessage {
+                        id,
+                        room: m.room,
+                        seq,
+                        author: m.author.username.clone(),
+                        body: m.body.clone(),
+                        created_at: now,
+                        client_id: m.client_id.clone(),
+                    },
+                    fresh: true,
+                })
+            })
+            .collect())
     }
 
     async fn message_by_client_id(&self, author: UserId, client_id: &str) -> Result<Option<ChatMessage>> {
@@ -582,6 +908,89 @@ mod tests {
             .map(|m| m.seq)
             .collect();
         assert_eq!(all, [1, 2, 3]);
+        cleanup(store, &path).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_posts_through_the_writer_get_gap_free_sequences_and_retries_their_originals() {
+        use crate::backend::writer::{NewMessage, Writer};
+        let (store, path) = store().await;
+        let ann = store.create_user("ann", "ann", "hash").await.unwrap();
+        let bob = store.create_user("bob", "bob", "hash").await.unwrap();
+        let a = store.create_room("A", "a", "", ann.id, false).await.unwrap();
+        let b = store.create_room("B", "b", "", ann.id, false).await.unwrap();
+        let writer = Writer::start(store.clone());
+        let post = |room: RoomId, author: &Me, client_id: String| {
+            let writer = writer.clone();
+            let message = NewMessage {
+                room,
+                author: author.clone(),
+                client_id,
+                body: "hi".into(),
+            };
+            tokio::spawn(async move { writer.post(message).await })
+        };
+        // 300 at once: they queue while the first transaction runs, and
+        // later ones commit together.
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let (room, author) = if i % 3 == 0 { (b, &bob) } else { (a, &ann) };
+            tasks.push((room, post(room, author, format!("c{i}"))));
+        }
+        let missing = post(RoomId(999), &ann, "lost".into());
+        let mut acked: HashMap<RoomId, Vec<Seq>> = HashMap::new();
+        for (room, task) in tasks {
+            let posted = task.await.unwrap().unwrap();
+            assert!(posted.fresh);
+            assert_eq!(posted.message.room, room);
+            acked.entry(room).or_default().push(posted.message.seq);
+        }
+        assert!(matches!(missing.await.unwrap(), Err(BackendError::RoomNotFound)));
+        for (room, count) in [(a, 200), (b, 100)] {
+            let mut seqs = acked.remove(&room).unwrap();
+            seqs.sort_unstable();
+            assert_eq!(seqs, (1..=count).collect::<Vec<Seq>>(), "gap-free and unique");
+            let stored = store.messages_after(room, 0, 1000).await.unwrap();
+            assert_eq!(stored.len(), count as usize);
+            assert_eq!(store.last_seq(room).await.unwrap(), Some(count));
+        }
+        // A retried client id, alone or amid fresh ones, finds its original.
+        let original = store.messages_after(a, 0, 1).await.unwrap().remove(0);
+        let retry = post(a, &ann, original.client_id.clone());
+        let other = post(a, &ann, "c-new".into());
+        let retry = retry.await.unwrap().unwrap();
+        assert!(!retry.fresh);
+        assert_eq!((retry.message.id, retry.message.seq), (original.id, original.seq));
+        assert_eq!(other.await.unwrap().unwrap().message.seq, 201);
+
+        // One batch over two rooms and a missing one: each gets its own outcome.
+        let new = |room: RoomId, client_id: &str| NewMessage {
+            room,
+            author: bob.clone(),
+            client_id: client_id.into(),
+            body: client_id.into(),
+        };
+        let outcomes = store
+            .post_batch(&[new(a, "x1"), new(RoomId(999), "x2"), new(b, "x3"), new(a, "x4")])
+            .await
+            .unwrap();
+        let seqs: Vec<Option<Seq>> = outcomes
+            .iter()
+            .map(|o| o.as_ref().ok().map(|p| p.message.seq))
+            .collect();
+        assert_eq!(seqs, [Some(202), None, Some(101), Some(203)]);
+        let stored = store.messages_after(a, 201, 10).await.unwrap();
+        let ids: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|p| p.message.id)
+            .collect();
+        assert_eq!(
+            (stored[0].id, stored[1].id),
+            (ids[0], ids[2]),
+            "acks carry the stored ids"
+        );
+        assert_eq!(stored[1].body, "x4");
         cleanup(store, &path).await;
     }
 

@@ -1,10 +1,10 @@
 //! The room list and the form to create a room.
 
-use crate::api::{CreateRoom, list_rooms, who_am_i};
+use crate::api::{CreateRoom, DirectMessage, list_rooms, who_am_i};
 use crate::components::{FormError, LoadError, TopBar, error_message};
 use crate::protocol::RoomSummary;
 use crate::time;
-use crate::validate::{ROOM_NAME_MAX, TOPIC_MAX};
+use crate::validate::{ROOM_NAME_MAX, TOPIC_MAX, USERNAME_MAX};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
@@ -12,6 +12,7 @@ use leptos_router::components::{A, Redirect};
 #[component]
 pub fn Home() -> impl IntoView {
     let create = ServerAction::<CreateRoom>::new();
+    let direct = ServerAction::<DirectMessage>::new();
     let me = Resource::new(|| (), |_| who_am_i());
     let rooms = Resource::new(move || create.version().get(), |_| list_rooms());
 
@@ -49,6 +50,15 @@ pub fn Home() -> impl IntoView {
                                     <button type="submit" disabled=move || create.pending().get()>"Create room"</button>
                                 </ActionForm>
                             </section>
+                            <section class="card" aria-labelledby="direct-heading">
+                                <h2 id="direct-heading">"Direct message"</h2>
+                                <ActionForm action=direct>
+                                    <label for="direct-name">"Username"</label>
+                                    <input id="direct-name" name="username" required maxlength=USERNAME_MAX autocomplete="off"/>
+                                    <FormError error=Signal::derive(move || error_message(direct.value().get()))/>
+                                    <button type="submit" disabled=move || direct.pending().get()>"Open conversation"</button>
+                                </ActionForm>
+                            </section>
                         </main>
                     }.into_any(),
                     Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
@@ -73,7 +83,9 @@ fn RoomList(rooms: Vec<RoomSummary>) -> impl IntoView {
                     <li>
                         <span class="room-title">
                             <A href=href attr:class="room-link">{room.name}</A>
-                            {room.private.then(|| view! { <span class="badge">"Private"</span> })}
+                            {room.private.then(|| view! {
+                                <span class="badge">{if room.direct { "Direct" } else { "Private" }}</span>
+                            })}
                         </span>
                         <span class="topic">{room.topic}</span>
                         <span class="meta">

@@ -108,6 +108,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         has_older,
         me,
         private,
+        direct,
         owner,
         members,
     } = page;
@@ -477,7 +478,9 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     .into_any();
 
     let me_for_members = me_name.clone();
-    let members_panel = private.then(|| view! { <Members room members owner me=me_for_members/> }.into_any());
+    // A direct conversation's two people are fixed: nobody manages them.
+    let owner = owner && !direct;
+    let members_panel = private.then(|| view! { <Members room members owner direct me=me_for_members/> }.into_any());
 
     let people = view! {
         <aside class="people" aria-labelledby="online-heading">
@@ -507,7 +510,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
 
 /// A private room's member list; its owner adds and removes people here.
 #[component]
-fn Members(room: RoomId, members: Vec<String>, owner: bool, me: String) -> impl IntoView {
+fn Members(room: RoomId, members: Vec<String>, owner: bool, direct: bool, me: String) -> impl IntoView {
     let add = ServerAction::<AddMember>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let members = RwSignal::new(members);
@@ -526,7 +529,7 @@ fn Members(room: RoomId, members: Vec<String>, owner: bool, me: String) -> impl 
         Signal::derive(move || error_message(add.value().get()).or_else(|| error_message(remove.value().get())));
     view! {
         <section class="members" aria-labelledby="members-heading">
-            <h2 id="members-heading">"Members (private room)"</h2>
+            <h2 id="members-heading">{if direct { "Direct conversation" } else { "Members (private room)" }}</h2>
             <ul aria-label="Members">
                 <For each=move || members.get() key=|name| name.clone() let:name>
                     <li>

@@ -118,6 +118,24 @@ impl Environment {
         TestServer::start(self.config()).await
     }
 
+    /// Runs the real `server` binary's admin command (`disable-user NAME`…)
+    /// against this environment's database; returns success and its output.
+    pub async fn admin(&self, args: &[&str]) -> (bool, String) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// A node that reaches Redis through a proxy the test can cut.
     pub async fn node_behind_redis_proxy(&self) -> (TestServer, Proxy) {
         let url = self.redis_url.as_deref().expect("a Redis environment");
