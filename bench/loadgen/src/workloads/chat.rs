@@ -1,0 +1,264 @@
+//! The chat workloads: `fanout`, `bigroom` and `persist` (one rate, or stepped up to the
+//! knee) and `login` (a fixed rate alone, then during a login storm). They differ only in
+//! the fleet's shape, the default rate and what a step must show to pass.
+
+use crate::cli::{ChatArgs, Common, LoginArgs};
+use crate::fleet::{Criterion, Fleet, Layout, StepResult};
+use crate::report;
+use crate::stats::{self, Summary};
+use crate::target::Target;
+use crate::users;
+use anyhow::Result;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A workload's defaults for the options left unset.
+pub struct Defaults {
+    pub rooms: usize,
+    pub members: usize,
+    pub senders: usize,
+    pub rate: f64,
+    pub step_secs: f64,
+    /// Judge by ack latency (persist) instead of delivery latency.
+    pub by_ack: bool,
+}
+
+pub const FANOUT: Defaults = Defaults {
+    rooms: 100,
+    members: 20,
+    senders: 1,
+    rate: 100.0,
+    step_secs: 5.0,
+    by_ack: false,
+};
+
+pub const BIGROOM: Defaults = Defaults {
+    rooms: 1,
+    members: 2_000,
+    senders: 10,
+    rate: 100.0,
+    step_secs: 10.0,
+    by_ack: false,
+};
+
+pub const PERSIST: Defaults = Defaults {
+    rooms: 100,
+    members: 4,
+    senders: 4,
+    rate: 100.0,
+    step_secs: 5.0,
+    by_ack: true,
+};
+
+pub const LOGIN: Defaults = Defaults {
+    rate: 500.0,
+    step_secs: 10.0,
+    ..FANOUT
+};
+
+/// The options after defaults are applied.
+struct Resolved {
+    layout: Layout,
+    rate: f64,
+    secs: f64,
+    grace: Duration,
+    criterion: Criterion,
+}
+
+fn resolve(args: &ChatArgs, d: &Defaults) -> Resolved {
+    let slo = args.slo_p99_ms.unwrap_or(50.0);
+    Resolved {
+        layout: Layout {
+            rooms: args.rooms.unwrap_or(d.rooms).max(1),
+            members: args.members.unwrap_or(d.members).max(1),
+            senders: args.senders.unwrap_or(d.senders),
+            conns_per_user: args.conns_per_user.unwrap_or(10).max(1),
+            body_bytes: args.body_bytes,
+        },
+        rate: args.rate.unwrap_or(d.rate),
+        secs: args.step_secs.unwrap_or(d.step_secs),
+        grace: Duration::from_secs_f64(args.grace_secs.max(0.0)),
+        criterion: if d.by_ack {
+            Criterion::Ack { p99_ms: slo }
+        } else {
+            Criterion::Delivery { p99_ms: slo }
+        },
+    }
+}
+
+async fn warm_up(fleet: &Fleet, rate: f64, secs: f64, grace: Duration) -> Result<()> {
+    if secs > 0.0 {
+        eprintln!("warm-up: {secs} s at {rate:.1} msgs/s (not measured)");
+        fleet.step(0, rate, secs, grace, async {}).await?;
+    }
+    Ok(())
+}
+
+/// `fanout`, `bigroom` or `persist`.
+pub async fn run(common: &Common, name: &str, args: &ChatArgs, defaults: &Defaults) -> Result<Value> {
+    let r = resolve(args, defaults);
+    let target = Arc::new(common.target()?);
+    let fleet = Fleet::open(common, target, r.layout.clone(), &format!("{name}-")).await?;
+    warm_up(&fleet, r.rate, args.warmup_secs, r.grace).await?;
+    report::step_header();
+    let mut steps: Vec<StepResult> = Vec::new();
+    let mut stop_reason = "single step".to_owned();
+    let max_steps = if args.step { args.max_steps.max(1) } else { 1 };
+    for i in 0..max_steps {
+        let rate = r.rate * args.step_factor.powi(i32::try_from(i).unwrap_or(i32::MAX));
+        let (mut result, ()) = fleet.step(i + 1, rate, r.secs, r.grace, async {}).await?;
+        result.judge(r.criterion);
+        report::step_row(&result);
+        let (valid, pass) = (result.valid, result.pass);
+        steps.push(result);
+        if !valid {
+            stop_reason = "loadgen-bound".into();
+            break;
+        }
+        if !pass {
+            stop_reason = "server-bound".into();
+            break;
+        }
+        if args.step && i + 1 == max_steps {
+            stop_reason = "max steps reached".into();
+        }
+    }
+    fleet.close().await;
+    let knee = steps.iter().rev().find(|s| s.pass).cloned();
+    if args.step {
+        match &knee {
+            Some(k) => eprintln!(
+                "knee: {:.0} msgs/s offered, {:.0} delivered/s, {:.0} acked/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms (stopped: {stop_reason})",
+                k.offered_per_s,
+                k.delivered_per_s,
+                k.acked_per_s,
+                k.latency.p50_ms,
+                k.latency.p99_ms,
+                k.latency.p999_ms
+            ),
+            None => eprintln!("no step passed (stopped: {stop_reason})"),
+        }
+    }
+    if stop_reason == "loadgen-bound" {
+        eprintln!("NOTE: the loadgen was the bottleneck; the knee is only a lower bound. Add --threads or machines.");
+    }
+    let last = steps.last();
+    // The most the server sustained in any valid step, whatever its latency: for persist,
+    // "how many committed-and-acked messages per second at most".
+    let peak = |f: fn(&StepResult) -> f64| steps.iter().filter(|s| s.valid).map(f).fold(0.0, f64::max);
+    Ok(json!({
+        "workload": name,
+        "target": common.target,
+        "layout": r.layout,
+        "mode": if args.step { "step" } else { "fixed" },
+        "slo_p99_ms": args.slo_p99_ms.unwrap_or(50.0),
+        // Stepping: a knee was found (a passing step is always a valid one). Fixed: the step
+        // was valid.
+        "valid": if args.step { knee.is_some() } else { last.is_some_and(|s| s.valid) },
+        "pass": if args.step { knee.is_some() } else { last.is_some_and(|s| s.pass) },
+        "stop_reason": stop_reason,
+        // The server was not pushed past its knee: the real one is at least this high.
+        "knee_lower_bound": args.step && stop_reason != "server-bound",
+        "knee": knee,
+        "peak_acked_per_s": peak(|s| s.acked_per_s),
+        "peak_delivered_per_s": peak(|s| s.delivered_per_s),
+        "steps": steps,
+    }))
+}
+
+/// `login`: the same fleet and rate, first alone (baseline), then with a login storm.
+pub async fn run_login(common: &Common, args: &LoginArgs) -> Result<Value> {
+    let r = resolve(&args.chat, &LOGIN);
+    let target = Arc::new(common.target()?);
+    let fleet = Fleet::open(common, target.clone(), r.layout.clone(), "fanout-").await?;
+    warm_up(&fleet, r.rate, args.chat.warmup_secs, r.grace).await?;
+    report::step_header();
+    let (mut baseline, ()) = fleet.step(1, r.rate, r.secs, r.grace, async {}).await?;
+    baseline.judge(r.criterion);
+    report::step_row(&baseline);
+    let users = r.layout.users();
+    let storm = login_storm(target, common.user_prefix.clone(), users, args.logins_per_sec, r.secs);
+    let (mut stormy, logins) = fleet.step(2, r.rate, r.secs, r.grace, storm).await?;
+    stormy.judge(r.criterion);
+    report::step_row(&stormy);
+    fleet.close().await;
+    eprintln!(
+        "logins: {} ok, {} failed, {:.1}/s; latency p50 {:.1} ms, p99 {:.1} ms; chat p99 {:.2} ms alone, {:.2} ms during the storm",
+        logins.ok,
+        logins.failed,
+        logins.ok as f64 / r.secs,
+        logins.latency.p50_ms,
+        logins.latency.p99_ms,
+        baseline.latency.p99_ms,
+        stormy.latency.p99_ms
+    );
+    if let Some(e) = &logins.first_error {
+        eprintln!("  first login error: {e}");
+    }
+    Ok(json!({
+        "workload": "login",
+        "target": common.target,
+        "layout": r.layout,
+        "rate": r.rate,
+        "logins_per_sec": args.logins_per_sec,
+        "valid": baseline.valid && stormy.valid,
+        "pass": baseline.pass && stormy.pass && logins.failed == 0,
+        "chat_p99_ms_baseline": baseline.latency.p99_ms,
+        "chat_p99_ms_storm": stormy.latency.p99_ms,
+        "login": logins,
+        "baseline": baseline,
+        "storm": stormy,
+    }))
+}
+
+#[derive(serde::Serialize)]
+struct LoginStorm {
+    ok: u64,
+    failed: u64,
+    latency: Summary,
+    first_error: Option<String>,
+}
+
+/// Open-loop logins of the fleet's users, round robin, for `secs`.
+async fn login_storm(target: Arc<Target>, prefix: String, users: usize, per_sec: f64, secs: f64) -> LoginStorm {
+    let count = (per_sec * secs).round() as usize;
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        let due = start + Duration::from_secs_f64(i as f64 / per_sec.max(1e-9));
+        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+        let target = target.clone();
+        let name = users::username(&prefix, i % users.max(1));
+        tasks.push(tokio::spawn(async move {
+            let result = target.log_in(&name, users::PASSWORD).await;
+            // Measured from the scheduled instant (open loop).
+            (due.elapsed(), result)
+        }));
+    }
+    let mut storm = LoginStorm {
+        ok: 0,
+        failed: 0,
+        latency: Summary::default(),
+        first_error: None,
+    };
+    let mut h = stats::histogram();
+    for task in tasks {
+        match task.await {
+            Ok((took, Ok(()))) => {
+                storm.ok += 1;
+                stats::record(&mut h, took);
+            }
+            Ok((_, Err(e))) => {
+                storm.failed += 1;
+                storm.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+            Err(e) => {
+                storm.failed += 1;
+                storm.first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    storm.latency = Summary::of(&h);
+    storm
+}

@@ -1,0 +1,7 @@
+//! One module per workload; each returns the JSON that goes on the `RESULT` line.
+
+pub mod chat;
+pub mod floor;
+pub mod history;
+pub mod idle;
+pub mod seed;

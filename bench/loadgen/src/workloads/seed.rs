@@ -1,0 +1,177 @@
+//! `seed-history`: fills one room with N messages straight into the target's database,
+//! with multi-row INSERTs (sending a million messages through the server would take far
+//! longer than the benchmark itself). Only the missing messages are added, so reruns are
+//! cheap.
+//!
+//! Natter: `messages(room_id, seq, author_id, client_id, body, created_at)` with a gap-free
+//! `seq` from 1, and the room's `last_seq` / `last_message_at` moved in the same
+//! transaction, exactly as the server keeps them. The peer: `peer_messages(room_id,
+//! author_id, client_id, body, created_at)` with an auto-increment id.
+
+use crate::cli::{Common, SeedArgs};
+use crate::target::Kind;
+use crate::users;
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use sqlx::{MySqlPool, QueryBuilder};
+use std::time::Instant;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn body(n: i64, bytes: usize) -> String {
+    let mut b = format!("seeded history message {n} ");
+    let pad = bytes.saturating_sub(b.len());
+    b.extend(std::iter::repeat_n('h', pad));
+    b
+}
+
+pub async fn run(common: &Common, args: &SeedArgs) -> Result<Value> {
+    let target = common.target()?;
+    // The author: the loadgen's first user, created through the server like any other.
+    let credential = users::credentials(
+        &target,
+        &common.user_prefix,
+        1,
+        1,
+        common.session_cache_path(&target).as_deref(),
+    )
+    .await?
+    .pop()
+    .context("no user")?;
+    let author = users::username(&common.user_prefix, 0);
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(&args.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", args.database_url))?;
+    let started = Instant::now();
+    let summary = match common.target {
+        Kind::Natter => {
+            let name = args
+                .room_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-history", common.room_prefix));
+            let room = target.rooms(&credential, &[name], common.peer_room_base).await?[0];
+            seed_natter(&pool, room, &author, args).await?
+        }
+        Kind::Peer => seed_peer(&pool, args.peer_room, &author, args).await?,
+    };
+    pool.close().await;
+    eprintln!("seed-history: {summary} in {:.1?}", started.elapsed());
+    Ok(summary)
+}
+
+async fn seed_natter(pool: &MySqlPool, room: i64, author: &str, args: &SeedArgs) -> Result<Value> {
+    let author_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+        .bind(author.to_ascii_lowercase())
+        .fetch_optional(pool)
+        .await?
+        .with_context(|| format!("user {author} is not in this database (is --database-url the server's?)"))?;
+    let mut last: i64 = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
+        .bind(room)
+        .fetch_optional(pool)
+        .await?
+        .with_context(|| format!("room {room} is not in this database"))?;
+    let already = last;
+    let base_ms = now_ms() - args.depth;
+    while last < args.depth {
+        let upto = (last + i64::try_from(args.batch.max(1)).unwrap_or(1000)).min(args.depth);
+        let mut tx = pool.begin().await?;
+        let mut insert =
+            QueryBuilder::new("INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) ");
+        insert.push_values(last + 1..=upto, |mut row, seq| {
+            row.push_bind(room)
+                .push_bind(seq)
+                .push_bind(author_id)
+                .push_bind(format!("seed-{room}-{seq}"))
+                .push_bind(body(seq, args.body_bytes))
+                .push_bind(base_ms + seq);
+        });
+        insert.build().execute(&mut *tx).await.context("inserting messages")?;
+        // Guarded by the old value: a server posting into this room meanwhile would
+        // otherwise end up with a duplicate sequence.
+        let moved = sqlx::query("UPDATE rooms SET last_seq = ?, last_message_at = ? WHERE id = ? AND last_seq = ?")
+            .bind(upto)
+            .bind(base_ms + upto)
+            .bind(room)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() != 1 {
+            bail!("room {room} received messages while seeding; seed a room nobody posts to");
+        }
+        tx.commit().await?;
+        last = upto;
+        if last % 100_000 < i64::try_from(args.batch).unwrap_or(1) || last == args.depth {
+            eprintln!("  {last} / {} messages", args.depth);
+        }
+    }
+    Ok(json!({
+        "workload": "seed-history",
+        "target": "natter",
+        "room": room,
+        "depth": last,
+        "inserted": last - already,
+        "valid": true,
+        "pass": true,
+    }))
+}
+
+async fn seed_peer(pool: &MySqlPool, room: i64, author: &str, args: &SeedArgs) -> Result<Value> {
+    let author_id: i64 = sqlx::query_scalar("SELECT id FROM peer_users WHERE username = ?")
+        .bind(author)
+        .fetch_optional(pool)
+        .await?
+        .with_context(|| format!("user {author} is not in this database (is --database-url the peer's?)"))?;
+    let table = &args.peer_table;
+    if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("--peer-table must be a plain table name");
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE room_id = ?");
+    let mut have: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+        .bind(room)
+        .fetch_one(pool)
+        .await
+        .with_context(|| format!("counting {table}"))?;
+    let already = have;
+    let base_ms = now_ms() - args.depth;
+    while have < args.depth {
+        let upto = (have + i64::try_from(args.batch.max(1)).unwrap_or(1000)).min(args.depth);
+        let mut insert = QueryBuilder::new(format!(
+            "INSERT INTO {table} (room_id, author_id, client_id, body, created_at) "
+        ));
+        insert.push_values(have + 1..=upto, |mut row, n| {
+            row.push_bind(room)
+                .push_bind(author_id)
+                .push_bind(format!("seed-{room}-{n}"))
+                .push_bind(body(n, args.body_bytes))
+                .push_bind(base_ms + n);
+        });
+        insert.build().execute(pool).await.context("inserting messages")?;
+        have = upto;
+        if have % 100_000 < i64::try_from(args.batch).unwrap_or(1) || have == args.depth {
+            eprintln!("  {have} / {} messages", args.depth);
+        }
+    }
+    let range_sql = format!("SELECT MIN(id), MAX(id) FROM {table} WHERE room_id = ?");
+    let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(range_sql))
+        .bind(room)
+        .fetch_one(pool)
+        .await?;
+    Ok(json!({
+        "workload": "seed-history",
+        "target": "peer",
+        "room": room,
+        "depth": have,
+        "inserted": have - already,
+        "first_id": first,
+        "last_id": last,
+        "valid": true,
+        "pass": true,
+    }))
+}
