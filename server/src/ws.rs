@@ -24,8 +24,10 @@ use tokio::sync::{Notify, mpsc};
 
 /// Largest frame or message accepted from a client.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// Per-connection read buffer: the 128 KiB default would dominate an idle socket's memory.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Per-connection read buffer, allocated up front: the 128 KiB default would
+/// dominate an idle socket's memory. Chat frames are a few hundred bytes; a
+/// larger one grows the buffer for as long as it takes to read it.
+const READ_BUFFER_BYTES: usize = 1024;
 /// Most messages one catch-up frame carries; the client asks again for the rest.
 pub const CATCH_UP_LIMIT: u32 = 500;
 /// A socket that cannot take a write for this long is dropped.
@@ -141,7 +143,10 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
                 Err(_) => break Some(close(close_code::AWAY, "No answer to pings.")),
                 Ok(Some(Err(e))) => break read_error_close(&e),
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break None,
-                Ok(Some(Ok(Message::Text(text)))) => conn.handle_text(text.as_str()).await,
+                // Boxed, here and below: the connection's task is as large as
+                // its largest await point, and 10,000 idle sockets should not
+                // each hold room for a database round trip they are not making.
+                Ok(Some(Ok(Message::Text(text)))) => Box::pin(conn.handle_text(text.as_str())).await,
                 Ok(Some(Ok(Message::Binary(_)))) => conn.reply(ServerFrame::error(
                     ErrorCode::BadFrame, "Frames must be JSON text.", None)),
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
@@ -150,8 +155,8 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
                 // Too slow to keep up: tell it to resync (it reconnects and catches up).
                 break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
             }
-            Some(room) = kicked.recv() => conn.lose_access(room).await,
-            _ = refresh.tick() => conn.refresh_presence().await,
+            Some(room) = kicked.recv() => Box::pin(conn.lose_access(room)).await,
+            _ = refresh.tick() => Box::pin(conn.refresh_presence()).await,
             _ = session.ended.notified() => {
                 break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
             }
@@ -162,7 +167,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
             }
         }
     };
-    conn.leave_all().await;
+    Box::pin(conn.leave_all()).await;
     if let Some(frame) = close {
         let _ = close_tx.send(frame);
     }

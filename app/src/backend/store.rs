@@ -66,11 +66,30 @@ const PUBLIC_ROOMS_REMEMBERED: usize = 1_000_000;
 /// A macro so every query stays a static string (sqlx refuses dynamic SQL).
 macro_rules! select_messages {
     ($tail:literal) => {
+        select_messages!("", $tail)
+    };
+    ($hint:literal, $tail:literal) => {
         concat!(
             "SELECT m.id, m.room_id, m.seq, u.username, m.body, m.created_at, m.client_id ",
-            "FROM messages m JOIN users u ON u.id = m.author_id ",
+            "FROM messages m ",
+            $hint,
+            "JOIN users u ON u.id = m.author_id ",
             $tail
         )
+    };
+}
+
+/// MariaDB, joining `users`, prefers "all of the room, newest first" over the
+/// range `seq < ?` and walks a million rows to reach a deep page (1.3 s
+/// instead of 16 ms at depth 500,000): keyset pages must use the range.
+/// (SQLite has no such hint and needs none.)
+macro_rules! keyset_query {
+    ($sqlite:expr, $tail:literal) => {
+        if $sqlite {
+            select_messages!($tail)
+        } else {
+            select_messages!("FORCE INDEX (messages_room_seq) ", $tail)
+        }
     };
 }
 
@@ -801,7 +820,8 @@ impl Store {
 
     /// Up to `limit` messages with sequence greater than `since`, oldest first.
     pub async fn messages_after(&self, room: RoomId, since: Seq, limit: u32) -> Result<Vec<ChatMessage>> {
-        let rows = sqlx::query(select_messages!(
+        let rows = sqlx::query(keyset_query!(
+            self.is_sqlite,
             "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
         ))
         .bind(room.0)
@@ -824,7 +844,8 @@ impl Store {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<(Vec<ChatMessage>, bool)> {
-        let rows = sqlx::query(select_messages!(
+        let rows = sqlx::query(keyset_query!(
+            self.is_sqlite,
             "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
         ))
         .bind(room.0)
