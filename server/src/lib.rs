@@ -52,7 +52,7 @@ use tower_http::trace::TraceLayer;
 
 /// Largest HTTP request body (server function arguments are small forms).
 const MAX_BODY_BYTES: usize = 64 * 1024;
-/// argon2 computations allowed at once: one per core of the 2-core target machine.
+/// Password hashing threads (at low priority): one per core of the 2-core target machine.
 const HASHING_THREADS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]

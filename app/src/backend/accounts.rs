@@ -1,5 +1,6 @@
-//! Accounts and sessions: argon2id password hashes (computed on tokio's
-//! blocking pool behind a semaphore, so a login storm cannot starve the chat),
+//! Accounts and sessions: argon2id password hashes (computed on a few
+//! threads of their own at low CPU priority, so a login storm cannot starve
+//! the chat),
 //! random session tokens stored only as their SHA-256, and the session cookie.
 
 use super::error::BackendError;
@@ -11,8 +12,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::{Arc, Mutex};
 
 pub const SESSION_COOKIE: &str = "natter_session";
 /// Over https the cookie carries the `__Host-` prefix: browsers then accept
@@ -32,8 +32,8 @@ pub struct SessionToken(pub String);
 #[derive(Clone)]
 pub struct Accounts {
     store: Store,
-    /// Caps concurrent argon2 computations (each ~19 MiB and ~25 ms of CPU).
-    hashing: Arc<Semaphore>,
+    /// Where argon2 runs (each hash ~19 MiB and ~25 ms of CPU).
+    hashing: HashPool,
     /// A hash of a random password, verified against when the user does not
     /// exist so that unknown-user and wrong-password logins cost the same.
     dummy_hash: Arc<String>,
@@ -43,7 +43,7 @@ pub struct Accounts {
 
 impl Accounts {
     pub async fn new(store: Store, secure_cookies: bool, hashing_threads: usize) -> Result<Self> {
-        let hashing = Arc::new(Semaphore::new(hashing_threads.max(1)));
+        let hashing = HashPool::start(hashing_threads)?;
         let mut seed = [0u8; 16];
         getrandom::fill(&mut seed).map_err(|e| BackendError::Hashing(e.to_string()))?;
         let dummy = hash_blocking(&hashing, hex(&seed).into_bytes()).await?;
@@ -193,26 +193,90 @@ fn token_from_headers(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-async fn hash_blocking(gate: &Semaphore, password: Vec<u8>) -> Result<String> {
-    let _permit = gate.acquire().await.map_err(|e| BackendError::Hashing(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// Password hashing's own threads, at low CPU priority: during a login storm
+/// the hashes wait for spare CPU instead of taking it from the chat. (On two
+/// cores, two hashing threads at normal priority took chat p99 from 16 ms to
+/// 130 ms during 20 logins/s.) Bounded: when the queue is full, a login is
+/// refused with "try again" rather than queued without end.
+#[derive(Clone)]
+struct HashPool {
+    jobs: std::sync::mpsc::SyncSender<HashJob>,
+}
+
+/// Hashes waiting for a thread before logins are refused.
+const HASH_QUEUE: usize = 256;
+/// Nice value of the hashing threads (0 normal, 19 lowest).
+const HASH_NICE: i32 = 19;
+
+impl HashPool {
+    fn start(threads: usize) -> Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<HashJob>(HASH_QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("natter-hash-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // Poison only means another hashing thread panicked
+                        // while waiting; the queue itself is intact.
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match next {
+                            Ok(job) => job(),
+                            Err(_) => return, // every Accounts is gone
+                        }
+                    }
+                })
+                .map_err(|e| BackendError::Hashing(e.to_string()))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs
+            .try_send(job)
+            .map_err(|_| BackendError::Hashing("too many logins at once".into()))?;
+        result.await.map_err(|e| BackendError::Hashing(e.to_string()))
+    }
+}
+
+/// Lowers the calling thread's CPU priority.
+fn lower_priority() {
+    // SAFETY: setpriority reads and writes no memory of ours. On Linux the
+    // nice value is per thread, and PRIO_PROCESS with id 0 names the calling
+    // thread only, so the runtime's threads keep their priority.
+    #[cfg(target_os = "linux")]
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASH_NICE) } != 0;
+    #[cfg(not(target_os = "linux"))]
+    let failed = false;
+    if failed {
+        tracing::warn!("could not lower the password hashing threads' priority");
+    }
+}
+
+async fn hash_blocking(pool: &HashPool, password: Vec<u8>) -> Result<String> {
+    pool.run(move || {
         Argon2::default()
             .hash_password(&password)
             .map(|h| h.to_string())
             .map_err(|e| BackendError::Hashing(e.to_string()))
     })
-    .await
-    .map_err(|e| BackendError::Hashing(e.to_string()))?
+    .await?
 }
 
-async fn verify_blocking(gate: &Semaphore, phc: String, password: Vec<u8>) -> Result<bool> {
-    let _permit = gate.acquire().await.map_err(|e| BackendError::Hashing(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
+async fn verify_blocking(pool: &HashPool, phc: String, password: Vec<u8>) -> Result<bool> {
+    pool.run(move || {
         let parsed = PasswordHash::new(&phc).map_err(|e| BackendError::Hashing(e.to_string()))?;
         Ok(Argon2::default().verify_password(&password, &parsed).is_ok())
     })
-    .await
-    .map_err(|e| BackendError::Hashing(e.to_string()))?
+    .await?
 }
 
 #[cfg(test)]
