@@ -43,3 +43,27 @@ test('a private room is shown only to the members its owner adds, and removal ta
   await ownerContext.close();
   await guestContext.close();
 });
+
+test('a direct message opens the private room of the two, and only they see it', async ({ browser }) => {
+  const contexts = [await browser.newContext(), await browser.newContext()];
+  const [ann, bob] = await Promise.all(contexts.map((c) => c.newPage()));
+  const annName = unique('ann');
+  const bobName = unique('bob');
+  await signUp(ann, annName);
+  await signUp(bob, bobName);
+
+  await ann.getByRole('textbox', { name: 'Username' }).fill(bobName);
+  await ann.getByRole('button', { name: 'Open conversation' }).click();
+  await waitConnected(ann);
+  await expect(ann.getByRole('heading', { name: 'Direct conversation' })).toBeVisible();
+  await expect(ann.getByRole('button', { name: 'Add member' })).toHaveCount(0);
+  await send(ann, 'just between us');
+
+  await bob.reload();
+  const link = bob.getByRole('link', { name: `${annName} & ${bobName}` });
+  await expect(link.locator('..')).toContainText('Direct');
+  await link.click();
+  await waitConnected(bob);
+  await expect(bob.getByRole('log', { name: 'Messages' })).toContainText('just between us');
+  for (const c of contexts) await c.close();
+});
