@@ -700,7 +700,21 @@ impl Store {
         let mut rooms: Vec<i64> = messages.iter().map(|m| m.room.0).collect();
         rooms.sort_unstable();
         rooms.dedup();
-        // SQLite has no FOR UPDATE; its transactions are serialised anyway.
+        // SQLite has no FOR UPDATE. Its transaction must write first: one that
+        // reads first and then writes fails at once (SQLITE_BUSY, no waiting)
+        // whenever another connection wrote in between, so take the write lock
+        // with a no-op update before reading the counters.
+        if self.is_sqlite {
+            let sql = format!(
+                "UPDATE rooms SET last_seq = last_seq WHERE id IN ({})",
+                placeholders(rooms.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for room in &rooms {
+                query = query.bind(*room);
+            }
+            query.execute(&mut *tx).await?;
+        }
         let lock = if self.is_sqlite { "" } else { " FOR UPDATE" };
         let sql = format!(
             "SELECT id, last_seq FROM rooms WHERE id IN ({}){lock}",
