@@ -184,10 +184,15 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
 /// The page of messages just before sequence `before`.
 #[server(endpoint = "history")]
 pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiError> {
-    use crate::backend::{current_user, services};
+    use crate::backend::{BackendError, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let room = services.store.visible_room_or_not_found(RoomId(room), me.id).await?.id;
+    let room = RoomId(room);
+    // `may_see`, not `visible_room`: a page needs no room details, and a
+    // public room's answer is remembered, saving a query on every page.
+    if !services.store.may_see(room, me.id).await? {
+        return Err(BackendError::RoomNotFound.into());
+    }
     let (messages, has_older) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
     Ok(HistoryPage { messages, has_older })
 }
