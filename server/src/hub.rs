@@ -5,11 +5,11 @@
 //! whose queue is full is a slow consumer and is told to go (it will
 //! reconnect and catch up), so one slow client never slows a room.
 
+use crate::mailbox::{Mailbox, Pushed};
 use app::protocol::{RoomId, UserId};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{Notify, mpsc};
 
 /// Frames queued per connection before it counts as too slow.
 pub const CONNECTION_QUEUE: usize = 256;
@@ -19,13 +19,9 @@ pub type ConnId = u64;
 /// The hub's way to reach one connection.
 #[derive(Clone)]
 pub struct ConnHandle {
-    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub mailbox: Arc<Mailbox>,
     /// Whose connection this is, to cut a removed member off.
     pub user: UserId,
-    /// Rooms this connection must leave at once (its user lost access).
-    pub kicked: mpsc::UnboundedSender<RoomId>,
-    /// Notified when the queue overflowed: the connection must close and resync.
-    pub overflowed: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -68,7 +64,7 @@ impl Hub {
             if handle.user != user {
                 return true;
             }
-            let _ = handle.kicked.send(room);
+            handle.mailbox.kick(room);
             kicked += 1;
             false
         });
@@ -94,11 +90,9 @@ impl Hub {
         let Some(conns) = rooms.get(&room) else { return 0 };
         let mut delivered = 0;
         for handle in conns.values() {
-            match handle.tx.try_send(frame.clone()) {
-                Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => handle.overflowed.notify_one(),
-                // The connection is closing; it removes itself.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            // A full queue signals the connection itself; a closed one is on its way out.
+            if handle.mailbox.push(frame.clone()) == Pushed::Queued {
+                delivered += 1;
             }
         }
         delivered
@@ -109,54 +103,67 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn handle(capacity: usize) -> (ConnHandle, mpsc::Receiver<Utf8Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let (kicked, _) = mpsc::unbounded_channel();
-        (
-            ConnHandle {
-                tx,
-                user: UserId(1),
-                kicked,
-                overflowed: Arc::new(Notify::new()),
-            },
-            rx,
-        )
+    fn handle(capacity: usize) -> ConnHandle {
+        ConnHandle {
+            mailbox: Arc::new(Mailbox::new(capacity)),
+            user: UserId(1),
+        }
     }
 
-    #[tokio::test]
-    async fn a_frame_reaches_only_the_connections_in_its_room() {
+    fn taken(handle: &ConnHandle) -> Vec<String> {
+        handle.mailbox.take(100).iter().map(|f| f.as_str().to_owned()).collect()
+    }
+
+    #[test]
+    fn a_frame_reaches_only_the_connections_in_its_room() {
         let hub = Hub::default();
-        let (a, mut a_rx) = handle(4);
-        let (b, mut b_rx) = handle(4);
-        hub.join(RoomId(1), 1, a);
-        hub.join(RoomId(2), 2, b);
+        let (a, b) = (handle(4), handle(4));
+        hub.join(RoomId(1), 1, a.clone());
+        hub.join(RoomId(2), 2, b.clone());
         assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("hi")), 1);
-        assert_eq!(a_rx.recv().await.unwrap().as_str(), "hi");
-        assert!(b_rx.try_recv().is_err());
+        assert_eq!(taken(&a), ["hi"]);
+        assert!(taken(&b).is_empty());
     }
 
     #[tokio::test]
     async fn a_full_queue_flags_only_that_connection() {
         let hub = Hub::default();
-        let (slow, _slow_rx) = handle(1);
-        let (fast, mut fast_rx) = handle(4);
-        let slow_flag = slow.overflowed.clone();
-        hub.join(RoomId(1), 1, slow);
-        hub.join(RoomId(1), 2, fast);
+        let (slow, fast) = (handle(1), handle(4));
+        hub.join(RoomId(1), 1, slow.clone());
+        hub.join(RoomId(1), 2, fast.clone());
         hub.deliver(RoomId(1), &Utf8Bytes::from("1"));
         assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("2")), 1);
         // The permit stored by notify_one makes this return at once.
-        tokio::time::timeout(std::time::Duration::from_secs(1), slow_flag.notified())
+        tokio::time::timeout(std::time::Duration::from_secs(1), slow.mailbox.overflowed.notified())
             .await
             .unwrap();
-        assert_eq!(fast_rx.recv().await.unwrap().as_str(), "1");
-        assert_eq!(fast_rx.recv().await.unwrap().as_str(), "2");
+        assert_eq!(taken(&fast), ["1", "2"]);
+        assert_eq!(taken(&slow), ["1"]);
+    }
+
+    #[test]
+    fn a_kick_reaches_only_that_users_connections_and_stops_delivery() {
+        let hub = Hub::default();
+        let (mine, theirs) = (
+            handle(4),
+            ConnHandle {
+                user: UserId(2),
+                ..handle(4)
+            },
+        );
+        hub.join(RoomId(1), 1, mine.clone());
+        hub.join(RoomId(1), 2, theirs.clone());
+        assert_eq!(hub.kick(RoomId(1), UserId(1)), 1);
+        assert_eq!(mine.mailbox.take_kicked(), [RoomId(1)]);
+        assert!(theirs.mailbox.take_kicked().is_empty());
+        assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("after")), 1);
+        assert!(taken(&mine).is_empty());
     }
 
     #[test]
     fn the_last_connection_leaving_empties_the_room() {
         let hub = Hub::default();
-        let (a, _rx) = handle(1);
+        let a = handle(1);
         hub.join(RoomId(1), 1, a.clone());
         hub.join(RoomId(1), 2, a);
         assert!(hub.leave(RoomId(1), 1));

@@ -26,6 +26,7 @@ pub mod guard;
 pub mod health;
 pub mod hub;
 pub mod ledger;
+pub mod mailbox;
 pub mod node;
 pub mod origin;
 pub mod sessions;
@@ -113,13 +114,13 @@ pub async fn run(
     let session_accounts = services.accounts.clone();
     let sweep_every = config.timings.presence_sweep;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         leptos_options: leptos_options.clone(),
         services: services.clone(),
         node: node.clone(),
         config: Arc::new(config),
         shutdown: shutdown_rx,
-    };
+    });
 
     let routes = generate_route_list(App);
     let app = Router::new()

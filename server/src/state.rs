@@ -8,8 +8,14 @@ use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Shared by every request and socket; one pointer to clone. Each open socket
+/// keeps a clone for its lifetime, and the fields themselves (the Leptos
+/// options, the services' handles) are ~500 bytes: 10,000 idle sockets
+/// should not hold 10,000 copies of them.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     /// Needed by leptos_axum's handlers (hence `FromRef`).
     pub leptos_options: LeptosOptions,
     pub services: Services,
@@ -20,11 +26,28 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
     pub fn shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
     }
 }

@@ -2,10 +2,11 @@
 //! per-connection loop.
 //!
 //! Each connection is a reader (this task: frames in, one at a time) and a
-//! writer task that drains the connection's bounded queue into the socket,
+//! writer task that drains the connection's bounded mailbox into the socket,
 //! coalescing whatever is queued into one flush, and sends heartbeat pings.
 
 use crate::hub::{CONNECTION_QUEUE, ConnHandle};
+use crate::mailbox::{Mailbox, Pushed};
 use crate::node::serialize;
 use crate::state::AppState;
 use app::backend::writer::NewMessage;
@@ -20,14 +21,14 @@ use futures::{SinkExt, StreamExt};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
 
 /// Largest frame or message accepted from a client.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Per-connection read buffer, allocated up front: the 128 KiB default would
-/// dominate an idle socket's memory. Chat frames are a few hundred bytes; a
-/// larger one grows the buffer for as long as it takes to read it.
-const READ_BUFFER_BYTES: usize = 1024;
+/// dominate an idle socket's memory. Most chat frames are under 256 bytes;
+/// for a larger one the codec reserves exactly its length once the header
+/// says it, so this costs no extra reads.
+const READ_BUFFER_BYTES: usize = 256;
 /// Most messages one catch-up frame carries; the client asks again for the rest.
 pub const CATCH_UP_LIMIT: u32 = 500;
 /// A socket that cannot take a write for this long is dropped.
@@ -82,9 +83,11 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let user = me.id;
-            let services = state.services.clone();
+            let after = state.clone();
             serve(socket, state, me, token, id, presence_id.clone()).await;
-            if let Err(e) = services.presence.release_socket(user, &presence_id).await {
+            // Boxed: a Redis command's future is ~5 KiB, and unboxed it would
+            // be part of every idle socket's task for its whole life.
+            if let Err(e) = Box::pin(after.services.presence.release_socket(user, &presence_id)).await {
                 tracing::warn!(error = %e, "could not release the socket's cluster-wide slot");
             }
             drop(slot);
@@ -109,12 +112,15 @@ struct Connection {
 }
 
 async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u64, presence_id: String) {
-    let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
-    let (kicked_tx, mut kicked) = mpsc::unbounded_channel();
-    let overflowed = Arc::new(Notify::new());
+    let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE));
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
-    let mut writer = tokio::spawn(write_loop(sink, rx, close_rx, state.config.timings.ping_every));
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        mailbox.clone(),
+        close_rx,
+        state.config.timings.ping_every,
+    ));
     let user = me.id;
     let mut conn = Connection {
         presence_id,
@@ -123,10 +129,8 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
         token,
         id,
         handle: ConnHandle {
-            tx,
+            mailbox: mailbox.clone(),
             user,
-            kicked: kicked_tx,
-            overflowed: overflowed.clone(),
         },
         rooms: HashSet::new(),
     };
@@ -151,11 +155,15 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
                     ErrorCode::BadFrame, "Frames must be JSON text.", None)),
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
             },
-            _ = overflowed.notified() => {
+            _ = mailbox.overflowed.notified() => {
                 // Too slow to keep up: tell it to resync (it reconnects and catches up).
                 break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
             }
-            Some(room) = kicked.recv() => Box::pin(conn.lose_access(room)).await,
+            _ = mailbox.kicked.notified() => {
+                for room in mailbox.take_kicked() {
+                    Box::pin(conn.lose_access(room)).await;
+                }
+            }
             _ = refresh.tick() => Box::pin(conn.refresh_presence()).await,
             _ = session.ended.notified() => {
                 break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
@@ -168,8 +176,13 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
         }
     };
     Box::pin(conn.leave_all()).await;
-    if let Some(frame) = close {
-        let _ = close_tx.send(frame);
+    // Either ends the writer: a close frame to send, or the sender dropped
+    // (then the client already closed, or the socket failed).
+    match close {
+        Some(frame) => {
+            let _ = close_tx.send(frame);
+        }
+        None => drop(close_tx),
     }
     drop(conn);
     if !writer_done {
@@ -195,9 +208,23 @@ fn close(code: u16, reason: &str) -> CloseFrame {
     }
 }
 
+/// Frames fed to the socket before one flush.
+const WRITE_BATCH: usize = 64;
+
 async fn write_loop(
+    sink: futures::stream::SplitSink<WebSocket, Message>,
+    mailbox: Arc<Mailbox>,
+    close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
+    ping_every: Duration,
+) {
+    write_frames(sink, &mailbox, close_rx, ping_every).await;
+    // Whatever ended the writer, nothing queued from now on would be sent.
+    mailbox.close();
+}
+
+async fn write_frames(
     mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Utf8Bytes>,
+    mailbox: &Mailbox,
     mut close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
     ping_every: Duration,
 ) {
@@ -205,8 +232,8 @@ async fn write_loop(
     ping.tick().await;
     loop {
         let sent = tokio::select! {
-            // First: when the reader ends, it sends the close frame and then
-            // drops the queue; both are ready and the close must win.
+            // First: when the reader ends it sends the close frame (or drops
+            // the sender); frames may be queued too, and the close must win.
             biased;
             frame = &mut close_rx => {
                 let Ok(frame) = frame else { return };
@@ -218,7 +245,7 @@ async fn write_loop(
                         let _ = sink.feed(Message::Text(serialize(&notice))).await;
                     } else {
                         // Whatever is still queued goes out before the close.
-                        while let Ok(last) = queue.try_recv() {
+                        for last in mailbox.take(CONNECTION_QUEUE) {
                             let _ = sink.feed(Message::Text(last)).await;
                         }
                     }
@@ -226,25 +253,16 @@ async fn write_loop(
                 }).await;
                 return;
             }
-            frame = queue.recv() => match frame {
-                Some(frame) => {
-                    // Coalesce: feed everything already queued, then flush once.
-                    let mut batch = vec![frame];
-                    while batch.len() < 64 {
-                        match queue.try_recv() {
-                            Ok(more) => batch.push(more),
-                            Err(_) => break,
-                        }
+            _ = mailbox.ready.notified() => {
+                // Coalesce: feed everything already queued, then flush once.
+                let batch = mailbox.take(WRITE_BATCH);
+                tokio::time::timeout(WRITE_TIMEOUT, async {
+                    for frame in batch {
+                        sink.feed(Message::Text(frame)).await?;
                     }
-                    tokio::time::timeout(WRITE_TIMEOUT, async {
-                        for frame in batch {
-                            sink.feed(Message::Text(frame)).await?;
-                        }
-                        sink.flush().await
-                    }).await
-                }
-                None => break,
-            },
+                    sink.flush().await
+                }).await
+            }
             _ = ping.tick() => tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await,
         };
         if !matches!(sent, Ok(Ok(()))) {
@@ -260,9 +278,8 @@ impl Connection {
 
     /// Queues a frame for this connection only.
     fn reply(&self, frame: ServerFrame) {
-        if self.handle.tx.try_send(serialize(&frame)).is_err() {
-            self.handle.overflowed.notify_one();
-        }
+        // A full mailbox signals `overflowed` itself.
+        let _: Pushed = self.handle.mailbox.push(serialize(&frame));
     }
 
     async fn handle_text(&mut self, text: &str) {
