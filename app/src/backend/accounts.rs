@@ -207,7 +207,7 @@ struct HashPool {
 
 /// Hashes waiting for a thread before logins are refused.
 const HASH_QUEUE: usize = 256;
-/// Nice value of the hashing threads where SCHED_IDLE is refused (0 normal, 19 lowest).
+/// Nice value of the hashing threads (0 normal, 19 lowest).
 const HASH_NICE: i32 = 19;
 
 impl HashPool {
@@ -247,22 +247,13 @@ impl HashPool {
     }
 }
 
-/// Lowers the calling thread's CPU priority to SCHED_IDLE: it runs only on
-/// CPU nothing else wants, and a chat task waking up preempts it at once
-/// (nice 19 still lets a hash finish its time slice first: chat p99 went
-/// from 10 to 23 ms during a login storm). Falls back to nice 19.
+/// Lowers the calling thread's CPU priority.
 fn lower_priority() {
+    // SAFETY: setpriority reads and writes no memory of ours. On Linux the
+    // nice value is per thread, and PRIO_PROCESS with id 0 names the calling
+    // thread only, so the runtime's threads keep their priority.
     #[cfg(target_os = "linux")]
-    let failed = {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: both calls only read `param`, which outlives them. On Linux
-        // scheduling policy and nice value are per thread, and id 0 names the
-        // calling thread only, so the runtime's threads keep their priority.
-        unsafe {
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0
-                && libc::setpriority(libc::PRIO_PROCESS, 0, HASH_NICE) != 0
-        }
-    };
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASH_NICE) } != 0;
     #[cfg(not(target_os = "linux"))]
     let failed = false;
     if failed {
