@@ -17,6 +17,8 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,6 +33,12 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = 256;
 /// Most messages one catch-up frame carries; the client asks again for the rest.
 pub const CATCH_UP_LIMIT: u32 = 500;
+/// Sends one connection may have waiting for their commit at once; beyond
+/// this it reads no more frames until the oldest is acknowledged.
+const SENDS_IN_FLIGHT: usize = 16;
+/// A connection's sends that are queued for commit, oldest first; each, once
+/// committed, acknowledges itself and publishes the message.
+type Sending = FuturesOrdered<BoxFuture<'static, ()>>;
 /// A socket that cannot take a write for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -140,21 +148,29 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
     let timings = conn.state.config.timings.clone();
     let session = conn.state.node.sessions.watch(&conn.token, id);
     let mut writer_done = false;
+    // Made on the first send: an idle socket pays nothing for it.
+    let mut sending: Option<Sending> = None;
 
     let close = loop {
+        let may_read = sending.as_ref().is_none_or(|s| s.len() < SENDS_IN_FLIGHT);
         tokio::select! {
-            incoming = tokio::time::timeout(timings.idle_timeout, stream.next()) => match incoming {
+            incoming = tokio::time::timeout(timings.idle_timeout, stream.next()), if may_read => match incoming {
                 Err(_) => break Some(close(close_code::AWAY, "No answer to pings.")),
                 Ok(Some(Err(e))) => break read_error_close(&e),
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break None,
                 // Boxed, here and below: the connection's task is as large as
                 // its largest await point, and 10,000 idle sockets should not
                 // each hold room for a database round trip they are not making.
-                Ok(Some(Ok(Message::Text(text)))) => Box::pin(conn.handle_text(text.as_str())).await,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if let Some(send) = Box::pin(conn.handle_text(text.as_str())).await {
+                        sending.get_or_insert_with(Sending::new).push_back(send);
+                    }
+                }
                 Ok(Some(Ok(Message::Binary(_)))) => conn.reply(ServerFrame::error(
                     ErrorCode::BadFrame, "Frames must be JSON text.", None)),
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
             },
+            () = next_sent(&mut sending) => {}
             _ = mailbox.overflowed.notified() => {
                 // Too slow to keep up: tell it to resync (it reconnects and catches up).
                 break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
@@ -175,6 +191,11 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
             }
         }
     };
+    // Sends already queued commit whatever happens to the socket; see them
+    // through, so each is acknowledged if it still can be and published.
+    if let Some(mut sending) = sending {
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, async { while sending.next().await.is_some() {} }).await;
+    }
     Box::pin(conn.leave_all()).await;
     // Either ends the writer: a close frame to send, or the sender dropped
     // (then the client already closed, or the socket failed).
@@ -187,6 +208,17 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
     drop(conn);
     if !writer_done {
         let _ = tokio::time::timeout(WRITE_TIMEOUT * 2, writer).await;
+    }
+}
+
+/// The oldest in-flight send finishing; never, while there is none.
+async fn next_sent(sending: &mut Option<Sending>) {
+    match sending {
+        // `next` on an empty set is ready at once: wait for a send instead.
+        Some(s) if !s.is_empty() => {
+            s.next().await;
+        }
+        _ => std::future::pending().await,
     }
 }
 
@@ -278,25 +310,26 @@ impl Connection {
 
     /// Queues a frame for this connection only.
     fn reply(&self, frame: ServerFrame) {
-        // A full mailbox signals `overflowed` itself.
-        let _: Pushed = self.handle.mailbox.push(serialize(&frame));
+        push(&self.handle.mailbox, &frame);
     }
 
-    async fn handle_text(&mut self, text: &str) {
+    /// Handles one frame; a send comes back as the wait for its commit.
+    async fn handle_text(&mut self, text: &str) -> Option<BoxFuture<'static, ()>> {
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {
-                return self.reply(ServerFrame::error(
+                self.reply(ServerFrame::error(
                     ErrorCode::BadFrame,
                     format!("Unrecognised frame: {e}"),
                     None,
                 ));
+                return None;
             }
         };
         match frame {
+            ClientFrame::Send { room, client_id, body } => return self.send(room, client_id, body).await,
             ClientFrame::Join { room, since } => self.join(room, since).await,
             ClientFrame::Leave { room } => self.leave(room).await,
-            ClientFrame::Send { room, client_id, body } => self.send(room, client_id, body).await,
             ClientFrame::CatchUp { room, since } => {
                 if !self.rooms.contains(&room) {
                     self.reply(not_joined(None));
@@ -305,6 +338,7 @@ impl Connection {
                 }
             }
         }
+        None
     }
 
     async fn join(&mut self, room: RoomId, since: Seq) {
@@ -439,27 +473,36 @@ impl Connection {
         }
     }
 
-    async fn send(&mut self, room: RoomId, client_id: String, body: String) {
+    /// Checks and queues a message; what comes back acknowledges it once it
+    /// is committed (and only then), then publishes it. The connection keeps
+    /// reading meanwhile, so one sender can have several messages in flight
+    /// (up to [`SENDS_IN_FLIGHT`]); they commit, and are acknowledged, in order.
+    async fn send(&mut self, room: RoomId, client_id: String, body: String) -> Option<BoxFuture<'static, ()>> {
         let client_id = match ClientMessageId::parse(&client_id) {
             Ok(id) => id,
-            Err(e) => return self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, None)),
+            Err(e) => {
+                self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, None));
+                return None;
+            }
         };
         // The author is this connection's user and the room one it joined:
         // nothing in the frame can post as someone else or elsewhere.
         if !self.rooms.contains(&room) {
-            return self.reply(not_joined(Some(client_id.into_inner())));
+            self.reply(not_joined(Some(client_id.into_inner())));
+            return None;
         }
         if !self.still_allowed(room, Some(client_id.as_str())).await {
-            return;
+            return None;
         }
         let body = match MessageBody::parse(&body) {
             Ok(body) => body,
             Err(e) => {
-                return self.reply(ServerFrame::error(
+                self.reply(ServerFrame::error(
                     ErrorCode::Invalid,
                     e.0,
                     Some(client_id.into_inner()),
                 ));
+                return None;
             }
         };
         let limited = self
@@ -472,36 +515,55 @@ impl Connection {
             )
             .await;
         if let Err(e) = limited {
-            return self.reply(api_error(e, Some(client_id.into_inner())));
+            self.reply(api_error(e, Some(client_id.into_inner())));
+            return None;
         }
-        let posted = self
+        let queued = self
             .services()
             .writer
-            .post(NewMessage {
+            .submit(NewMessage {
                 room,
                 author: self.me.clone(),
                 client_id: client_id.as_str().to_owned(),
                 body: body.into_inner(),
             })
             .await;
-        match posted {
-            Ok(posted) => {
-                let m = &posted.message;
-                // Only now, after the commit, is the sender told "sent".
-                self.reply(ServerFrame::Ack {
-                    room: m.room,
-                    client_id: m.client_id.clone(),
-                    id: m.id,
-                    seq: m.seq,
-                    created_at: m.created_at,
-                });
-                if posted.fresh {
-                    self.state.node.publish_message(posted.message).await;
-                }
+        let committed = match queued {
+            Ok(committed) => committed,
+            Err(e) => {
+                self.reply(api_error(e, Some(client_id.into_inner())));
+                return None;
             }
-            Err(e) => self.reply(api_error(e, Some(client_id.into_inner()))),
-        }
+        };
+        let (state, mailbox) = (self.state.clone(), self.handle.mailbox.clone());
+        Some(Box::pin(async move {
+            match committed.await {
+                Ok(posted) => {
+                    let m = &posted.message;
+                    // Only now, after the commit, is the sender told "sent".
+                    push(
+                        &mailbox,
+                        &ServerFrame::Ack {
+                            room: m.room,
+                            client_id: m.client_id.clone(),
+                            id: m.id,
+                            seq: m.seq,
+                            created_at: m.created_at,
+                        },
+                    );
+                    if posted.fresh {
+                        state.node.publish_message(posted.message).await;
+                    }
+                }
+                Err(e) => push(&mailbox, &api_error(e, Some(client_id.into_inner()))),
+            }
+        }))
     }
+}
+
+/// Queues a frame for one connection; a full mailbox signals `overflowed` itself.
+fn push(mailbox: &Mailbox, frame: &ServerFrame) {
+    let _: Pushed = mailbox.push(serialize(frame));
 }
 
 fn no_access(client_id: Option<String>) -> ServerFrame {

@@ -14,6 +14,7 @@ on_both_backends!(
     a_reconnect_receives_exactly_the_missed_messages_in_order,
     bad_input_gets_a_clear_error_and_the_socket_stays_open,
     concurrent_senders_get_gap_free_sequences,
+    a_burst_from_one_socket_is_acknowledged_in_order,
     emoji_and_cjk_round_trip_byte_exact,
     history_pages_back_any_depth,
     the_online_list_counts_a_person_once_and_drops_them_on_close,
@@ -288,6 +289,44 @@ async fn concurrent_senders_get_gap_free_sequences(backend: Backend) {
     }
     all.sort();
     assert_eq!(all, (1..=40).collect::<Vec<i64>>(), "sequences are gap-free and unique");
+    server.stop().await;
+}
+
+/// A socket keeps reading while its sends wait for their commit (several in
+/// flight): a burst sent without waiting for acks, longer than what one
+/// connection may have in flight, is still acknowledged in send order with
+/// consecutive sequences, and delivered in that order.
+async fn a_burst_from_one_socket_is_acknowledged_in_order(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let room = server.create_room(&alice, "Burst").await;
+    let mut a = server.ws(&alice).await;
+    let mut b = server.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+    for i in 0..40 {
+        a.send(&ClientFrame::Send {
+            room,
+            client_id: format!("burst-{i}"),
+            body: format!("burst {i}"),
+        })
+        .await;
+    }
+    let mut acks = Vec::new();
+    while acks.len() < 40 {
+        match a.recv().await {
+            ServerFrame::Ack { client_id, seq, .. } => acks.push((client_id, seq)),
+            ServerFrame::Error { message, .. } => panic!("a send failed: {message}"),
+            _ => {}
+        }
+    }
+    let expected: Vec<(String, i64)> = (0..40).map(|i| (format!("burst-{i}"), i as i64 + 1)).collect();
+    assert_eq!(acks, expected, "acks in send order, sequences consecutive");
+    for i in 0..40 {
+        assert_eq!(b.next_message().await.body, format!("burst {i}"));
+    }
     server.stop().await;
 }
 

@@ -52,11 +52,21 @@ impl Writer {
     /// Commits `message` (or finds the original, for a retried client id)
     /// and returns once it is durable.
     pub async fn post(&self, message: NewMessage) -> Result<Posted> {
-        let gone = || BackendError::Unavailable("the message writer has stopped".into());
-        let (done, outcome) = oneshot::channel();
-        self.jobs.send(Job { message, done }).await.map_err(|_| gone())?;
-        outcome.await.map_err(|_| gone())?
+        self.submit(message).await?.await
     }
+
+    /// Queues `message` for the next transaction (waiting only for room in
+    /// the queue) and returns what resolves once it is durable. Lets one
+    /// sender have several messages in flight, in order.
+    pub async fn submit(&self, message: NewMessage) -> Result<impl Future<Output = Result<Posted>> + Send + 'static> {
+        let (done, outcome) = oneshot::channel();
+        self.jobs.send(Job { message, done }).await.map_err(|_| stopped())?;
+        Ok(async move { outcome.await.map_err(|_| stopped())? })
+    }
+}
+
+fn stopped() -> BackendError {
+    BackendError::Unavailable("the message writer has stopped".into())
 }
 
 async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
