@@ -9,6 +9,7 @@ use crate::hub::{CONNECTION_QUEUE, ConnHandle};
 use crate::mailbox::{Mailbox, Pushed};
 use crate::node::serialize;
 use crate::state::AppState;
+use app::backend::store::Posted;
 use app::backend::writer::NewMessage;
 use app::backend::{BackendError, Services};
 use app::protocol::{CLOSE_SESSION_ENDED, ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
@@ -36,9 +37,11 @@ pub const CATCH_UP_LIMIT: u32 = 500;
 /// Sends one connection may have waiting for their commit at once; beyond
 /// this it reads no more frames until the oldest is acknowledged.
 const SENDS_IN_FLIGHT: usize = 16;
-/// A connection's sends that are queued for commit, oldest first; each, once
-/// committed, acknowledges itself and publishes the message.
-type Sending = FuturesOrdered<BoxFuture<'static, ()>>;
+/// A connection's sends that are queued for commit: each resolves to its
+/// client id and outcome. Acks and publishes happen as they are taken out,
+/// which is in send order (the set may finish them in any order).
+type Sending = FuturesOrdered<BoxFuture<'static, Committed>>;
+type Committed = (String, Result<Posted, BackendError>);
 /// A socket that cannot take a write for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -170,7 +173,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
                     ErrorCode::BadFrame, "Frames must be JSON text.", None)),
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
             },
-            () = next_sent(&mut sending) => {}
+            (client_id, outcome) = next_sent(&mut sending) => Box::pin(conn.finish_send(client_id, outcome)).await,
             _ = mailbox.overflowed.notified() => {
                 // Too slow to keep up: tell it to resync (it reconnects and catches up).
                 break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
@@ -194,7 +197,12 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
     // Sends already queued commit whatever happens to the socket; see them
     // through, so each is acknowledged if it still can be and published.
     if let Some(mut sending) = sending {
-        let _ = tokio::time::timeout(WRITE_TIMEOUT, async { while sending.next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+            while let Some((client_id, outcome)) = sending.next().await {
+                Box::pin(conn.finish_send(client_id, outcome)).await;
+            }
+        })
+        .await;
     }
     Box::pin(conn.leave_all()).await;
     // Either ends the writer: a close frame to send, or the sender dropped
@@ -211,14 +219,15 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
     }
 }
 
-/// The oldest in-flight send finishing; never, while there is none.
-async fn next_sent(sending: &mut Option<Sending>) {
+/// The oldest in-flight send, once it has finished; never, while there is none.
+async fn next_sent(sending: &mut Option<Sending>) -> Committed {
     match sending {
-        // `next` on an empty set is ready at once: wait for a send instead.
-        Some(s) if !s.is_empty() => {
-            s.next().await;
-        }
-        _ => std::future::pending().await,
+        Some(s) => match s.next().await {
+            Some(committed) => committed,
+            // Empty: wait for a send instead of spinning.
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -310,11 +319,12 @@ impl Connection {
 
     /// Queues a frame for this connection only.
     fn reply(&self, frame: ServerFrame) {
-        push(&self.handle.mailbox, &frame);
+        // A full mailbox signals `overflowed` itself.
+        let _: Pushed = self.handle.mailbox.push(serialize(&frame));
     }
 
     /// Handles one frame; a send comes back as the wait for its commit.
-    async fn handle_text(&mut self, text: &str) -> Option<BoxFuture<'static, ()>> {
+    async fn handle_text(&mut self, text: &str) -> Option<BoxFuture<'static, Committed>> {
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {
@@ -473,11 +483,11 @@ impl Connection {
         }
     }
 
-    /// Checks and queues a message; what comes back acknowledges it once it
-    /// is committed (and only then), then publishes it. The connection keeps
+    /// Checks and queues a message; what comes back resolves once it is
+    /// committed, for [`Connection::finish_send`]. The connection keeps
     /// reading meanwhile, so one sender can have several messages in flight
     /// (up to [`SENDS_IN_FLIGHT`]); they commit, and are acknowledged, in order.
-    async fn send(&mut self, room: RoomId, client_id: String, body: String) -> Option<BoxFuture<'static, ()>> {
+    async fn send(&mut self, room: RoomId, client_id: String, body: String) -> Option<BoxFuture<'static, Committed>> {
         let client_id = match ClientMessageId::parse(&client_id) {
             Ok(id) => id,
             Err(e) => {
@@ -535,35 +545,30 @@ impl Connection {
                 return None;
             }
         };
-        let (state, mailbox) = (self.state.clone(), self.handle.mailbox.clone());
-        Some(Box::pin(async move {
-            match committed.await {
-                Ok(posted) => {
-                    let m = &posted.message;
-                    // Only now, after the commit, is the sender told "sent".
-                    push(
-                        &mailbox,
-                        &ServerFrame::Ack {
-                            room: m.room,
-                            client_id: m.client_id.clone(),
-                            id: m.id,
-                            seq: m.seq,
-                            created_at: m.created_at,
-                        },
-                    );
-                    if posted.fresh {
-                        state.node.publish_message(posted.message).await;
-                    }
-                }
-                Err(e) => push(&mailbox, &api_error(e, Some(client_id.into_inner()))),
-            }
-        }))
+        let client_id = client_id.into_inner();
+        Some(Box::pin(async move { (client_id, committed.await) }))
     }
-}
 
-/// Queues a frame for one connection; a full mailbox signals `overflowed` itself.
-fn push(mailbox: &Mailbox, frame: &ServerFrame) {
-    let _: Pushed = mailbox.push(serialize(frame));
+    /// Acknowledges a committed send (only now is the sender told "sent")
+    /// and publishes it; or tells the sender why it failed.
+    async fn finish_send(&self, client_id: String, outcome: Result<Posted, BackendError>) {
+        match outcome {
+            Ok(posted) => {
+                let m = &posted.message;
+                self.reply(ServerFrame::Ack {
+                    room: m.room,
+                    client_id: m.client_id.clone(),
+                    id: m.id,
+                    seq: m.seq,
+                    created_at: m.created_at,
+                });
+                if posted.fresh {
+                    self.state.node.publish_message(posted.message).await;
+                }
+            }
+            Err(e) => self.reply(api_error(e, Some(client_id))),
+        }
+    }
 }
 
 fn no_access(client_id: Option<String>) -> ServerFrame {
