@@ -146,6 +146,19 @@ fn padded<T: Copy>(items: &[T]) -> Vec<T> {
     out
 }
 
+/// `sql` (whose `{}` is the list's place) with one placeholder per room,
+/// then `suffix`, with the rooms bound.
+fn rooms_query<'q>(
+    sql: &str,
+    suffix: &str,
+    rooms: &[i64],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!("{}{suffix}", sql.replacen("{}", &placeholders(rooms.len()), 1));
+    rooms
+        .iter()
+        .fold(sqlx::query(AssertSqlSafe(sql)), |query, room| query.bind(*room))
+}
+
 /// Splits `items` into chunks of power-of-two sizes, largest first (see [`padded`]).
 fn power_of_two_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
     let mut chunks = Vec::new();
@@ -738,25 +751,12 @@ impl Store {
         // whenever another connection wrote in between, so take the write lock
         // with a no-op update before reading the counters.
         if self.is_sqlite {
-            let sql = format!(
-                "UPDATE rooms SET last_seq = last_seq WHERE id IN ({})",
-                placeholders(rooms.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for room in &rooms {
-                query = query.bind(*room);
-            }
-            query.execute(&mut *tx).await?;
+            rooms_query("UPDATE rooms SET last_seq = last_seq WHERE id IN ({})", "", &rooms)
+                .execute(&mut *tx)
+                .await?;
         }
         let lock = if self.is_sqlite { "" } else { " FOR UPDATE" };
-        let sql = format!(
-            "SELECT id, last_seq FROM rooms WHERE id IN ({}){lock}",
-            placeholders(rooms.len())
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for room in &rooms {
-            query = query.bind(*room);
-        }
+        let query = rooms_query("SELECT id, last_seq FROM rooms WHERE id IN ({})", lock, &rooms);
         let mut last: HashMap<i64, Seq> = HashMap::with_capacity(rooms.len());
         for row in query.fetch_all(&mut *tx).await? {
             last.insert(row.try_get(0)?, row.try_get(1)?);
