@@ -134,9 +134,11 @@ mod tests {
         hub.deliver(RoomId(1), &Utf8Bytes::from("1"));
         assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("2")), 1);
         // The permit stored by notify_one makes this return at once.
-        tokio::time::timeout(std::time::Duration::from_secs(1), slow.mailbox.overflowed.notified())
+        tokio::time::timeout(std::time::Duration::from_secs(1), slow.mailbox.alert.notified())
             .await
             .unwrap();
+        assert!(slow.mailbox.take_alerts().overflowed);
+        assert!(!fast.mailbox.take_alerts().overflowed);
         assert_eq!(taken(&fast), ["1", "2"]);
         assert_eq!(taken(&slow), ["1"]);
     }
@@ -154,8 +156,8 @@ mod tests {
         hub.join(RoomId(1), 1, mine.clone());
         hub.join(RoomId(1), 2, theirs.clone());
         assert_eq!(hub.kick(RoomId(1), UserId(1)), 1);
-        assert_eq!(mine.mailbox.take_kicked(), [RoomId(1)]);
-        assert!(theirs.mailbox.take_kicked().is_empty());
+        assert_eq!(mine.mailbox.take_alerts().kicked, [RoomId(1)]);
+        assert!(theirs.mailbox.take_alerts().kicked.is_empty());
         assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("after")), 1);
         assert!(taken(&mine).is_empty());
     }

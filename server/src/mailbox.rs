@@ -1,5 +1,6 @@
 //! One connection's inbox: the frames the hub queued for it, and the rare
-//! signals (too slow, kicked from a room).
+//! alerts (too slow, kicked from a room, session ended), which share one
+//! wake-up so that an idle connection waits on two signals, not four.
 //!
 //! Why not a tokio channel per connection: its first block holds 32 slots
 //! and its state is cache-padded, ~1.5 KiB per idle socket before a single
@@ -32,13 +33,26 @@ pub struct Mailbox {
     frames: Mutex<VecDeque<Utf8Bytes>>,
     capacity: usize,
     closed: AtomicBool,
-    /// Notified when frames were queued.
+    /// A heartbeat ping is due (the reader keeps the clock; the writer sends it).
+    ping: AtomicBool,
+    /// Notified when frames were queued or a ping is due.
     pub ready: Notify,
-    /// Notified when the queue overflowed: the connection must close and resync.
-    pub overflowed: Notify,
-    /// Notified when rooms were added to `kicked_rooms`.
-    pub kicked: Notify,
+    /// Notified when there are [`Alerts`] to take.
+    pub alert: Notify,
+    /// The queue overflowed: the connection must close and resync.
+    overflowed: AtomicBool,
+    /// The session the socket was opened with has ended.
+    session_ended: AtomicBool,
     kicked_rooms: Mutex<Vec<RoomId>>,
+}
+
+/// What [`Mailbox::take_alerts`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Alerts {
+    pub overflowed: bool,
+    pub session_ended: bool,
+    /// Rooms the user lost access to: the connection must leave them at once.
+    pub kicked: Vec<RoomId>,
 }
 
 impl Mailbox {
@@ -47,9 +61,11 @@ impl Mailbox {
             frames: Mutex::new(VecDeque::new()),
             capacity,
             closed: AtomicBool::new(false),
+            ping: AtomicBool::new(false),
             ready: Notify::new(),
-            overflowed: Notify::new(),
-            kicked: Notify::new(),
+            alert: Notify::new(),
+            overflowed: AtomicBool::new(false),
+            session_ended: AtomicBool::new(false),
             kicked_rooms: Mutex::new(Vec::new()),
         }
     }
@@ -64,7 +80,7 @@ impl Mailbox {
         self.kicked_rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `frame` without waiting; a full queue signals `overflowed`.
+    /// Queues `frame` without waiting; a full queue raises the `overflowed` alert.
     pub fn push(&self, frame: Utf8Bytes) -> Pushed {
         if self.closed.load(Ordering::Relaxed) {
             return Pushed::Closed;
@@ -73,7 +89,8 @@ impl Mailbox {
             let mut frames = self.frames();
             if frames.len() >= self.capacity {
                 drop(frames);
-                self.overflowed.notify_one();
+                self.overflowed.store(true, Ordering::Relaxed);
+                self.alert.notify_one();
                 return Pushed::Full;
             }
             frames.push_back(frame);
@@ -98,6 +115,17 @@ impl Mailbox {
         batch
     }
 
+    /// Asks the writer to send a heartbeat ping.
+    pub fn ping(&self) {
+        self.ping.store(true, Ordering::Relaxed);
+        self.ready.notify_one();
+    }
+
+    /// Whether a ping is due; the answer is given once per [`Mailbox::ping`].
+    pub fn take_ping(&self) -> bool {
+        self.ping.swap(false, Ordering::Relaxed)
+    }
+
     /// No more frames will be read: later pushes are refused, queued ones dropped.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
@@ -108,12 +136,22 @@ impl Mailbox {
     pub fn kick(&self, room: RoomId) {
         self.kicked_rooms().push(room);
         // Stores a permit if the connection is busy, so the kick is not missed.
-        self.kicked.notify_one();
+        self.alert.notify_one();
     }
 
-    /// The rooms kicked from since the last call.
-    pub fn take_kicked(&self) -> Vec<RoomId> {
-        std::mem::take(&mut *self.kicked_rooms())
+    /// The session the socket was opened with ended: it must close.
+    pub fn end_session(&self) {
+        self.session_ended.store(true, Ordering::Relaxed);
+        self.alert.notify_one();
+    }
+
+    /// The alerts raised since the last call.
+    pub fn take_alerts(&self) -> Alerts {
+        Alerts {
+            overflowed: self.overflowed.swap(false, Ordering::Relaxed),
+            session_ended: self.session_ended.swap(false, Ordering::Relaxed),
+            kicked: std::mem::take(&mut *self.kicked_rooms()),
+        }
     }
 }
 
@@ -150,9 +188,10 @@ mod tests {
         mailbox.push(Utf8Bytes::from("a"));
         mailbox.push(Utf8Bytes::from("b"));
         assert_eq!(mailbox.push(Utf8Bytes::from("c")), Pushed::Full);
-        tokio::time::timeout(Duration::from_secs(1), mailbox.overflowed.notified())
+        tokio::time::timeout(Duration::from_secs(1), mailbox.alert.notified())
             .await
             .expect("overflow is signalled");
+        assert!(mailbox.take_alerts().overflowed);
         assert_eq!(texts(mailbox.take(10)), ["a", "b"]);
     }
 
@@ -169,12 +208,31 @@ mod tests {
         assert!(mailbox.take(10).is_empty());
     }
 
-    #[test]
-    fn kicks_are_kept_until_taken() {
+    #[tokio::test]
+    async fn a_ping_wakes_the_writer_and_is_taken_once() {
+        let mailbox = Mailbox::new(1);
+        assert!(!mailbox.take_ping());
+        mailbox.ping();
+        tokio::time::timeout(Duration::from_secs(1), mailbox.ready.notified())
+            .await
+            .expect("a due ping wakes the writer");
+        assert!(mailbox.take_ping());
+        assert!(!mailbox.take_ping());
+    }
+
+    #[tokio::test]
+    async fn alerts_are_kept_until_taken_and_taken_once() {
         let mailbox = Mailbox::new(1);
         mailbox.kick(RoomId(1));
         mailbox.kick(RoomId(2));
-        assert_eq!(mailbox.take_kicked(), [RoomId(1), RoomId(2)]);
-        assert!(mailbox.take_kicked().is_empty());
+        mailbox.end_session();
+        tokio::time::timeout(Duration::from_secs(1), mailbox.alert.notified())
+            .await
+            .expect("an alert wakes the connection");
+        let alerts = mailbox.take_alerts();
+        assert_eq!(alerts.kicked, [RoomId(1), RoomId(2)]);
+        assert!(alerts.session_ended);
+        assert!(!alerts.overflowed);
+        assert_eq!(mailbox.take_alerts(), Alerts::default());
     }
 }

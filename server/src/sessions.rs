@@ -6,17 +6,17 @@
 //! from costing 2,000 queries a second.
 
 use crate::hub::ConnId;
+use crate::mailbox::Mailbox;
 use app::backend::Accounts;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// Sessions checked per query.
 const CHUNK: usize = 1000;
 
-/// session token → the sockets opened with it, each with its "ended" signal.
-type Watched = HashMap<String, HashMap<ConnId, Arc<Notify>>>;
+/// session token → the sockets opened with it, each with its mailbox (told when the session ends).
+type Watched = HashMap<String, HashMap<ConnId, Arc<Mailbox>>>;
 
 #[derive(Default)]
 pub struct SessionWatch {
@@ -28,8 +28,6 @@ pub struct Watching {
     watch: Arc<SessionWatch>,
     token: String,
     conn: ConnId,
-    /// Notified once the session has ended.
-    pub ended: Arc<Notify>,
 }
 
 impl Drop for Watching {
@@ -50,18 +48,14 @@ impl SessionWatch {
         self.watched.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Watches the session `token` on behalf of socket `conn`.
-    pub fn watch(self: &Arc<Self>, token: &str, conn: ConnId) -> Watching {
-        let ended = Arc::new(Notify::new());
-        self.watched()
-            .entry(token.to_owned())
-            .or_default()
-            .insert(conn, ended.clone());
+    /// Watches the session `token` on behalf of socket `conn`, whose
+    /// mailbox is alerted when the session ends.
+    pub fn watch(self: &Arc<Self>, token: String, conn: ConnId, mailbox: Arc<Mailbox>) -> Watching {
+        self.watched().entry(token.clone()).or_default().insert(conn, mailbox);
         Watching {
             watch: self.clone(),
-            token: token.to_owned(),
+            token,
             conn,
-            ended,
         }
     }
 
@@ -79,9 +73,8 @@ impl SessionWatch {
                     Ok(live) => {
                         let watched = self.watched();
                         for token in chunk.iter().filter(|t| !live.contains(*t)) {
-                            for ended in watched.get(*token).into_iter().flat_map(HashMap::values) {
-                                // Stores a permit if the socket is busy, so it is not missed.
-                                ended.notify_one();
+                            for mailbox in watched.get(*token).into_iter().flat_map(HashMap::values) {
+                                mailbox.end_session();
                             }
                         }
                     }

@@ -1,10 +1,12 @@
 //! `/ws`: the upgrade (Origin and session checked before it happens) and the
 //! per-connection loop.
 //!
-//! Each connection is a reader (this task: frames in, one at a time) and a
-//! writer task that drains the connection's bounded mailbox into the socket,
-//! coalescing whatever is queued into one flush, and sends heartbeat pings.
+//! Each connection is a reader (its own task: frames in, one at a time, and
+//! the connection's clocks) and a writer task that drains the connection's
+//! bounded mailbox into the socket, coalescing whatever is queued into one
+//! flush, and sends the heartbeat pings the reader's clock asks for.
 
+use crate::config::Timings;
 use crate::hub::{CONNECTION_QUEUE, ConnHandle};
 use crate::mailbox::{Mailbox, Pushed};
 use crate::node::serialize;
@@ -23,6 +25,7 @@ use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// Largest frame or message accepted from a client.
@@ -89,20 +92,43 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
         // Redis down: the node's own cap still holds; an outage must not lock everyone out.
         Err(e) => tracing::warn!(error = %e, "cluster-wide socket cap unavailable; node cap only"),
     }
+    let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE));
+    // Watched from here: if the upgrade never completes, dropping `opened` ends the watch.
+    let session = state.node.sessions.watch(token, id, mailbox.clone());
+    let opened = Box::new(Opened {
+        state,
+        me,
+        id,
+        presence_id,
+        slot,
+        mailbox,
+        session,
+    });
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            let user = me.id;
-            let after = state.clone();
-            serve(socket, state, me, token, id, presence_id.clone()).await;
-            // Boxed: a Redis command's future is ~5 KiB, and unboxed it would
-            // be part of every idle socket's task for its whole life.
-            if let Err(e) = Box::pin(after.services.presence.release_socket(user, &presence_id)).await {
-                tracing::warn!(error = %e, "could not release the socket's cluster-wide slot");
-            }
-            drop(slot);
+        .on_upgrade(move |socket| {
+            // Tasks of our own rather than axum's: its task would also keep
+            // this closure and the upgrade's state for the socket's whole life.
+            let (sink, stream) = socket.split();
+            let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
+            let writer = tokio::spawn(write_loop(sink, opened.mailbox.clone(), close_rx));
+            tokio::spawn(serve(stream, opened, writer, close_tx));
+            std::future::ready(())
         })
+}
+
+/// What the upgrade hands over to the connection.
+struct Opened {
+    state: AppState,
+    me: Me,
+    id: u64,
+    presence_id: String,
+    /// This node's count of the user's sockets; released on drop.
+    slot: crate::node::SocketSlot,
+    mailbox: Arc<Mailbox>,
+    /// The socket's session, watched until the connection ends.
+    session: crate::sessions::Watching,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -113,8 +139,6 @@ fn millis(d: Duration) -> i64 {
 struct Connection {
     state: AppState,
     me: Me,
-    /// The session cookie the socket was opened with (watched by `node.sessions`).
-    token: String,
     id: u64,
     /// Cluster-unique name used for presence entries.
     presence_id: String,
@@ -122,78 +146,150 @@ struct Connection {
     rooms: HashSet<RoomId>,
 }
 
-async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u64, presence_id: String) {
-    let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE));
-    let (sink, mut stream) = socket.split();
-    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
-    let mut writer = tokio::spawn(write_loop(
-        sink,
-        mailbox.clone(),
-        close_rx,
-        state.config.timings.ping_every,
-    ));
-    let user = me.id;
-    let mut conn = Connection {
-        presence_id,
-        state,
-        me,
-        token,
-        id,
-        handle: ConnHandle {
-            mailbox: mailbox.clone(),
-            user,
-        },
-        rooms: HashSet::new(),
-    };
-    let mut shutdown = conn.state.shutdown_signal();
-    let mut refresh = tokio::time::interval(conn.state.config.timings.presence_refresh);
-    refresh.tick().await;
-    let timings = conn.state.config.timings.clone();
-    let session = conn.state.node.sessions.watch(&conn.token, id);
-    let mut writer_done = false;
-    // Made on the first send: an idle socket pays nothing for it.
-    let mut sending: Option<Sending> = None;
+type Sink = futures::stream::SplitSink<WebSocket, Message>;
+type Stream = futures::stream::SplitStream<WebSocket>;
+type CloseSender = tokio::sync::oneshot::Sender<CloseFrame>;
 
-    let close = loop {
-        let may_read = sending.as_ref().is_none_or(|s| s.len() < SENDS_IN_FLIGHT);
-        tokio::select! {
-            incoming = tokio::time::timeout(timings.idle_timeout, stream.next()), if may_read => match incoming {
-                Err(_) => break Some(close(close_code::AWAY, "No answer to pings.")),
-                Ok(Some(Err(e))) => break read_error_close(&e),
-                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break None,
-                // Boxed, here and below: the connection's task is as large as
-                // its largest await point, and 10,000 idle sockets should not
-                // each hold room for a database round trip they are not making.
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    if let Some(send) = Box::pin(conn.handle_text(text.as_str())).await {
-                        sending.get_or_insert_with(Sending::new).push_back(send);
+// The reader and the writer are plain functions returning `async move`
+// blocks, not `async fn`s: an `async fn` keeps a second copy of each of its
+// arguments for its whole life, and these futures live as long as the socket.
+// (Hence `clippy::manual_async_fn` allowed on them.)
+
+/// The reader: frames in, one at a time, and the connection's clocks.
+#[allow(clippy::manual_async_fn)]
+fn serve(
+    mut stream: Stream,
+    opened: Box<Opened>,
+    mut writer: tokio::task::JoinHandle<()>,
+    close_tx: CloseSender,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let Opened {
+            state,
+            me,
+            id,
+            presence_id,
+            slot,
+            mailbox,
+            session,
+        } = *opened;
+        let user = me.id;
+        let mut conn = Connection {
+            presence_id,
+            state,
+            me,
+            id,
+            handle: ConnHandle { mailbox, user },
+            rooms: HashSet::new(),
+        };
+        let mut shutdown = conn.state.shutdown_signal();
+        // One timer for the socket's three clocks (pings, presence refresh,
+        // the idle deadline), re-armed only when it fires: no timer work per
+        // frame, and one timer entry per idle socket instead of three.
+        let mut clocks = Clocks::new(tokio::time::Instant::now(), &conn.state.config.timings);
+        let timer = tokio::time::sleep_until(clocks.next(&conn.state.config.timings));
+        tokio::pin!(timer);
+        let mut writer_done = false;
+        // Made on the first send: an idle socket pays nothing for it.
+        let mut sending: Option<Sending> = None;
+
+        let close = loop {
+            let may_read = sending.as_ref().is_none_or(|s| s.len() < SENDS_IN_FLIGHT);
+            tokio::select! {
+                incoming = stream.next(), if may_read => {
+                    clocks.heard(tokio::time::Instant::now());
+                    match incoming {
+                        Some(Err(e)) => break read_error_close(&e),
+                        None | Some(Ok(Message::Close(_))) => break None,
+                        // Boxed, here and below: the connection's task is as large as
+                        // its largest await point, and 10,000 idle sockets should not
+                        // each hold room for a database round trip they are not making.
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(send) = Box::pin(conn.handle_text(text.as_str())).await {
+                                sending.get_or_insert_with(Sending::new).push_back(send);
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => conn.reply(ServerFrame::error(
+                            ErrorCode::BadFrame, "Frames must be JSON text.", None)),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    }
+                },
+                (client_id, outcome) = next_sent(&mut sending) => {
+                    // Waiting on its own sends is not idleness.
+                    clocks.heard(tokio::time::Instant::now());
+                    Box::pin(conn.finish_send(client_id, outcome)).await
+                }
+                () = &mut timer => {
+                    let timings = &conn.state.config.timings;
+                    let due = clocks.due(tokio::time::Instant::now(), timings);
+                    if due.idle {
+                        break Some(close(close_code::AWAY, "No answer to pings."));
+                    }
+                    timer.as_mut().reset(clocks.next(timings));
+                    if due.ping {
+                        conn.handle.mailbox.ping();
+                    }
+                    if due.refresh {
+                        Box::pin(conn.refresh_presence()).await;
                     }
                 }
-                Ok(Some(Ok(Message::Binary(_)))) => conn.reply(ServerFrame::error(
-                    ErrorCode::BadFrame, "Frames must be JSON text.", None)),
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-            },
-            (client_id, outcome) = next_sent(&mut sending) => Box::pin(conn.finish_send(client_id, outcome)).await,
-            _ = mailbox.overflowed.notified() => {
-                // Too slow to keep up: tell it to resync (it reconnects and catches up).
-                break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
-            }
-            _ = mailbox.kicked.notified() => {
-                for room in mailbox.take_kicked() {
-                    Box::pin(conn.lose_access(room)).await;
+                _ = conn.handle.mailbox.alert.notified() => {
+                    let alerts = conn.handle.mailbox.take_alerts();
+                    if alerts.session_ended {
+                        break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
+                    }
+                    if alerts.overflowed {
+                        // Too slow to keep up: tell it to resync (it reconnects and catches up).
+                        break Some(close(close_code::AGAIN, "Too far behind; reconnect and catch up."));
+                    }
+                    for room in alerts.kicked {
+                        Box::pin(conn.lose_access(room)).await;
+                    }
+                }
+                _ = shutdown.changed() => break Some(close(close_code::AWAY, "Server is restarting.")),
+                _ = &mut writer => {
+                    writer_done = true;
+                    break None;
                 }
             }
-            _ = refresh.tick() => Box::pin(conn.refresh_presence()).await,
-            _ = session.ended.notified() => {
-                break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
-            }
-            _ = shutdown.changed() => break Some(close(close_code::AWAY, "Server is restarting.")),
-            _ = &mut writer => {
-                writer_done = true;
-                break None;
-            }
-        }
-    };
+        };
+        // Boxed: closing happens once, and inline its state would be part of
+        // every idle socket's task for its whole life.
+        Box::pin(wind_up(Ending {
+            conn,
+            sending,
+            close,
+            close_tx,
+            writer: (!writer_done).then_some(writer),
+            session,
+            slot,
+        }))
+        .await;
+    }
+}
+
+/// What a connection still holds once it stops reading.
+struct Ending {
+    conn: Connection,
+    sending: Option<Sending>,
+    close: Option<CloseFrame>,
+    close_tx: CloseSender,
+    /// The writer, unless it has already finished.
+    writer: Option<tokio::task::JoinHandle<()>>,
+    session: crate::sessions::Watching,
+    slot: crate::node::SocketSlot,
+}
+
+async fn wind_up(ending: Ending) {
+    let Ending {
+        mut conn,
+        sending,
+        close,
+        close_tx,
+        writer,
+        session,
+        slot,
+    } = ending;
     // Sends already queued commit whatever happens to the socket; see them
     // through, so each is acknowledged if it still can be and published.
     if let Some(mut sending) = sending {
@@ -205,6 +301,7 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
         .await;
     }
     Box::pin(conn.leave_all()).await;
+    drop(session);
     // Either ends the writer: a close frame to send, or the sender dropped
     // (then the client already closed, or the socket failed).
     match close {
@@ -213,22 +310,83 @@ async fn serve(socket: WebSocket, state: AppState, me: Me, token: String, id: u6
         }
         None => drop(close_tx),
     }
-    drop(conn);
-    if !writer_done {
+    let Connection {
+        state, presence_id, me, ..
+    } = conn;
+    if let Some(writer) = writer {
         let _ = tokio::time::timeout(WRITE_TIMEOUT * 2, writer).await;
+    }
+    // Boxed: a Redis command's future is ~5 KiB.
+    if let Err(e) = Box::pin(state.services.presence.release_socket(me.id, &presence_id)).await {
+        tracing::warn!(error = %e, "could not release the socket's cluster-wide slot");
+    }
+    drop(slot);
+}
+
+/// A connection's clocks: when to ping, when to refresh its presence, and
+/// when silence means the other end is gone. (The periods are read from the
+/// config each time rather than copied into every connection.)
+struct Clocks {
+    next_ping: tokio::time::Instant,
+    next_refresh: tokio::time::Instant,
+    last_heard: tokio::time::Instant,
+}
+
+/// Which clocks [`Clocks::due`] found due.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Due {
+    ping: bool,
+    refresh: bool,
+    idle: bool,
+}
+
+impl Clocks {
+    fn new(now: tokio::time::Instant, timings: &Timings) -> Self {
+        Self {
+            next_ping: now + timings.ping_every,
+            next_refresh: now + timings.presence_refresh,
+            last_heard: now,
+        }
+    }
+
+    /// The other end showed it is alive.
+    fn heard(&mut self, now: tokio::time::Instant) {
+        self.last_heard = now;
+    }
+
+    /// The earliest instant something is due.
+    fn next(&self, timings: &Timings) -> tokio::time::Instant {
+        self.next_ping
+            .min(self.next_refresh)
+            .min(self.last_heard + timings.idle_timeout)
+    }
+
+    /// What is due at `now`; those that are move on to their next time.
+    fn due(&mut self, now: tokio::time::Instant, timings: &Timings) -> Due {
+        let mut due = Due {
+            idle: now >= self.last_heard + timings.idle_timeout,
+            ..Due::default()
+        };
+        if now >= self.next_ping {
+            due.ping = true;
+            self.next_ping = now + timings.ping_every;
+        }
+        if now >= self.next_refresh {
+            due.refresh = true;
+            self.next_refresh = now + timings.presence_refresh;
+        }
+        due
     }
 }
 
-/// The oldest in-flight send, once it has finished; never, while there is none.
-async fn next_sent(sending: &mut Option<Sending>) -> Committed {
-    match sending {
-        Some(s) => match s.next().await {
-            Some(committed) => committed,
-            // Empty: wait for a send instead of spinning.
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
-    }
+/// The oldest in-flight send, once it has finished; never, while there is
+/// none (a send pushed later is seen on the loop's next turn). A `poll_fn`
+/// rather than an `async fn`, which would hold room for its output.
+fn next_sent(sending: &mut Option<Sending>) -> impl Future<Output = Committed> + '_ {
+    std::future::poll_fn(move |cx| match sending.as_mut().map(|s| s.poll_next_unpin(cx)) {
+        Some(Poll::Ready(Some(committed))) => Poll::Ready(committed),
+        _ => Poll::Pending,
+    })
 }
 
 /// How to answer a frame that could not be read: an oversize frame gets
@@ -252,64 +410,70 @@ fn close(code: u16, reason: &str) -> CloseFrame {
 /// Frames fed to the socket before one flush.
 const WRITE_BATCH: usize = 64;
 
-async fn write_loop(
-    sink: futures::stream::SplitSink<WebSocket, Message>,
+/// The writer: drains the mailbox into the socket until the reader closes
+/// it or a write fails.
+#[allow(clippy::manual_async_fn)]
+fn write_loop(
+    mut sink: Sink,
     mailbox: Arc<Mailbox>,
-    close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
-    ping_every: Duration,
-) {
-    write_frames(sink, &mailbox, close_rx, ping_every).await;
-    // Whatever ended the writer, nothing queued from now on would be sent.
-    mailbox.close();
-}
-
-async fn write_frames(
-    mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mailbox: &Mailbox,
     mut close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
-    ping_every: Duration,
-) {
-    let mut ping = tokio::time::interval(ping_every);
-    ping.tick().await;
-    loop {
-        let sent = tokio::select! {
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        loop {
             // First: when the reader ends it sends the close frame (or drops
             // the sender); frames may be queued too, and the close must win.
-            biased;
-            frame = &mut close_rx => {
-                let Ok(frame) = frame else { return };
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-                    if frame.code == close_code::AGAIN {
-                        // A slow consumer: drop its backlog (it catches up after
-                        // reconnecting) and say why, ahead of the close.
-                        let notice = ServerFrame::error(ErrorCode::Resync, frame.reason.as_str(), None);
-                        let _ = sink.feed(Message::Text(serialize(&notice))).await;
-                    } else {
-                        // Whatever is still queued goes out before the close.
-                        for last in mailbox.take(CONNECTION_QUEUE) {
-                            let _ = sink.feed(Message::Text(last)).await;
-                        }
-                    }
-                    sink.send(Message::Close(Some(frame))).await
-                }).await;
-                return;
+            let closing = tokio::select! {
+                biased;
+                frame = &mut close_rx => Some(frame),
+                _ = mailbox.ready.notified() => None,
+            };
+            if let Some(frame) = closing {
+                if let Ok(frame) = frame {
+                    // Boxed: closing happens once, and inline its state would
+                    // be part of every idle writer.
+                    let _ = Box::pin(tokio::time::timeout(
+                        WRITE_TIMEOUT,
+                        send_close(&mut sink, &mailbox, frame),
+                    ))
+                    .await;
+                }
+                break;
             }
-            _ = mailbox.ready.notified() => {
-                // Coalesce: feed everything already queued, then flush once.
-                let batch = mailbox.take(WRITE_BATCH);
-                tokio::time::timeout(WRITE_TIMEOUT, async {
-                    for frame in batch {
-                        sink.feed(Message::Text(frame)).await?;
-                    }
-                    sink.flush().await
-                }).await
+            // Coalesce: feed everything already queued, then flush once. (The
+            // timeout arms a timer only if the write has to wait.)
+            let batch = mailbox.take(WRITE_BATCH);
+            let sent = tokio::time::timeout(WRITE_TIMEOUT, async {
+                if mailbox.take_ping() {
+                    sink.feed(Message::Ping(Default::default())).await?;
+                }
+                for frame in batch {
+                    sink.feed(Message::Text(frame)).await?;
+                }
+                sink.flush().await
+            })
+            .await;
+            if !matches!(sent, Ok(Ok(()))) {
+                break;
             }
-            _ = ping.tick() => tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await,
-        };
-        if !matches!(sent, Ok(Ok(()))) {
-            return;
+        }
+        // Whatever ended the writer, nothing queued from now on would be sent.
+        mailbox.close();
+    }
+}
+
+async fn send_close(sink: &mut Sink, mailbox: &Mailbox, frame: CloseFrame) -> Result<(), axum::Error> {
+    if frame.code == close_code::AGAIN {
+        // A slow consumer: drop its backlog (it catches up after
+        // reconnecting) and say why, ahead of the close.
+        let notice = ServerFrame::error(ErrorCode::Resync, frame.reason.as_str(), None);
+        let _ = sink.feed(Message::Text(serialize(&notice))).await;
+    } else {
+        // Whatever is still queued goes out before the close.
+        for last in mailbox.take(CONNECTION_QUEUE) {
+            let _ = sink.feed(Message::Text(last)).await;
         }
     }
+    sink.send(Message::Close(Some(frame))).await
 }
 
 impl Connection {
@@ -586,4 +750,54 @@ fn not_joined(client_id: Option<String>) -> ServerFrame {
 fn api_error(e: BackendError, client_id: Option<String>) -> ServerFrame {
     let api = e.to_api();
     ServerFrame::error(api.code, api.message, client_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timings() -> Timings {
+        Timings {
+            ping_every: Duration::from_secs(15),
+            presence_refresh: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(45),
+            ..Timings::default()
+        }
+    }
+
+    #[test]
+    fn the_clocks_fire_in_turn_and_hearing_from_the_client_puts_off_idleness() {
+        let t = timings();
+        let start = tokio::time::Instant::now();
+        let mut clocks = Clocks::new(start, &t);
+        let at = |s| start + Duration::from_secs(s);
+        let only = |ping, refresh, idle| Due { ping, refresh, idle };
+        assert_eq!(clocks.next(&t), at(15));
+        assert_eq!(clocks.due(at(15), &t), only(true, false, false));
+        assert_eq!(clocks.next(&t), at(20));
+        assert_eq!(clocks.due(at(20), &t), only(false, true, false));
+        assert_eq!(clocks.due(at(30), &t), only(true, false, false));
+        assert_eq!(clocks.due(at(40), &t), only(false, true, false));
+
+        // A frame at 40 s: at 45 s the socket is not idle, only a ping is due.
+        clocks.heard(at(40));
+        assert_eq!(clocks.next(&t), at(45));
+        assert_eq!(clocks.due(at(45), &t), only(true, false, false));
+        assert_eq!(clocks.due(at(60), &t), only(true, true, false));
+        assert_eq!(clocks.due(at(75), &t), only(true, false, false));
+        assert_eq!(clocks.next(&t), at(80));
+        assert_eq!(clocks.due(at(80), &t), only(false, true, false));
+        // Nothing heard for 45 s since: gone.
+        assert_eq!(clocks.next(&t), at(85));
+        assert!(clocks.due(at(85), &t).idle);
+    }
+
+    #[test]
+    fn a_socket_never_heard_from_is_idle_after_the_timeout() {
+        let t = timings();
+        let start = tokio::time::Instant::now();
+        let mut clocks = Clocks::new(start, &t);
+        assert!(!clocks.due(start + Duration::from_secs(44), &t).idle);
+        assert!(clocks.due(start + Duration::from_secs(45), &t).idle);
+    }
 }
