@@ -167,6 +167,7 @@ pub async fn run(
         }),
     ];
 
+    let sessions = node.sessions.clone();
     // Peer addresses feed the per-IP login limits.
     let served = axum::serve(
         listener,
@@ -175,7 +176,10 @@ pub async fn run(
     .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: closing sockets");
+        // New upgrades are refused from here; open sockets (all of them
+        // watched for their session) are told to close.
         let _ = shutdown_tx.send(true);
+        sessions.shut_down_all();
     })
     .await;
 

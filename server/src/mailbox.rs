@@ -1,6 +1,7 @@
 //! One connection's inbox: the frames the hub queued for it, and the rare
-//! alerts (too slow, kicked from a room, session ended), which share one
-//! wake-up so that an idle connection waits on two signals, not four.
+//! alerts (too slow, kicked from a room, session ended, server stopping),
+//! which share one wake-up so that an idle connection waits on two signals,
+//! not five.
 //!
 //! Why not a tokio channel per connection: its first block holds 32 slots
 //! and its state is cache-padded, ~1.5 KiB per idle socket before a single
@@ -43,6 +44,8 @@ pub struct Mailbox {
     overflowed: AtomicBool,
     /// The session the socket was opened with has ended.
     session_ended: AtomicBool,
+    /// The server is shutting down.
+    shutting_down: AtomicBool,
     kicked_rooms: Mutex<Vec<RoomId>>,
 }
 
@@ -51,6 +54,7 @@ pub struct Mailbox {
 pub struct Alerts {
     pub overflowed: bool,
     pub session_ended: bool,
+    pub shutting_down: bool,
     /// Rooms the user lost access to: the connection must leave them at once.
     pub kicked: Vec<RoomId>,
 }
@@ -66,6 +70,7 @@ impl Mailbox {
             alert: Notify::new(),
             overflowed: AtomicBool::new(false),
             session_ended: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
             kicked_rooms: Mutex::new(Vec::new()),
         }
     }
@@ -145,11 +150,18 @@ impl Mailbox {
         self.alert.notify_one();
     }
 
+    /// The server is shutting down: the connection must close.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        self.alert.notify_one();
+    }
+
     /// The alerts raised since the last call.
     pub fn take_alerts(&self) -> Alerts {
         Alerts {
             overflowed: self.overflowed.swap(false, Ordering::Relaxed),
             session_ended: self.session_ended.swap(false, Ordering::Relaxed),
+            shutting_down: self.shutting_down.swap(false, Ordering::Relaxed),
             kicked: std::mem::take(&mut *self.kicked_rooms()),
         }
     }
@@ -226,12 +238,14 @@ mod tests {
         mailbox.kick(RoomId(1));
         mailbox.kick(RoomId(2));
         mailbox.end_session();
+        mailbox.shut_down();
         tokio::time::timeout(Duration::from_secs(1), mailbox.alert.notified())
             .await
             .expect("an alert wakes the connection");
         let alerts = mailbox.take_alerts();
         assert_eq!(alerts.kicked, [RoomId(1), RoomId(2)]);
         assert!(alerts.session_ended);
+        assert!(alerts.shutting_down);
         assert!(!alerts.overflowed);
         assert_eq!(mailbox.take_alerts(), Alerts::default());
     }

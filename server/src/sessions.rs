@@ -59,6 +59,13 @@ impl SessionWatch {
         }
     }
 
+    /// Tells every watched socket on this node that the server is stopping.
+    pub fn shut_down_all(&self) {
+        for mailbox in self.watched().values().flat_map(HashMap::values) {
+            mailbox.shut_down();
+        }
+    }
+
     /// Checks every watched session each `every`, until the process stops.
     pub async fn run(&self, accounts: Accounts, every: Duration) {
         let mut tick = tokio::time::interval(every);

@@ -33,10 +33,6 @@ impl AppState {
     pub fn shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
-
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.clone()
-    }
 }
 
 impl std::ops::Deref for AppState {

@@ -182,7 +182,11 @@ fn serve(
             handle: ConnHandle { mailbox, user },
             rooms: HashSet::new(),
         };
-        let mut shutdown = conn.state.shutdown_signal();
+        // The node alerts every watched socket when it starts shutting down;
+        // one that registered just after that sees the flag here instead.
+        if conn.state.shutting_down() {
+            conn.handle.mailbox.shut_down();
+        }
         // One timer for the socket's three clocks (pings, presence refresh,
         // the idle deadline), re-armed only when it fires: no timer work per
         // frame, and one timer entry per idle socket instead of three.
@@ -235,6 +239,9 @@ fn serve(
                 }
                 _ = conn.handle.mailbox.alert.notified() => {
                     let alerts = conn.handle.mailbox.take_alerts();
+                    if alerts.shutting_down {
+                        break Some(close(close_code::AWAY, "Server is restarting."));
+                    }
                     if alerts.session_ended {
                         break Some(close(CLOSE_SESSION_ENDED, "Your session has ended; log in again."));
                     }
@@ -246,7 +253,6 @@ fn serve(
                         Box::pin(conn.lose_access(room)).await;
                     }
                 }
-                _ = shutdown.changed() => break Some(close(close_code::AWAY, "Server is restarting.")),
                 _ = &mut writer => {
                     writer_done = true;
                     break None;
