@@ -66,29 +66,34 @@ const PUBLIC_ROOMS_REMEMBERED: usize = 1_000_000;
 /// A macro so every query stays a static string (sqlx refuses dynamic SQL).
 macro_rules! select_messages {
     ($tail:literal) => {
-        select_messages!("", $tail)
+        select_messages!("FROM messages m JOIN users u ", $tail)
     };
-    ($hint:literal, $tail:literal) => {
+    ($from:literal, $tail:literal) => {
         concat!(
             "SELECT m.id, m.room_id, m.seq, u.username, m.body, m.created_at, m.client_id ",
-            "FROM messages m ",
-            $hint,
-            "JOIN users u ON u.id = m.author_id ",
+            $from,
+            "ON u.id = m.author_id ",
             $tail
         )
     };
 }
 
-/// MariaDB, joining `users`, prefers "all of the room, newest first" over the
-/// range `seq < ?` and walks a million rows to reach a deep page (1.3 s
-/// instead of 16 ms at depth 500,000): keyset pages must use the range.
-/// (SQLite has no such hint and needs none.)
+/// MariaDB picks two bad plans for a keyset page if left to itself: it
+/// prefers "all of the room, newest first" over the range `seq < ?` and walks
+/// a million rows to reach a deep page (1.3 s instead of 16 ms at depth
+/// 500,000), and when `users` is small it reads `users` first, or scans it
+/// through a join buffer, and either way sorts the whole room (2.5 s per page
+/// with one author). So: the range index, `messages` first, and one primary
+/// key lookup per row for its author. (SQLite has no such hints and needs none.)
 macro_rules! keyset_query {
     ($sqlite:expr, $tail:literal) => {
         if $sqlite {
             select_messages!($tail)
         } else {
-            select_messages!("FORCE INDEX (messages_room_seq) ", $tail)
+            select_messages!(
+                "FROM messages m FORCE INDEX (messages_room_seq) STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ",
+                $tail
+            )
         }
     };
 }
@@ -1103,6 +1108,75 @@ mod tests {
         let (page, older) = store.messages_before(room, Some(2), 3).await.unwrap();
         assert_eq!((seqs(&page), older), (vec![1], false));
         cleanup(store, &path).await;
+    }
+
+    /// The plan MariaDB picks for a keyset page, on a room where one author
+    /// wrote everything (so `users` is tiny and tempting to read first).
+    /// Needs MariaDB (`TEST_MYSQL_URL`, default the local server's `test`).
+    #[tokio::test]
+    async fn mariadb_reads_a_keyset_page_from_the_range_without_sorting_the_room() {
+        let admin_url = std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&admin_url).await.expect("MariaDB for this test");
+        let name = format!("natter_plan_{}_{}", std::process::id(), now_ms());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+        let store = Store::connect(&format!("{base}/{name}"), 2).await.unwrap();
+        let me = store.create_user("ann", "ann", "hash").await.unwrap();
+        let room = store.create_room("A", "a", "", me.id, false).await.unwrap();
+        // 20,000 messages in one statement (MariaDB's sequence engine).
+        sqlx::query(
+            "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) \
+             SELECT ?, seq, ?, CONCAT('c', seq), 'x', 0 FROM seq_1_to_20000",
+        )
+        .bind(room.0)
+        .bind(me.id.0)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE TABLE messages, users")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+
+        let explain = format!(
+            "EXPLAIN {}",
+            keyset_query!(false, "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?")
+        );
+        let plan = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .bind(room.0)
+            .bind(10_000_i64)
+            .bind(51_i64)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        let steps: Vec<(String, String)> = plan
+            .iter()
+            .map(|row| {
+                let table: String = row.try_get("table").unwrap();
+                let extra: Option<String> = row.try_get("Extra").unwrap();
+                (table, extra.unwrap_or_default())
+            })
+            .collect();
+        store.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        assert_eq!(
+            steps.first().map(|s| s.0.as_str()),
+            Some("m"),
+            "messages first: {steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .all(|(_, extra)| !extra.contains("filesort") && !extra.contains("temporary")),
+            "a page must not sort the room: {steps:?}"
+        );
     }
 
     #[tokio::test]
