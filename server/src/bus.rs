@@ -79,11 +79,7 @@ impl RedisBus {
         let mut builder = Builder::from_config(Config::from_url(url)?);
         builder
             .set_policy(reconnect_policy())
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(2);
-                // Pipelined publishes must not wait for Redis to ACK the last one.
-                c.tcp.nodelay = Some(true);
-            })
+            .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
             .with_performance_config(|p| {
                 // While Redis is away, commands fail after this instead of
                 // waiting: a send must never hang on the fast path.
