@@ -183,9 +183,11 @@ pub async fn run(
     })
     .await;
 
-    // Give open sockets a moment to send their close frames and leave presence.
+    // Give open sockets a moment to send their close frames, leave presence
+    // and release their cluster-wide slots, all before Redis is let go (10,000
+    // sockets' releases were cancelled when this waited for the rooms only).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !node.hub.rooms_here().is_empty() && tokio::time::Instant::now() < deadline {
+    while node.has_open_sockets() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for task in background {

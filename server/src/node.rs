@@ -95,6 +95,12 @@ impl Node {
         })
     }
 
+    /// Whether any socket on this node still holds its slot (a slot is
+    /// given back last, after the socket's cluster-wide entry is released).
+    pub fn has_open_sockets(&self) -> bool {
+        !self.sockets.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     pub fn next_conn_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }

@@ -93,6 +93,39 @@ async fn a_graceful_stop_closes_sockets_with_going_away() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_gives_back_every_sockets_cluster_wide_slot() {
+    use fred::prelude::*;
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let mut config = env.config();
+    config.limits.sockets_per_user = 1000;
+    let server = common::TestServer::start(config).await;
+    let alice = server.sign_up("alice").await;
+    let me = server.call(Some(&alice), "me", &[]).await;
+    let me: Option<app::protocol::Me> = serde_json::from_str(&me.body).unwrap();
+    let key = format!("{}:sockets:{}", env.redis_prefix, me.unwrap().id.0);
+    let mut sockets = Vec::new();
+    for _ in 0..400 {
+        sockets.push(server.ws(&alice).await);
+    }
+    let redis = Client::new(
+        Config::from_url(env.redis_url.as_deref().unwrap()).unwrap(),
+        None,
+        None,
+        None,
+    );
+    redis.init().await.unwrap();
+    let held: i64 = redis.zcard(&key).await.unwrap();
+    assert_eq!(held, 400, "each open socket holds a slot");
+
+    server.stop().await;
+    // Released on the way out, not left to lapse with their TTL (which
+    // would count against the user's cap on every node meanwhile).
+    let held: i64 = redis.zcard(&key).await.unwrap();
+    assert_eq!(held, 0);
+    drop(sockets);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_finishes_or_drops_in_flight_sends_whole_and_takes_no_new_sockets() {
     use app::protocol::ClientFrame;
     let env = Environment::new(Backend::MariaDbRedis).await;
