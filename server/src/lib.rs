@@ -8,7 +8,8 @@
 //! - [`bus`] — cross-node fan-out over Redis pub/sub.
 //! - [`node`] — ties hub, bus and presence together for this process.
 //! - [`ledger`] — which messages this node delivered, so each goes out once.
-//! - [`sessions`] — closes sockets whose session ended, checked in bulk.
+//! - [`sessions`] — every open socket by session: closes those whose session
+//!   ended (checked in bulk), and all of them at shutdown.
 //! - [`health`] — `/healthz`.
 //! - [`origin`], [`guard`] — cross-site checks and security headers.
 //! - [`admin`] — the `disable-user` / `enable-user` commands.
