@@ -507,6 +507,12 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.inner.close(None).await;
     }
+
+    /// Sends a close frame but keeps the connection, unread frames and all
+    /// (dropping it with frames unread would make the kernel reset it).
+    pub async fn say_goodbye(&mut self) {
+        let _ = self.inner.close(None).await;
+    }
 }
 
 /// Defines `mod embedded` and `mod mariadb_redis`, each running `$body`
