@@ -138,9 +138,12 @@ pub enum ServerFrame {
         seq: Seq,
         created_at: Millis,
     },
-    /// The full online list of a room changed.
+    /// A room's whole online list, replacing what the client had. Rare: the
+    /// list comes with `Joined`, and changes to it as `Presence`; this is sent
+    /// only when the server had no list of its own to announce changes against.
     Online { room: RoomId, online: Vec<String> },
-    /// Someone came online in (or left) the room: shown as a notice in the stream.
+    /// Someone came online in (or left) the room: the client adds the name to
+    /// (or removes it from) the online list, and shows a notice in the stream.
     Presence {
         room: RoomId,
         username: String,

@@ -156,8 +156,15 @@ impl Node {
         self.refresh_presence(room).await;
     }
 
-    /// Recomputes `room`'s online list and, if it changed, shows the new list
-    /// and who joined or left to this node's connections in the room.
+    /// Recomputes `room`'s online list and, if it changed, tells this node's
+    /// connections in the room who joined or left.
+    ///
+    /// Only the changes go out, not the whole list: in a room of n people a
+    /// join would otherwise send n names to each of n sockets, and every
+    /// socket's write buffer would keep room for the biggest list it was
+    /// ever sent. A joiner gets the list this node last showed, from
+    /// [`Node::joined`], so the list plus the changes is the room's list.
+    /// The whole list goes out only when this node had none to diff against.
     pub async fn refresh_presence(&self, room: RoomId) {
         // Held across the lookup so two refreshes cannot announce the same change twice.
         let mut last_online = self.last_online.lock().await;
@@ -173,29 +180,51 @@ impl Node {
             }
         };
         let previous = last_online.insert(room, online.clone());
-        if previous.as_ref() == Some(&online) {
+        let Some(previous) = previous else {
+            self.hub
+                .deliver(room, &serialize(&ServerFrame::Online { room, online }));
             return;
+        };
+        for name in online.iter().filter(|n| !previous.contains(n)) {
+            let frame = ServerFrame::Presence {
+                room,
+                username: name.clone(),
+                joined: true,
+            };
+            self.hub.deliver(room, &serialize(&frame));
         }
-        if let Some(previous) = previous {
-            for name in online.iter().filter(|n| !previous.contains(n)) {
-                let frame = ServerFrame::Presence {
-                    room,
-                    username: name.clone(),
-                    joined: true,
-                };
-                self.hub.deliver(room, &serialize(&frame));
-            }
-            for name in previous.iter().filter(|n| !online.contains(n)) {
-                let frame = ServerFrame::Presence {
-                    room,
-                    username: name.clone(),
-                    joined: false,
-                };
-                self.hub.deliver(room, &serialize(&frame));
-            }
+        for name in previous.iter().filter(|n| !online.contains(n)) {
+            let frame = ServerFrame::Presence {
+                room,
+                username: name.clone(),
+                joined: false,
+            };
+            self.hub.deliver(room, &serialize(&frame));
         }
-        self.hub
-            .deliver(room, &serialize(&ServerFrame::Online { room, online }));
+    }
+
+    /// Answers a join with the online list this node last showed the room,
+    /// queued by `reply` under the same lock as [`Node::refresh_presence`]:
+    /// the joiner is already subscribed, so every change after this list
+    /// reaches it, and none before it is missing from the list. With no list
+    /// yet, one is looked up and kept (a failed lookup shows `fallback`, and
+    /// keeps nothing, so that the next refresh sends the whole list).
+    pub async fn joined(&self, room: RoomId, fallback: &str, reply: impl FnOnce(Vec<String>)) {
+        let mut last_online = self.last_online.lock().await;
+        let online = match last_online.get(&room) {
+            Some(online) => online.clone(),
+            None => match self.presence.online(room).await {
+                Ok(online) => {
+                    last_online.insert(room, online.clone());
+                    online
+                }
+                Err(e) => {
+                    tracing::warn!(%room, error = %e, "presence lookup failed");
+                    vec![fallback.to_owned()]
+                }
+            },
+        };
+        reply(online);
     }
 
     /// Delivers what other nodes (and this one) publish, until the process stops.

@@ -554,13 +554,16 @@ impl Connection {
         {
             tracing::warn!(%room, error = %e, "presence update failed");
         }
-        let online = self
-            .services()
-            .presence
-            .online(room)
-            .await
-            .unwrap_or_else(|_| vec![self.me.username.clone()]);
-        self.reply(ServerFrame::Joined { room, online });
+        self.state
+            .node
+            .joined(room, &self.me.username, |mut online| {
+                // Whoever just joined is online, even before the refresh that announces it.
+                if let Err(at) = online.binary_search(&self.me.username) {
+                    online.insert(at, self.me.username.clone());
+                }
+                self.reply(ServerFrame::Joined { room, online })
+            })
+            .await;
         self.state.node.presence_changed(room).await;
         self.catch_up(room, since).await;
     }

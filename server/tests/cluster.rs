@@ -20,9 +20,8 @@ async fn two_nodes_on_one_redis_deliver_to_each_other_and_agree_on_who_is_online
     a.join(room, 0).await;
     b.join(room, 0).await;
 
-    let both = |f: &ServerFrame| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "bob"]);
-    a.wait_for(both).await;
-    b.wait_for(both).await;
+    a.online_becomes(room, &["alice", "bob"]).await;
+    b.online_becomes(room, &["alice", "bob"]).await;
 
     a.post(room, "a1", "from node one").await;
     let got = b.next_message().await;
@@ -45,8 +44,7 @@ async fn two_nodes_on_one_redis_deliver_to_each_other_and_agree_on_who_is_online
 
     // Bob's node stops: alice sees him leave.
     b.close().await;
-    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice"]))
-        .await;
+    a.online_becomes(room, &["alice"]).await;
     two.stop().await;
     one.stop().await;
 }

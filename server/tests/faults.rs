@@ -222,14 +222,12 @@ async fn a_connection_that_never_answers_pings_is_closed_and_goes_offline() {
     a.join(room, 0).await;
     let mut g = server.ws(&ghost).await;
     g.join(room, 0).await;
-    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "ghost"]))
-        .await;
+    a.online_becomes(room, &["alice", "ghost"]).await;
 
     // Alice keeps answering pings (her client reads); the ghost never reads
     // again, so it never answers one.
     let started = tokio::time::Instant::now();
-    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice"]))
-        .await;
+    a.online_becomes(room, &["alice"]).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     a.post(room, "m1", "alice is still here").await;
     drop(g);
@@ -292,9 +290,7 @@ async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_dup
     // Carol is only on the doomed node and does not come back.
     let mut c = common::Ws::connect_to(doomed.addr, Some(&carol), None).await.unwrap();
     c.join(room, 0).await;
-    let everyone =
-        |f: &ServerFrame| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "bob", "carol"]);
-    a.wait_for(everyone).await;
+    a.online_becomes(room, &["alice", "bob", "carol"]).await;
     a.post(room, "a1", "one").await;
     assert_eq!(b.next_message().await.seq, 1);
 
@@ -342,8 +338,7 @@ async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_dup
     assert_eq!(total, 4);
 
     // The dead node's presence entries lapse: carol drops off the list.
-    a.wait_for(|f| matches!(f, ServerFrame::Online { online, .. } if online == &["alice", "bob"]))
-        .await;
+    a.online_becomes(room, &["alice", "bob"]).await;
     drop(c);
     survivor.stop().await;
 }

@@ -202,6 +202,14 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             username,
             joined,
         } if r == room => {
+            // The server sends the list once, on joining, then only who came and went.
+            online.update(|names| match (names.binary_search(&username), joined) {
+                (Err(at), true) => names.insert(at, username.clone()),
+                (Ok(at), false) => {
+                    names.remove(at);
+                }
+                _ => {}
+            });
             let after = messages.with_untracked(|m| m.keys().next_back().copied().unwrap_or(0));
             let text = if joined {
                 format!("{username} joined")

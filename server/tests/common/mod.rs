@@ -347,6 +347,9 @@ pub struct Ws {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Frames `recv_until` skipped, for [`Ws::wait_for`].
     skipped: std::collections::VecDeque<ServerFrame>,
+    /// Each room's online list as a client keeps it: set by `Joined` (or a
+    /// whole `Online` list), then changed by every `Presence`.
+    online: std::collections::HashMap<RoomId, Vec<String>>,
 }
 
 impl Ws {
@@ -367,6 +370,7 @@ impl Ws {
             Ok((inner, _)) => Ok(Ws {
                 inner,
                 skipped: Default::default(),
+                online: Default::default(),
             }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
             Err(e) => panic!("websocket connect failed: {e}"),
@@ -396,12 +400,56 @@ impl Ws {
                     if std::env::var_os("WS_DEBUG").is_some() {
                         eprintln!("<- {text}");
                     }
-                    return Some(serde_json::from_str(&text).unwrap());
+                    let frame = serde_json::from_str(&text).unwrap();
+                    self.track_online(&frame);
+                    return Some(frame);
                 }
                 Ok(Message::Close(_)) | Err(_) => return None,
                 Ok(_) => continue,
             }
         }
+    }
+
+    fn track_online(&mut self, frame: &ServerFrame) {
+        match frame {
+            ServerFrame::Joined { room, online } | ServerFrame::Online { room, online } => {
+                self.online.insert(*room, online.clone());
+            }
+            ServerFrame::Presence { room, username, joined } => {
+                let names = self.online.entry(*room).or_default();
+                match (names.binary_search(username), joined) {
+                    (Err(at), true) => names.insert(at, username.clone()),
+                    (Ok(at), false) => {
+                        names.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads frames until the online list this client keeps for `room` is
+    /// `want`; panics after [`WAIT`]. (Skipped frames go to `wait_for`.)
+    pub async fn online_becomes(&mut self, room: RoomId, want: &[&str]) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.online.get(&room).is_none_or(|names| names != want) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_recv(left).await {
+                Some(frame) => {
+                    if self.skipped.len() == 10_000 {
+                        self.skipped.pop_front();
+                    }
+                    self.skipped.push_back(frame);
+                }
+                None => panic!("online list {:?}, never {want:?}", self.online.get(&room)),
+            }
+        }
+    }
+
+    /// Whether a frame some wait skipped over matches.
+    pub fn skipped_any(&self, pred: impl FnMut(&ServerFrame) -> bool) -> bool {
+        self.skipped.iter().any(pred)
     }
 
     /// Skips frames until one matches; panics after [`WAIT`].
