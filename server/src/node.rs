@@ -206,23 +206,22 @@ impl Node {
     /// Answers a join with the online list this node last showed the room,
     /// queued by `reply` under the same lock as [`Node::refresh_presence`]:
     /// the joiner is already subscribed, so every change after this list
-    /// reaches it, and none before it is missing from the list. With no list
-    /// yet, one is looked up and kept (a failed lookup shows `fallback`, and
-    /// keeps nothing, so that the next refresh sends the whole list).
+    /// reaches it, and none before it is missing from the list.
+    ///
+    /// With no list yet (the room's first socket on this node, or a lookup
+    /// failed), the list is looked up for this reply only (`fallback` if that
+    /// fails too) and not kept: the refresh that follows every join then has
+    /// nothing to diff against and sends the whole list to everyone here.
+    /// Keeping it would let a later joiner's lookup, which already holds the
+    /// later joiner, stand in for the change nobody was told about.
     pub async fn joined(&self, room: RoomId, fallback: &str, reply: impl FnOnce(Vec<String>)) {
-        let mut last_online = self.last_online.lock().await;
+        let last_online = self.last_online.lock().await;
         let online = match last_online.get(&room) {
             Some(online) => online.clone(),
-            None => match self.presence.online(room).await {
-                Ok(online) => {
-                    last_online.insert(room, online.clone());
-                    online
-                }
-                Err(e) => {
-                    tracing::warn!(%room, error = %e, "presence lookup failed");
-                    vec![fallback.to_owned()]
-                }
-            },
+            None => self.presence.online(room).await.unwrap_or_else(|e| {
+                tracing::warn!(%room, error = %e, "presence lookup failed");
+                vec![fallback.to_owned()]
+            }),
         };
         reply(online);
     }
