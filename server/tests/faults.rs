@@ -101,6 +101,25 @@ async fn who_joined_during_a_redis_outage_hears_of_the_next_joiner() {
     a.online_becomes(room, &["alice"]).await;
     redis.restore();
     until_healthy(&server).await;
+    // Announcements travel through the node's Redis subscriber, which
+    // re-subscribes on its own after the outage: wait until it has.
+    {
+        use fred::prelude::*;
+        let direct = Client::new(Config::from_url(&url).unwrap(), None, None, None);
+        direct.init().await.unwrap();
+        let channel = format!("{}:events", env.redis_prefix);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let subscribers: std::collections::HashMap<String, i64> =
+                direct.pubsub_numsub(channel.clone()).await.unwrap();
+            if subscribers.get(&channel).copied().unwrap_or(0) > 0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the node never re-subscribed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        direct.quit().await.unwrap();
+    }
     // Alice's own refresh puts her back in Redis.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
