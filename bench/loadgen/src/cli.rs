@@ -174,6 +174,9 @@ pub struct LoginArgs {
     /// Logins per second during the storm (open loop), of the fleet's own users.
     #[arg(long, default_value_t = 20.0)]
     pub logins_per_sec: f64,
+    /// Pairs of windows (without, then with the storm); the change is judged on medians.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
 }
 
 #[derive(Args, Debug, Clone)]
