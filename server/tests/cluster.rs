@@ -53,12 +53,7 @@ async fn two_nodes_on_one_redis_deliver_to_each_other_and_agree_on_who_is_online
 async fn healthz_reports_database_and_redis() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let server = env.node().await;
-    let health: serde_json::Value = reqwest::get(server.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = server.health().await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], "ok");
     assert_eq!(health["redis"], "ok");
@@ -66,12 +61,7 @@ async fn healthz_reports_database_and_redis() {
 
     let env = Environment::new(Backend::Embedded).await;
     let server = env.node().await;
-    let health: serde_json::Value = reqwest::get(server.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = server.health().await;
     assert_eq!(health["status"], "ok");
     assert!(health["redis"].as_str().unwrap().starts_with("disabled"));
     server.stop().await;

@@ -56,12 +56,7 @@ async fn a_message_the_bus_lost_reaches_the_other_node_from_the_database_once() 
 async fn until_healthy(server: &TestServer) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let health: serde_json::Value = reqwest::get(server.url("/healthz"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health: serde_json::Value = server.health().await;
         if health["status"] == "ok" {
             return;
         }
@@ -155,12 +150,7 @@ async fn with_redis_down_a_node_keeps_its_rooms_going_and_says_degraded() {
     a.post(room, "m1", "redis is down").await;
     let got = b.next_message().await;
     assert_eq!((got.seq, got.body.as_str()), (1, "redis is down"));
-    let health: serde_json::Value = reqwest::get(server.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = server.health().await;
     assert_eq!(health["status"], "degraded", "{health}");
 
     redis.restore();

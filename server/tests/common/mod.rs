@@ -257,6 +257,11 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The body of `GET /healthz`.
+    pub async fn health(&self) -> serde_json::Value {
+        reqwest::get(self.url("/healthz")).await.unwrap().json().await.unwrap()
+    }
+
     /// Calls a server function with form-encoded arguments, as the browser does.
     pub async fn call(&self, cookie: Option<&str>, endpoint: &str, form: &[(&str, &str)]) -> Reply {
         let client = reqwest::Client::builder()
