@@ -247,9 +247,34 @@ impl ServerFrame {
     }
 }
 
+/// Applies a `Presence` change to a sorted online list: adds `username` when
+/// it joined and is missing, removes it when it left. A repeated or stale
+/// change leaves the list as it is, so the list stays sorted and unique.
+pub fn apply_presence(online: &mut Vec<String>, username: &str, joined: bool) {
+    match (online.binary_search_by(|n| n.as_str().cmp(username)), joined) {
+        (Err(at), true) => online.insert(at, username.to_owned()),
+        (Ok(at), false) => {
+            online.remove(at);
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presence_changes_keep_the_online_list_sorted_and_unique() {
+        let mut online = vec!["ann".to_owned(), "cid".to_owned()];
+        apply_presence(&mut online, "bob", true);
+        assert_eq!(online, ["ann", "bob", "cid"]);
+        apply_presence(&mut online, "bob", true);
+        assert_eq!(online, ["ann", "bob", "cid"], "a repeated join adds nobody");
+        apply_presence(&mut online, "ann", false);
+        apply_presence(&mut online, "zed", false);
+        assert_eq!(online, ["bob", "cid"], "a leave of someone absent changes nothing");
+    }
 
     fn message() -> ChatMessage {
         ChatMessage {

@@ -8,7 +8,9 @@
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
 use crate::components::{FormError, LoadError, TopBar, error_message};
 use crate::live::{self, ConnState, Handlers, Live};
-use crate::protocol::{ApiError, ChatMessage, ClientFrame, ErrorCode, RoomId, RoomPage, Seq, ServerFrame};
+use crate::protocol::{
+    ApiError, ChatMessage, ClientFrame, ErrorCode, RoomId, RoomPage, Seq, ServerFrame, apply_presence,
+};
 use crate::time;
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
@@ -203,13 +205,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             joined,
         } if r == room => {
             // The server sends the list once, on joining, then only who came and went.
-            online.update(|names| match (names.binary_search(&username), joined) {
-                (Err(at), true) => names.insert(at, username.clone()),
-                (Ok(at), false) => {
-                    names.remove(at);
-                }
-                _ => {}
-            });
+            online.update(|names| apply_presence(names, &username, joined));
             let after = messages.with_untracked(|m| m.keys().next_back().copied().unwrap_or(0));
             let text = if joined {
                 format!("{username} joined")

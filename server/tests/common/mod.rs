@@ -421,14 +421,7 @@ impl Ws {
                 self.online.insert(*room, online.clone());
             }
             ServerFrame::Presence { room, username, joined } => {
-                let names = self.online.entry(*room).or_default();
-                match (names.binary_search(username), joined) {
-                    (Err(at), true) => names.insert(at, username.clone()),
-                    (Ok(at), false) => {
-                        names.remove(at);
-                    }
-                    _ => {}
-                }
+                app::protocol::apply_presence(self.online.entry(*room).or_default(), username, *joined);
             }
             _ => {}
         }
