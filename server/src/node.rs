@@ -185,19 +185,15 @@ impl Node {
                 .deliver(room, &serialize(&ServerFrame::Online { room, online }));
             return;
         };
-        for name in online.iter().filter(|n| !previous.contains(n)) {
+        // Both lists are sorted (see `Presence::online`): a lookup is a binary search.
+        let absent = |list: &[String], name: &String| list.binary_search(name).is_err();
+        let came = online.iter().filter(|n| absent(&previous, n)).map(|n| (n, true));
+        let went = previous.iter().filter(|n| absent(&online, n)).map(|n| (n, false));
+        for (name, joined) in came.chain(went) {
             let frame = ServerFrame::Presence {
                 room,
                 username: name.clone(),
-                joined: true,
-            };
-            self.hub.deliver(room, &serialize(&frame));
-        }
-        for name in previous.iter().filter(|n| !online.contains(n)) {
-            let frame = ServerFrame::Presence {
-                room,
-                username: name.clone(),
-                joined: false,
+                joined,
             };
             self.hub.deliver(room, &serialize(&frame));
         }
