@@ -67,6 +67,7 @@ def main():
     runs = [json.loads(line) for line in open(raw) if line.strip()]
     values = defaultdict(list)   # (workload, label, target) → [value per valid run]
     counts = defaultdict(lambda: [0, 0])  # (workload, target) → [valid, all]
+    retried = defaultdict(int)  # (workload, target) → steps run again, all repetitions
     floor = [r["run"].get("cpu_us_per_write") for r in runs if r["target"] == "machine"]
     floor = statistics.median([f for f in floor if f]) if any(floor) else None
     for r in runs:
@@ -75,6 +76,7 @@ def main():
         if target == "machine" or workload is None:
             continue
         counts[(workload, target)][1] += 1
+        retried[(workload, target)] += run.get("retried_steps") or 0
         if not run.get("valid"):
             continue
         counts[(workload, target)][0] += 1
@@ -106,6 +108,10 @@ def main():
                 ratio = pm / nm
         valid = f"{counts[(w, 'natter')][0]}/{counts[(w, 'natter')][1]}, {counts[(w, 'peer')][0]}/{counts[(w, 'peer')][1]}"
         print(f"| {w} | {label} | {fmt(nm)} | {fmt(pm)} | {fmt(ratio) if ratio else '–'} | {valid} |")
+    if any(retried.values()):
+        again = ", ".join(f"{w} {t} {n}" for (w, t), n in sorted(retried.items()) if n)
+        print(f"\nSteps that failed on latency alone and were run again at the same rate "
+              f"(all repetitions; a knee is the last rate that passed): {again}.")
     cpu = values.get(("fanout", "knee: server CPU per delivered message (µs)", "natter"))
     if floor and cpu:
         print(f"\nNatter's server CPU per delivered message at the fan-out knee is "

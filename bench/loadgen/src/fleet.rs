@@ -261,6 +261,7 @@ impl Fleet {
         }
         StepResult {
             step,
+            attempt: 1,
             offered_per_s: rate,
             secs,
             sent: counts.sent,
@@ -318,7 +319,7 @@ impl Fleet {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct LoadgenUsage {
     /// CPU seconds of the whole loadgen process during the step.
     pub cpu_s: f64,
@@ -330,9 +331,11 @@ pub struct LoadgenUsage {
 }
 
 /// Everything measured in one step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct StepResult {
     pub step: u32,
+    /// 1, or 2+ when the same rate was run again after failing on latency alone.
+    pub attempt: u32,
     /// Messages per second offered (all rooms together).
     pub offered_per_s: f64,
     pub secs: f64,
@@ -413,5 +416,20 @@ impl StepResult {
         }
         self.pass = why.is_empty() && self.valid;
         self.fail_reasons = why;
+    }
+
+    /// A valid step that failed only because its p99 was over the limit: everything sent
+    /// was acked and delivered, once. Such a failure can be one stall of the machine (a
+    /// slow fsync, a stolen CPU) rather than the server's limit, so it may be run again.
+    /// Anything lost, refused, dropped or duplicated is never retried.
+    pub fn failed_on_latency_alone(&self) -> bool {
+        self.valid
+            && !self.pass
+            && self.sent > 0
+            && self.lost == 0
+            && self.errors == 0
+            && self.disconnects == 0
+            && self.duplicates == 0
+            && self.unacked == 0
     }
 }

@@ -106,20 +106,30 @@ pub async fn run(common: &Common, name: &str, args: &ChatArgs, defaults: &Defaul
     let mut steps: Vec<StepResult> = Vec::new();
     let mut stop_reason = "single step".to_owned();
     let max_steps = if args.step { args.max_steps.max(1) } else { 1 };
-    for i in 0..max_steps {
+    let retries = if args.step { args.retries } else { 0 };
+    let mut retried = 0u32;
+    let mut number = 0;
+    'rates: for i in 0..max_steps {
         let rate = r.rate * args.step_factor.powi(i32::try_from(i).unwrap_or(i32::MAX));
-        let (mut result, ()) = fleet.step(i + 1, rate, r.secs, r.grace, async {}).await?;
-        result.judge(r.criterion);
-        report::step_row(&result);
-        let (valid, pass) = (result.valid, result.pass);
-        steps.push(result);
-        if !valid {
-            stop_reason = "loadgen-bound".into();
-            break;
-        }
-        if !pass {
-            stop_reason = "server-bound".into();
-            break;
+        for attempt in 1..=retries + 1 {
+            number += 1;
+            let (mut result, ()) = fleet.step(number, rate, r.secs, r.grace, async {}).await?;
+            result.attempt = attempt;
+            result.judge(r.criterion);
+            report::step_row(&result);
+            let next = after_attempt(&result, attempt, retries);
+            steps.push(result);
+            match next {
+                Next::Rate => break,
+                Next::Again => {
+                    retried += 1;
+                    eprintln!("      failed on latency alone: running {rate:.1} msgs/s again");
+                }
+                Next::Stop(why) => {
+                    stop_reason = why.into();
+                    break 'rates;
+                }
+            }
         }
         if args.step && i + 1 == max_steps {
             stop_reason = "max steps reached".into();
@@ -159,6 +169,8 @@ pub async fn run(common: &Common, name: &str, args: &ChatArgs, defaults: &Defaul
         "valid": if args.step { knee.is_some() } else { last.is_some_and(|s| s.valid) },
         "pass": if args.step { knee.is_some() } else { last.is_some_and(|s| s.pass) },
         "stop_reason": stop_reason,
+        // Steps run again after failing on latency alone (each attempt is in `steps`).
+        "retried_steps": retried,
         // The server was not pushed past its knee: the real one is at least this high.
         "knee_lower_bound": args.step && stop_reason != "server-bound",
         "knee": knee,
@@ -166,6 +178,29 @@ pub async fn run(common: &Common, name: &str, args: &ChatArgs, defaults: &Defaul
         "peak_delivered_per_s": peak(|s| s.delivered_per_s),
         "steps": steps,
     }))
+}
+
+/// What the step search does after one attempt at a rate.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// It passed: on to the next rate.
+    Rate,
+    /// It failed on latency alone with retries left: the same rate again.
+    Again,
+    /// The search ends, for this reason.
+    Stop(&'static str),
+}
+
+fn after_attempt(result: &StepResult, attempt: u32, retries: u32) -> Next {
+    if !result.valid {
+        Next::Stop("loadgen-bound")
+    } else if result.pass {
+        Next::Rate
+    } else if result.failed_on_latency_alone() && attempt <= retries {
+        Next::Again
+    } else {
+        Next::Stop("server-bound")
+    }
 }
 
 /// `login`: the same fleet and rate, alone (baseline) and during a login storm, in
@@ -311,7 +346,59 @@ async fn login_storm(
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{Next, after_attempt, median};
+    use crate::fleet::{Criterion, StepResult};
+
+    /// A valid step of 1,000 sends, all acked and delivered, with this delivery p99.
+    fn step(p99_ms: f64) -> StepResult {
+        let mut s = StepResult {
+            valid: true,
+            sent: 1_000,
+            acked: 1_000,
+            delivered: 19_000,
+            expected_deliveries: 19_000,
+            ..StepResult::default()
+        };
+        s.latency.p99_ms = p99_ms;
+        s
+    }
+
+    fn judged(mut s: StepResult) -> StepResult {
+        s.judge(Criterion::Delivery { p99_ms: 50.0 });
+        s
+    }
+
+    #[test]
+    fn a_step_slow_but_complete_is_run_again_while_retries_last() {
+        let slow = judged(step(80.0));
+        assert!(!slow.pass);
+        assert_eq!(after_attempt(&slow, 1, 1), Next::Again);
+        assert_eq!(after_attempt(&slow, 2, 1), Next::Stop("server-bound"));
+        assert_eq!(after_attempt(&slow, 1, 0), Next::Stop("server-bound"));
+        assert_eq!(after_attempt(&judged(step(20.0)), 2, 1), Next::Rate);
+    }
+
+    #[test]
+    fn a_step_that_lost_refused_or_dropped_anything_is_never_run_again() {
+        let mut lost = step(20.0);
+        lost.lost = 1;
+        let mut refused = step(80.0);
+        refused.errors = 1;
+        let mut dropped = step(80.0);
+        dropped.disconnects = 1;
+        let mut unacked = step(80.0);
+        unacked.unacked = 3;
+        for s in [lost, refused, dropped, unacked] {
+            assert_eq!(after_attempt(&judged(s), 1, 5), Next::Stop("server-bound"));
+        }
+    }
+
+    #[test]
+    fn an_invalid_step_ends_the_search_as_loadgen_bound() {
+        let mut s = step(10.0);
+        s.valid = false;
+        assert_eq!(after_attempt(&judged(s), 1, 5), Next::Stop("loadgen-bound"));
+    }
 
     #[test]
     fn median_takes_the_middle_of_odd_and_even_counts() {
