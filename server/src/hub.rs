@@ -111,7 +111,9 @@ mod tests {
     }
 
     fn taken(handle: &ConnHandle) -> Vec<String> {
-        handle.mailbox.take(100).iter().map(|f| f.as_str().to_owned()).collect()
+        std::iter::from_fn(|| handle.mailbox.pop())
+            .map(|f| f.as_str().to_owned())
+            .collect()
     }
 
     #[test]

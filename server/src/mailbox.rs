@@ -105,19 +105,25 @@ impl Mailbox {
         Pushed::Queued
     }
 
-    /// Takes up to `max` frames, oldest first. If more are left, `ready`
-    /// stays notified so the writer comes straight back for them.
-    pub fn take(&self, max: usize) -> Vec<Utf8Bytes> {
+    /// Takes the oldest frame. The writer pops frames one at a time straight
+    /// into the socket's buffer, so delivering one costs no allocation; the
+    /// frames it has not reached yet still count against the capacity.
+    pub fn pop(&self) -> Option<Utf8Bytes> {
         let mut frames = self.frames();
-        let n = frames.len().min(max);
-        let batch: Vec<Utf8Bytes> = frames.drain(..n).collect();
-        if !frames.is_empty() {
-            self.ready.notify_one();
-        } else if frames.capacity() > KEEP_SLOTS {
+        let frame = frames.pop_front();
+        if frames.is_empty() && frames.capacity() > KEEP_SLOTS {
             // A burst is over: give its buffer back rather than keep it for the socket's life.
             *frames = VecDeque::new();
         }
-        batch
+        frame
+    }
+
+    /// After a writer stopped at its batch limit: if frames are left, `ready`
+    /// is notified so that it comes straight back for them.
+    pub fn wake_if_pending(&self) {
+        if !self.frames().is_empty() {
+            self.ready.notify_one();
+        }
     }
 
     /// Asks the writer to send a heartbeat ping.
@@ -172,8 +178,12 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn texts(frames: Vec<Utf8Bytes>) -> Vec<String> {
-        frames.iter().map(|f| f.as_str().to_owned()).collect()
+    /// Pops up to `max` frames, as the writer does.
+    fn texts(mailbox: &Mailbox, max: usize) -> Vec<String> {
+        std::iter::from_fn(|| mailbox.pop())
+            .take(max)
+            .map(|f| f.as_str().to_owned())
+            .collect()
     }
 
     #[tokio::test]
@@ -185,13 +195,18 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), mailbox.ready.notified())
             .await
             .expect("a push wakes the writer");
-        assert_eq!(texts(mailbox.take(3)), ["0", "1", "2"]);
+        assert_eq!(texts(&mailbox, 3), ["0", "1", "2"]);
         // Two are left: the writer must not wait for another push to get them.
+        mailbox.wake_if_pending();
         tokio::time::timeout(Duration::from_secs(1), mailbox.ready.notified())
             .await
             .expect("frames left over keep the writer awake");
-        assert_eq!(texts(mailbox.take(3)), ["3", "4"]);
-        assert!(mailbox.take(3).is_empty());
+        assert_eq!(texts(&mailbox, 3), ["3", "4"]);
+        assert!(mailbox.pop().is_none());
+        // Nothing left: no wake-up is stored for the writer to find.
+        mailbox.wake_if_pending();
+        let woken = tokio::time::timeout(Duration::from_millis(50), mailbox.ready.notified()).await;
+        assert!(woken.is_err(), "an empty mailbox woke the writer");
     }
 
     #[tokio::test]
@@ -204,7 +219,7 @@ mod tests {
             .await
             .expect("overflow is signalled");
         assert!(mailbox.take_alerts().overflowed);
-        assert_eq!(texts(mailbox.take(10)), ["a", "b"]);
+        assert_eq!(texts(&mailbox, 10), ["a", "b"]);
     }
 
     #[test]
@@ -213,11 +228,11 @@ mod tests {
         for n in 0..500 {
             mailbox.push(Utf8Bytes::from(n.to_string()));
         }
-        assert_eq!(mailbox.take(1000).len(), 500);
+        assert_eq!(texts(&mailbox, 1000).len(), 500);
         assert!(mailbox.frames().capacity() <= KEEP_SLOTS);
         mailbox.close();
         assert_eq!(mailbox.push(Utf8Bytes::from("late")), Pushed::Closed);
-        assert!(mailbox.take(10).is_empty());
+        assert!(mailbox.pop().is_none());
     }
 
     #[tokio::test]

@@ -146,7 +146,6 @@ struct Connection {
     rooms: HashSet<RoomId>,
 }
 
-type Sink = futures::stream::SplitSink<WebSocket, Message>;
 type Stream = futures::stream::SplitStream<WebSocket>;
 type CloseSender = tokio::sync::oneshot::Sender<CloseFrame>;
 
@@ -413,17 +412,25 @@ fn close(code: u16, reason: &str) -> CloseFrame {
     }
 }
 
-/// Frames fed to the socket before one flush.
-const WRITE_BATCH: usize = 64;
+/// Bytes of frames fed to the socket before one flush. tungstenite keeps its
+/// write buffer at the largest size it ever reached, for the socket's life,
+/// so a batch of 64 frames (the limit before) left up to 64 frames' worth
+/// (16 KiB of 250-byte messages) in every socket that once fell behind. A
+/// batch stops once it passes this; a bigger frame still goes out whole.
+const WRITE_BATCH_BYTES: usize = 1024;
 
 /// The writer: drains the mailbox into the socket until the reader closes
 /// it or a write fails.
 #[allow(clippy::manual_async_fn)]
-fn write_loop(
-    mut sink: Sink,
+fn write_loop<S>(
+    mut sink: S,
     mailbox: Arc<Mailbox>,
     mut close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
-) -> impl Future<Output = ()> + Send + 'static {
+) -> impl Future<Output = ()> + Send + 'static
+where
+    // Generic so that a test can watch what the writer sends.
+    S: futures::Sink<Message, Error = axum::Error> + Unpin + Send + 'static,
+{
     async move {
         loop {
             // First: when the reader ends it sends the close frame (or drops
@@ -445,15 +452,20 @@ fn write_loop(
                 }
                 break;
             }
-            // Coalesce: feed everything already queued, then flush once. (The
-            // timeout arms a timer only if the write has to wait.)
-            let batch = mailbox.take(WRITE_BATCH);
+            // Coalesce: feed what is queued (up to a batch), then flush once.
+            // (The timeout arms a timer only if the write has to wait.)
             let sent = tokio::time::timeout(WRITE_TIMEOUT, async {
                 if mailbox.take_ping() {
                     sink.feed(Message::Ping(Default::default())).await?;
                 }
-                for frame in batch {
+                let mut fed = 0;
+                while fed < WRITE_BATCH_BYTES {
+                    let Some(frame) = mailbox.pop() else { break };
+                    fed += frame.len();
                     sink.feed(Message::Text(frame)).await?;
+                }
+                if fed >= WRITE_BATCH_BYTES {
+                    mailbox.wake_if_pending();
                 }
                 sink.flush().await
             })
@@ -467,7 +479,10 @@ fn write_loop(
     }
 }
 
-async fn send_close(sink: &mut Sink, mailbox: &Mailbox, frame: CloseFrame) -> Result<(), axum::Error> {
+async fn send_close<S>(sink: &mut S, mailbox: &Mailbox, frame: CloseFrame) -> Result<(), axum::Error>
+where
+    S: futures::Sink<Message, Error = axum::Error> + Unpin,
+{
     if frame.code == close_code::AGAIN {
         // A slow consumer: drop its backlog (it catches up after
         // reconnecting) and say why, ahead of the close.
@@ -475,7 +490,8 @@ async fn send_close(sink: &mut Sink, mailbox: &Mailbox, frame: CloseFrame) -> Re
         let _ = sink.feed(Message::Text(serialize(&notice))).await;
     } else {
         // Whatever is still queued goes out before the close.
-        for last in mailbox.take(CONNECTION_QUEUE) {
+        for _ in 0..CONNECTION_QUEUE {
+            let Some(last) = mailbox.pop() else { break };
             let _ = sink.feed(Message::Text(last)).await;
         }
     }
@@ -764,6 +780,30 @@ fn api_error(e: BackendError, client_id: Option<String>) -> ServerFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_backlog_of_several_batches_is_all_sent_on_one_wake_up() {
+        let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE));
+        // Each frame fills a batch on its own; all are queued before the
+        // writer first runs, so only one wake-up is stored for them.
+        let big = "x".repeat(WRITE_BATCH_BYTES);
+        for n in 0..5 {
+            assert_eq!(mailbox.push(Utf8Bytes::from(format!("{n}{big}"))), Pushed::Queued);
+        }
+        let (tx, mut rx) = futures::channel::mpsc::unbounded::<Message>();
+        let (_close_tx, close_rx) = tokio::sync::oneshot::channel();
+        let writer = tokio::spawn(write_loop(tx.sink_map_err(axum::Error::new), mailbox, close_rx));
+        for n in 0..5 {
+            let frame = tokio::time::timeout(Duration::from_secs(2), rx.next())
+                .await
+                .unwrap_or_else(|_| panic!("frame {n} was left in the mailbox"));
+            match frame {
+                Some(Message::Text(text)) => assert!(text.as_str().starts_with(&n.to_string())),
+                other => panic!("expected frame {n}, got {other:?}"),
+            }
+        }
+        writer.abort();
+    }
 
     fn timings() -> Timings {
         Timings {
