@@ -68,8 +68,9 @@ def main():
     values = defaultdict(list)   # (workload, label, target) → [value per valid run]
     counts = defaultdict(lambda: [0, 0])  # (workload, target) → [valid, all]
     retried = defaultdict(int)  # (workload, target) → steps run again, all repetitions
-    floor = [r["run"].get("cpu_us_per_write") for r in runs if r["target"] == "machine"]
-    floor = statistics.median([f for f in floor if f]) if any(floor) else None
+    floors = [r["run"].get("cpu_us_per_write") for r in runs if r["target"] == "machine"]
+    floors = [f for f in floors if f]
+    floor = statistics.median(floors) if floors else None
     for r in runs:
         run, target = r["run"], r["target"]
         workload = run.get("workload")
@@ -91,8 +92,9 @@ def main():
     print(f"Medians over {reps} repetition(s); each workload ran on Natter and the peer alternately, "
           "each time on a freshly started server. \"×\" is Natter/peer, put so that > 1 means Natter is better.\n")
     if floor:
+        spread = f"; {len(floors)} readings, {min(floors):.2f}-{max(floors):.2f}" if len(floors) > 1 else ""
         print(f"Machine floor: one 100-byte write on a loopback TCP socket costs {floor:.2f} µs of CPU "
-              "(writer + reader).\n")
+              f"(writer + reader{spread}).\n")
     print("| workload | metric | Natter | peer | × | valid runs (Natter, peer) |")
     print("|---|---|---|---|---|---|")
     for w, label, _, better in METRICS:
