@@ -147,9 +147,14 @@ pub struct ChatArgs {
     /// Each step's rate is the last one's times this.
     #[arg(long, default_value_t = 1.5)]
     pub step_factor: f64,
-    /// Stop stepping after this many steps.
+    /// Stop climbing after this many rates.
     #[arg(long, default_value_t = 15)]
     pub max_steps: u32,
+    /// After the climb's first failure, offer this many geometric midpoints between the
+    /// highest rate that passed and the lowest that failed (each halves the band's log
+    /// width: 2 narrows a ×1.5 band to ×1.11). 0 ends the search at the first failure.
+    #[arg(long, default_value_t = 2)]
+    pub refine: u32,
     /// A step that fails on latency alone (nothing lost, refused or dropped) is run again
     /// at the same rate up to this many times before the search stops; the knee is the
     /// last rate that passed. One 5 s step fails on a single 100 ms stall of a shared

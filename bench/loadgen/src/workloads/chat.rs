@@ -8,6 +8,7 @@ use crate::report;
 use crate::stats::{self, Summary};
 use crate::target::Target;
 use crate::users;
+use crate::workloads::search::{Outcome, RateSearch};
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -104,13 +105,16 @@ pub async fn run(common: &Common, name: &str, args: &ChatArgs, defaults: &Defaul
     warm_up(&fleet, r.rate, args.warmup_secs, r.grace).await?;
     report::step_header();
     let mut steps: Vec<StepResult> = Vec::new();
-    let mut stop_reason = "single step".to_owned();
-    let max_steps = if args.step { args.max_steps.max(1) } else { 1 };
     let retries = if args.step { args.retries } else { 0 };
     let mut retried = 0u32;
     let mut number = 0;
-    'rates: for i in 0..max_steps {
-        let rate = r.rate * args.step_factor.powi(i32::try_from(i).unwrap_or(i32::MAX));
+    let mut search = if args.step {
+        RateSearch::new(r.rate, args.step_factor, args.max_steps, args.refine)
+    } else {
+        RateSearch::new(r.rate, 1.0, 1, 0)
+    };
+    while let Some(rate) = search.next_rate() {
+        let mut outcome = Outcome::Pass;
         for attempt in 1..=retries + 1 {
             number += 1;
             let (mut result, ()) = fleet.step(number, rate, r.secs, r.grace, async {}).await?;
@@ -126,17 +130,21 @@ pub async fn run(common: &Common, name: &str, args: &ChatArgs, defaults: &Defaul
                     eprintln!("      failed on latency alone: running {rate:.1} msgs/s again");
                 }
                 Next::Stop(why) => {
-                    stop_reason = why.into();
-                    break 'rates;
+                    outcome = Outcome::Fail(why);
+                    break;
                 }
             }
         }
-        if args.step && i + 1 == max_steps {
-            stop_reason = "max steps reached".into();
-        }
+        search.record(rate, outcome);
     }
+    let stop_reason = if args.step { search.stop_reason() } else { "single step" };
     fleet.close().await;
-    let knee = steps.iter().rev().find(|s| s.pass).cloned();
+    // The highest rate that passed (midpoints run after higher rates that failed).
+    let knee = steps
+        .iter()
+        .filter(|s| s.pass)
+        .max_by(|a, b| a.offered_per_s.total_cmp(&b.offered_per_s))
+        .cloned();
     if args.step {
         match &knee {
             Some(k) => eprintln!(

@@ -4,4 +4,5 @@ pub mod chat;
 pub mod floor;
 pub mod history;
 pub mod idle;
+pub mod search;
 pub mod seed;
