@@ -2,6 +2,11 @@
 //! message (and each presence change) to one channel, and one subscriber per
 //! node hands what arrives to that node's hub.
 //!
+//! Publishes are coalesced: one task per node sends what was queued while its
+//! last `PUBLISH` was in flight as one batch, so under load Redis parses one
+//! command and writes one message per subscriber for many events, and each
+//! node's subscriber wakes once for them. A lone event still goes at once.
+//!
 //! Redis pub/sub is at-most-once: what a node misses while its subscriber is
 //! reconnecting is recovered by clients through catch-up from the database.
 
@@ -10,9 +15,15 @@ use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::Message;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most events in one `PUBLISH`.
+const MAX_BATCH: usize = 128;
+/// Events waiting for the publisher; beyond this, publishing waits for room.
+const QUEUE: usize = 8 * MAX_BATCH;
 
 /// What travels between nodes.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BusEvent<'a> {
     /// A serialised `ServerFrame` for every connection in the room; `seq` is
     /// the message's sequence for chat messages (0 for anything else), so a
@@ -62,11 +73,73 @@ impl BusEvent<'_> {
     }
 }
 
+/// One payload for several events: `b` then `<byte length> <event>` for each.
+/// A single event goes as itself. Lengths, not a separator: a frame is JSON
+/// and may hold any character.
+fn encode_batch(events: &mut [String]) -> String {
+    use std::fmt::Write as _;
+    if let [one] = events {
+        return std::mem::take(one);
+    }
+    let mut out = String::with_capacity(1 + events.iter().map(|e| e.len() + 6).sum::<usize>());
+    out.push('b');
+    for event in events {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{} {event}", event.len());
+    }
+    out
+}
+
+/// The events in a payload, in order; `None` for one that cannot be read
+/// (after which a batch is not read further: its framing is lost).
+pub fn events(payload: &str) -> Vec<Option<BusEvent<'_>>> {
+    let Some(mut rest) = payload.strip_prefix('b') else {
+        return vec![BusEvent::decode(payload)];
+    };
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let event = rest.split_once(' ').and_then(|(len, tail)| {
+            let len: usize = len.parse().ok()?;
+            Some((tail.get(..len)?, tail.get(len..)?))
+        });
+        let Some((event, tail)) = event else {
+            out.push(None);
+            break;
+        };
+        out.push(BusEvent::decode(event));
+        rest = tail;
+    }
+    out
+}
+
+struct Outgoing {
+    event: String,
+    published: oneshot::Sender<Result<(), fred::error::Error>>,
+}
+
+/// Publishes whatever queued up while the previous `PUBLISH` was in flight as
+/// one, until every [`RedisBus`] handle is gone.
+async fn run_publisher(client: Client, channel: String, mut queue: mpsc::Receiver<Outgoing>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut events = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        events.clear();
+        events.extend(batch.iter_mut().map(|o: &mut Outgoing| std::mem::take(&mut o.event)));
+        let sent: Result<i64, _> = client.publish(channel.as_str(), encode_batch(&mut events)).await;
+        let sent = sent.map(drop);
+        for outgoing in batch.drain(..) {
+            // The publisher may have stopped waiting (its task ended): nothing to tell.
+            let _ = outgoing.published.send(sent.clone());
+        }
+    }
+}
+
 /// The Redis side of the bus: a publishing client and a subscriber.
 pub struct RedisBus {
     pub client: Client,
     pub subscriber: SubscriberClient,
     pub channel: String,
+    outbox: mpsc::Sender<Outgoing>,
 }
 
 fn reconnect_policy() -> ReconnectPolicy {
@@ -96,16 +169,27 @@ impl RedisBus {
         drop(subscriber.manage_subscriptions());
         let channel = format!("{prefix}:events");
         subscriber.subscribe(channel.as_str()).await?;
+        let (outbox, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run_publisher(client.clone(), channel.clone(), queue));
         Ok(Self {
             client,
             subscriber,
             channel,
+            outbox,
         })
     }
 
+    /// Publishes `event` (in a batch with whatever else is being published)
+    /// and returns once Redis took it.
     pub async fn publish(&self, event: &BusEvent<'_>) -> Result<(), fred::error::Error> {
-        let _: i64 = self.client.publish(self.channel.as_str(), event.encode()).await?;
-        Ok(())
+        let (published, outcome) = oneshot::channel();
+        let outgoing = Outgoing {
+            event: event.encode(),
+            published,
+        };
+        let stopped = || fred::error::Error::new(fred::error::ErrorKind::Canceled, "the bus publisher has stopped");
+        self.outbox.send(outgoing).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     pub fn messages(&self) -> tokio::sync::broadcast::Receiver<Message> {
@@ -143,6 +227,50 @@ mod tests {
             user: UserId(9),
         };
         assert_eq!(BusEvent::decode(&event.encode()), Some(event));
+    }
+
+    #[test]
+    fn a_batch_holds_its_events_in_order_whatever_their_text() {
+        let frames = [r#"{"body":"12 b3 x"}"#, "", "p 9 é"];
+        let events = [
+            BusEvent::Frame {
+                room: RoomId(1),
+                seq: 5,
+                frame: frames[0],
+            },
+            BusEvent::PresenceChanged { room: RoomId(2) },
+            BusEvent::Frame {
+                room: RoomId(3),
+                seq: 0,
+                frame: frames[1],
+            },
+            BusEvent::Kick {
+                room: RoomId(4),
+                user: UserId(8),
+            },
+            BusEvent::Frame {
+                room: RoomId(5),
+                seq: 6,
+                frame: frames[2],
+            },
+        ];
+        let encoded: Vec<String> = events.iter().map(BusEvent::encode).collect();
+        let payload = encode_batch(&mut encoded.clone());
+        let decoded: Vec<_> = super::events(&payload).into_iter().map(Option::unwrap).collect();
+        assert_eq!(decoded, events);
+        // A batch of one is the event itself, as a node without batching sends it.
+        assert_eq!(encode_batch(&mut encoded[..1].to_vec()), encoded[0]);
+        assert_eq!(super::events(&encoded[0]), vec![Some(events[0].clone())]);
+    }
+
+    #[test]
+    fn a_damaged_batch_yields_what_precedes_the_damage() {
+        let good = BusEvent::PresenceChanged { room: RoomId(2) }.encode();
+        let payload = format!("b{} {good}99 f1 2 {{}}", good.len());
+        let decoded = events(&payload);
+        assert_eq!(decoded, vec![Some(BusEvent::PresenceChanged { room: RoomId(2) }), None]);
+        assert_eq!(events("bx"), vec![None]);
+        assert_eq!(events("b3 q12"), vec![None]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! straight to the hub), keeps its sockets' online lists current, and — since
 //! Redis pub/sub may drop messages — fills any hole from the database.
 
-use crate::bus::{BusEvent, RedisBus};
+use crate::bus::{self, BusEvent, RedisBus};
 use crate::hub::{ConnId, Hub};
 use crate::ledger::Ledger;
 use app::backend::{Presence, Store};
@@ -232,20 +232,22 @@ impl Node {
                     let Some(payload) = message.value.as_str() else {
                         continue;
                     };
-                    match BusEvent::decode(&payload) {
-                        Some(BusEvent::Frame { room, seq, frame }) => {
-                            let bytes = Utf8Bytes::from(frame.to_owned());
-                            if seq > 0 {
-                                self.deliver_message(room, seq, &bytes);
-                            } else {
-                                self.hub.deliver(room, &bytes);
+                    for event in bus::events(&payload) {
+                        match event {
+                            Some(BusEvent::Frame { room, seq, frame }) => {
+                                let bytes = Utf8Bytes::from(frame.to_owned());
+                                if seq > 0 {
+                                    self.deliver_message(room, seq, &bytes);
+                                } else {
+                                    self.hub.deliver(room, &bytes);
+                                }
                             }
+                            Some(BusEvent::PresenceChanged { room }) => self.mark_presence_dirty(room),
+                            Some(BusEvent::Kick { room, user }) => {
+                                self.hub.kick(room, user);
+                            }
+                            None => tracing::warn!("ignoring an unreadable bus event"),
                         }
-                        Some(BusEvent::PresenceChanged { room }) => self.mark_presence_dirty(room),
-                        Some(BusEvent::Kick { room, user }) => {
-                            self.hub.kick(room, user);
-                        }
-                        None => tracing::warn!("ignoring an unreadable bus event"),
                     }
                 }
                 // Messages were dropped; clients recover them through catch-up on their next gap.

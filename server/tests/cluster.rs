@@ -225,3 +225,57 @@ async fn disabling_an_account_closes_its_sockets_on_every_node() {
     two.stop().await;
     one.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_together_cross_redis_in_few_messages_each_once() {
+    use app::protocol::RoomId;
+    use server::bus::{self, BusEvent, RedisBus};
+
+    let prefix = common::unique("bus");
+    let sender = RedisBus::connect(&common::redis_url(), &prefix).await.unwrap();
+    let receiver = RedisBus::connect(&common::redis_url(), &prefix).await.unwrap();
+    let mut raw = receiver.messages();
+
+    let frames: Vec<String> = (0..300).map(|i| format!(r#"{{"n":"{i} x"}}"#)).collect();
+    let publishes = frames.iter().enumerate().map(|(i, frame)| {
+        let sender = &sender;
+        async move {
+            let event = BusEvent::Frame {
+                room: RoomId(7),
+                seq: i as i64 + 1,
+                frame,
+            };
+            sender.publish(&event).await
+        }
+    });
+    for outcome in futures::future::join_all(publishes).await {
+        outcome.unwrap();
+    }
+
+    let mut got = Vec::new();
+    let mut messages = 0;
+    while got.len() < frames.len() {
+        let message = tokio::time::timeout(common::WAIT, raw.recv()).await.unwrap().unwrap();
+        messages += 1;
+        let payload = message.value.as_str().unwrap().into_owned();
+        for event in bus::events(&payload) {
+            match event.unwrap() {
+                BusEvent::Frame { seq, frame, .. } => got.push((seq, frame.to_owned())),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    // Concurrent publishes have no order among themselves (the runtime's
+    // budget may postpone some): each arrives once, intact.
+    got.sort();
+    let want: Vec<(i64, String)> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i as i64 + 1, f.clone()))
+        .collect();
+    assert_eq!(got, want, "every event, once");
+    // Published at once, they share PUBLISHes (one each would be 300).
+    assert!(messages <= 30, "{messages} Redis messages for 300 events");
+    sender.quit().await;
+    receiver.quit().await;
+}
