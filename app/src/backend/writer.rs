@@ -74,7 +74,13 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
     // Waits for the first post, then takes everything else already queued.
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (messages, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.done)).unzip();
+        let started = std::time::Instant::now();
         let outcomes = commit(&store, &messages).await;
+        tracing::debug!(
+            size = messages.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "batch committed"
+        );
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // The sender may have gone (its socket closed); the message stays committed.
             let _ = reply.send(outcome);
