@@ -113,7 +113,7 @@ def main():
     if any(retried.values()):
         again = ", ".join(f"{w} {t} {n}" for (w, t), n in sorted(retried.items()) if n)
         print(f"\nSteps that failed on latency alone and were run again at the same rate "
-              f"(all repetitions; a knee is the last rate that passed): {again}.")
+              f"(all repetitions; a knee is the highest rate that passed): {again}.")
     cpu = values.get(("fanout", "knee: server CPU per delivered message (µs)", "natter"))
     if floor and cpu:
         print(f"\nNatter's server CPU per delivered message at the fan-out knee is "
