@@ -11,7 +11,7 @@ from collections import defaultdict
 
 
 def knee(run):
-    """The step a chat workload is judged by: its knee (last passing step), or its last step."""
+    """The step a chat workload is judged by: its knee (highest passing rate), or its last step."""
     if run.get("knee"):
         return run["knee"]
     steps = run.get("steps") or []

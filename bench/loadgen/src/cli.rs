@@ -156,8 +156,8 @@ pub struct ChatArgs {
     #[arg(long, default_value_t = 2)]
     pub refine: u32,
     /// A step that fails on latency alone (nothing lost, refused or dropped) is run again
-    /// at the same rate up to this many times before the search stops; the knee is the
-    /// last rate that passed. One 5 s step fails on a single 100 ms stall of a shared
+    /// at the same rate up to this many times before the rate counts as failed; the knee is the
+    /// highest rate that passed. One 5 s step fails on a single 100 ms stall of a shared
     /// disk or CPU, which says nothing about the server's capacity; a real limit fails
     /// again. 0 restores "the first failing step ends the search".
     #[arg(long, default_value_t = 1)]
