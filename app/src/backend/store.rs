@@ -205,7 +205,8 @@ impl Store {
             // pings to 2 statements). A connection back from work less than
             // a second ago passed its return ping then; older ones are
             // pinged as before, so a database restart during a quiet spell
-            // still costs no request a failed query.
+            // still costs no request a failed query. (One within that second
+            // can fail a query per connection, as a restart mid-query can.)
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
