@@ -54,6 +54,9 @@ pub struct Timings {
     /// How often a node recomputes its rooms' online lists unprompted, to
     /// notice entries that lapsed.
     pub presence_sweep: Duration,
+    /// Longest the server works on one HTTP request (a page or a server
+    /// function) before answering 503: whatever it waits on, a request ends.
+    pub request_deadline: Duration,
 }
 
 impl Timings {
@@ -77,6 +80,9 @@ impl Default for Timings {
             presence_ttl: Duration::from_secs(45),
             presence_refresh: Duration::from_secs(15),
             presence_sweep: Duration::from_secs(10),
+            // The slowest legitimate request is a login queued behind a storm
+            // of others for the hashing threads: seconds, not tens of them.
+            request_deadline: Duration::from_secs(30),
         }
     }
 }

@@ -52,8 +52,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-/// Largest HTTP request body (server function arguments are small forms).
-const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Password hashing threads (at low priority): one per core of the 2-core target machine.
 const HASHING_THREADS: usize = 2;
 
@@ -138,7 +136,9 @@ pub async fn run(
             state.clone(),
             guard::refuse_cross_site,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(guard::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(guard::bound_unsized_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::deadline))
         .layer(TraceLayer::new_for_http())
         .with_state(state);
     let app = guard::static_headers().into_iter().fold(app, |app, (name, value)| {

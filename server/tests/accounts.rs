@@ -186,7 +186,7 @@ async fn the_socket_needs_a_session_and_our_own_origin(backend: Backend) {
 async fn pages_and_server_functions_need_a_session(backend: Backend) {
     let env = Environment::new(backend).await;
     let server = env.node().await;
-    let client = reqwest::Client::builder()
+    let client = common::http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -225,7 +225,7 @@ async fn cross_site_server_function_calls_are_refused(backend: Backend) {
     let env = Environment::new(backend).await;
     let server = env.node().await;
     let cookie = server.sign_up("frank").await;
-    let client = reqwest::Client::new();
+    let client = common::http().build().unwrap();
     let form = [("name", "Forged"), ("topic", "")];
     let post = |headers: &[(&'static str, &str)]| {
         let mut request = client
@@ -279,7 +279,7 @@ async fn cross_site_server_function_calls_are_refused(backend: Backend) {
 async fn pages_carry_security_headers_and_a_nonce_for_their_only_inline_script(backend: Backend) {
     let env = Environment::new(backend).await;
     let server = env.node().await;
-    let page = reqwest::get(server.url("/login")).await.unwrap();
+    let page = common::get(&server.url("/login")).await.unwrap();
     let header = |name: &str| page.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
     assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
@@ -306,7 +306,7 @@ async fn pages_carry_security_headers_and_a_nonce_for_their_only_inline_script(b
         "every script carries the response's nonce: {html}"
     );
     // A second response gets a different nonce.
-    let again = reqwest::get(server.url("/login")).await.unwrap();
+    let again = common::get(&server.url("/login")).await.unwrap();
     let csp_again = again
         .headers()
         .get("content-security-policy")

@@ -549,7 +549,7 @@ async fn markup_and_sql_in_user_text_are_kept_as_text(backend: Backend) {
     assert_eq!(signup.error().code, ErrorCode::Invalid);
 
     // The server-rendered pages show all of it as text.
-    let client = reqwest::Client::new();
+    let client = common::http().build().unwrap();
     for path in [format!("/rooms/{room}"), "/".to_string()] {
         let html = client
             .get(server.url(&path))

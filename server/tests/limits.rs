@@ -185,7 +185,7 @@ async fn a_thousand_failed_logins_are_refused_cheaply_and_the_owner_gets_back_in
     };
     let server = TestServer::start(config).await;
     server.sign_up("target").await;
-    let client = reqwest::Client::new();
+    let client = common::http().build().unwrap();
     let started = std::time::Instant::now();
     let mut statuses = std::collections::BTreeMap::new();
     for chunk in 0..20 {

@@ -46,9 +46,7 @@ impl BackendError {
     /// Inside a server function it also sets the HTTP status to match.
     pub fn to_api(&self) -> ApiError {
         let api = self.describe();
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http_status(api.code));
-        }
+        set_response_status(api.code);
         api
     }
 
@@ -68,6 +66,14 @@ impl BackendError {
                 ApiError::unavailable()
             }
         }
+    }
+}
+
+/// Inside a server function (or a page being rendered), makes the response's
+/// status the one `code` means; elsewhere (a socket frame) does nothing.
+pub fn set_response_status(code: ErrorCode) {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http_status(code));
     }
 }
 

@@ -16,6 +16,17 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// The start of every HTTP client in the tests: a request the server never
+/// answers fails after [`WAIT`] (naming its URL) instead of hanging the run.
+pub fn http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().timeout(WAIT)
+}
+
+/// `GET url` with a client from [`http`].
+pub async fn get(url: &str) -> reqwest::Result<reqwest::Response> {
+    http().build()?.get(url).send().await
+}
+
 pub fn mysql_admin_url() -> String {
     std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
@@ -147,8 +158,12 @@ impl Environment {
 
     /// A node that reaches the database through a proxy the test can cut.
     pub async fn node_behind_database_proxy(&self) -> (TestServer, Proxy) {
+        self.node_behind_database_proxy_with(self.config()).await
+    }
+
+    /// [`Environment::node_behind_database_proxy`] with a config of the test's.
+    pub async fn node_behind_database_proxy_with(&self, mut config: Config) -> (TestServer, Proxy) {
         let proxy = Proxy::start(host_port(&self.database_url)).await;
-        let mut config = self.config();
         config.database_url = via(&self.database_url, proxy.addr);
         (TestServer::start(config).await, proxy)
     }
@@ -230,7 +245,7 @@ impl TestServer {
         let url = format!("http://{}/healthz", self.addr);
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Ok(resp) = reqwest::get(&url).await
+            if let Ok(resp) = get(&url).await
                 && resp.status().is_success()
             {
                 return;
@@ -259,15 +274,12 @@ impl TestServer {
 
     /// The body of `GET /healthz`.
     pub async fn health(&self) -> serde_json::Value {
-        reqwest::get(self.url("/healthz")).await.unwrap().json().await.unwrap()
+        get(&self.url("/healthz")).await.unwrap().json().await.unwrap()
     }
 
     /// Calls a server function with form-encoded arguments, as the browser does.
     pub async fn call(&self, cookie: Option<&str>, endpoint: &str, form: &[(&str, &str)]) -> Reply {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = http().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let mut request = client.post(self.url(&format!("/api/{endpoint}"))).form(form);
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
@@ -586,10 +598,12 @@ macro_rules! on_both_backends {
 }
 
 /// A TCP proxy the test controls, to cut a server off from MariaDB or Redis
-/// without touching the shared services.
+/// (or slow its answers down) without touching the shared services.
 pub struct Proxy {
     pub addr: SocketAddr,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Milliseconds each chunk from upstream is held before it is passed on.
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -600,20 +614,45 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let delay_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let accept = tokio::spawn({
-            let (cut, links) = (cut.clone(), links.clone());
+            let (cut, links, delay_ms) = (cut.clone(), links.clone(), delay_ms.clone());
             async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if cut.load(Ordering::SeqCst) {
                         drop(inbound); // refused while cut
                         continue;
                     }
                     let upstream = upstream.clone();
+                    let delay_ms = delay_ms.clone();
                     let link = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let Ok(outbound) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        let (mut in_read, mut in_write) = inbound.into_split();
+                        let (mut out_read, mut out_write) = outbound.into_split();
+                        let requests = async move {
+                            let copied = tokio::io::copy(&mut in_read, &mut out_write).await;
+                            let _ = out_write.shutdown().await;
+                            copied
+                        };
+                        let replies = async move {
+                            let mut buf = vec![0u8; 64 * 1024];
+                            loop {
+                                let n = out_read.read(&mut buf).await?;
+                                if n == 0 {
+                                    return Ok::<_, std::io::Error>(());
+                                }
+                                let delay = delay_ms.load(Ordering::SeqCst);
+                                if delay > 0 {
+                                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                                }
+                                in_write.write_all(&buf[..n]).await?;
+                            }
+                        };
+                        let _ = tokio::join!(requests, replies);
                     });
                     links.lock().unwrap().push(link);
                 }
@@ -622,9 +661,17 @@ impl Proxy {
         Proxy {
             addr,
             cut,
+            delay_ms,
             links,
             accept,
         }
+    }
+
+    /// Holds every later chunk of the upstream's answers for `delay` before
+    /// passing it on (zero: no delay). Requests still go through at once.
+    pub fn delay_replies(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap();
+        self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Drops every open connection and refuses new ones.
