@@ -11,6 +11,7 @@ on_both_backends!(
     outsiders_cannot_see_read_or_write_a_private_room_and_cannot_tell_it_exists,
     a_removed_member_is_cut_off_at_once_even_on_an_open_socket_on_another_node,
     a_direct_message_is_a_private_room_of_exactly_the_two,
+    creating_a_room_reveals_nothing_about_private_rooms_the_creator_cannot_see,
 );
 
 async fn private_room(server: &TestServer, owner: &str, name: &str) -> RoomId {
@@ -271,5 +272,72 @@ async fn a_direct_message_is_a_private_room_of_exactly_the_two(backend: Backend)
     }
     // Without a session there is nothing to open.
     assert_eq!(server.call(None, "direct", &[("username", "bob")]).await.status, 401);
+    server.stop().await;
+}
+
+async fn creating_a_room_reveals_nothing_about_private_rooms_the_creator_cannot_see(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let mallory = server.sign_up("mallory").await;
+    let plans = private_room(&server, &alice, "Launch plans").await;
+    let added = server
+        .call(
+            Some(&alice),
+            "add_member",
+            &[("room", &plans.0.to_string()), ("username", "bob")],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    let create = |cookie: String, name: &'static str, private: bool| {
+        let server = &server;
+        async move {
+            let mut form = vec![("name", name), ("topic", "")];
+            if private {
+                form.push(("private", "on"));
+            }
+            server.call(Some(&cookie), "create_room", &form).await
+        }
+    };
+
+    // Those who can see it are told the name is taken, as for any room they see.
+    for who in [alice.clone(), bob.clone()] {
+        for (name, private) in [("launch plans", true), ("Launch Plans", false)] {
+            let reply = create(who.clone(), name, private).await;
+            assert_eq!(reply.status, 409, "{name}: {}", reply.body);
+            assert_eq!(reply.error().code, ErrorCode::Conflict);
+        }
+    }
+    // Mallory and eve cannot see alice's room: its exact or upper-cased name
+    // answers like any unused name, for a private or a public room.
+    let eve = server.sign_up("eve").await;
+    for (who, name, private) in [(&mallory, "Launch plans", true), (&eve, "LAUNCH PLANS", false)] {
+        let reply = create(who.clone(), name, private).await;
+        assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+        let id: RoomId = serde_json::from_str(&reply.body).unwrap();
+        assert_ne!(id, plans);
+    }
+    // Eve's public "LAUNCH PLANS" is everyone's to see: it blocks the name
+    // for everyone, private rooms included.
+    let reply = create(bob.clone(), "Launch PLANS", true).await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    let reply = create(mallory.clone(), "launch plans", true).await;
+    assert_eq!(
+        reply.status, 409,
+        "a second private room of hers under one name: {}",
+        reply.body
+    );
+
+    // Each sees the rooms they may, under the names they were given.
+    let names = |list: Vec<RoomSummary>| {
+        let mut names: Vec<String> = list.into_iter().map(|r| r.name).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(rooms(&server, &alice).await), ["LAUNCH PLANS", "Launch plans"]);
+    assert_eq!(names(rooms(&server, &mallory).await), ["LAUNCH PLANS", "Launch plans"]);
+    let alices = rooms(&server, &alice).await;
+    assert!(alices.iter().any(|r| r.id == plans && r.private));
     server.stop().await;
 }

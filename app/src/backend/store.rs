@@ -443,6 +443,12 @@ impl Store {
     // ---- rooms ----
 
     /// Creates a room; a private one starts with its creator as the only member.
+    ///
+    /// Its name must differ from every room the creator can see — and only
+    /// those: a private room they are not in neither blocks the name nor
+    /// reveals itself by refusing it. Public rooms' names are unique among
+    /// public rooms (the index on their plain key); a private room's key is
+    /// scoped to its creator (see `migrations/*/0007_private_names_scoped.sql`).
     pub async fn create_room(
         &self,
         name: &str,
@@ -451,6 +457,16 @@ impl Store {
         creator: UserId,
         private: bool,
     ) -> Result<RoomId> {
+        let taken = || BackendError::Conflict("A room with that name already exists.".into());
+        if self.sees_room_named(creator, key).await? {
+            return Err(taken());
+        }
+        let key = if private {
+            format!("\u{2}{}:{key}", creator.0)
+        } else {
+            key.to_owned()
+        };
+        let key = key.as_str();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -475,9 +491,7 @@ impl Store {
                         .await?,
                 ),
             },
-            Err(e) if e.is_unique_violation() => {
-                return Err(BackendError::Conflict("A room with that name already exists.".into()));
-            }
+            Err(e) if e.is_unique_violation() => return Err(taken()),
             Err(e) => return Err(e),
         };
         if private {
@@ -490,6 +504,25 @@ impl Store {
         }
         tx.commit().await?;
         Ok(room)
+    }
+
+    /// Whether `user` can see a room (public, or private and theirs; direct
+    /// conversations aside) whose name has the key `key`.
+    async fn sees_room_named(&self, user: UserId, key: &str) -> Result<bool> {
+        if self.room_id_by_key(key).await?.is_some() {
+            return Ok(true);
+        }
+        // A person is in few private rooms; their names are compared here
+        // rather than in SQL, where the scoped key would need each dialect's
+        // string concatenation.
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT r.name FROM rooms r JOIN memberships m ON m.room_id = r.id \
+             WHERE m.user_id = ? AND r.is_private = 1 AND r.is_direct = 0",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(names.iter().any(|name| name.to_lowercase() == key))
     }
 
     /// The direct-message room of `me` and the user called `other_key`,
