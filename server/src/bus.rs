@@ -17,9 +17,9 @@ use fred::types::Message;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most events in one `PUBLISH`.
+/// Most publish requests (each of one or more events) in one `PUBLISH`.
 const MAX_BATCH: usize = 128;
-/// Events waiting for the publisher; beyond this, publishing waits for room.
+/// Requests waiting for the publisher; beyond this, publishing waits for room.
 const QUEUE: usize = 8 * MAX_BATCH;
 
 /// What travels between nodes.
@@ -113,7 +113,8 @@ pub fn events(payload: &str) -> Vec<Option<BusEvent<'_>>> {
 }
 
 struct Outgoing {
-    event: String,
+    /// Encoded events, published in this order.
+    events: Vec<String>,
     published: oneshot::Sender<Result<(), fred::error::Error>>,
 }
 
@@ -124,7 +125,7 @@ async fn run_publisher(client: Client, channel: String, mut queue: mpsc::Receive
     let mut events = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         events.clear();
-        events.extend(batch.iter_mut().map(|o: &mut Outgoing| std::mem::take(&mut o.event)));
+        events.extend(batch.iter_mut().flat_map(|o: &mut Outgoing| o.events.drain(..)));
         let sent: Result<i64, _> = client.publish(channel.as_str(), encode_batch(&mut events)).await;
         let sent = sent.map(drop);
         for outgoing in batch.drain(..) {
@@ -182,11 +183,14 @@ impl RedisBus {
     /// Publishes `event` (in a batch with whatever else is being published)
     /// and returns once Redis took it.
     pub async fn publish(&self, event: &BusEvent<'_>) -> Result<(), fred::error::Error> {
+        self.publish_all(vec![event.encode()]).await
+    }
+
+    /// Publishes encoded events in their order (in one batch with whatever
+    /// else is being published) and returns once Redis took them.
+    pub async fn publish_all(&self, events: Vec<String>) -> Result<(), fred::error::Error> {
         let (published, outcome) = oneshot::channel();
-        let outgoing = Outgoing {
-            event: event.encode(),
-            published,
-        };
+        let outgoing = Outgoing { events, published };
         let stopped = || fred::error::Error::new(fred::error::ErrorKind::Canceled, "the bus publisher has stopped");
         self.outbox.send(outgoing).await.map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?

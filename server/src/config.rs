@@ -54,6 +54,12 @@ pub struct Timings {
     /// How often a node recomputes its rooms' online lists unprompted, to
     /// notice entries that lapsed.
     pub presence_sweep: Duration,
+    /// A socket that cannot take a write for this long is dropped.
+    pub write_timeout: Duration,
+    /// How long a node holds a message that arrived ahead of a gap in its
+    /// room's sequence (another node's publish still on its way) before it
+    /// reads what is missing from the database.
+    pub reorder_hold: Duration,
     /// Longest the server works on one HTTP request (a page or a server
     /// function) before answering 503: whatever it waits on, a request ends.
     pub request_deadline: Duration,
@@ -80,6 +86,10 @@ impl Default for Timings {
             presence_ttl: Duration::from_secs(45),
             presence_refresh: Duration::from_secs(15),
             presence_sweep: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            // Publishes from two nodes cross within milliseconds; a lost one
+            // should not hold a room's later messages back for long.
+            reorder_hold: Duration::from_millis(200),
             // The slowest legitimate request is a login queued behind a storm
             // of others for the hashing threads: seconds, not tens of them.
             request_deadline: Duration::from_secs(30),

@@ -13,6 +13,19 @@ pub struct Health {
     pub status: &'static str,
     pub database: String,
     pub redis: String,
+    /// How often live delivery had to wait to keep each room in sequence
+    /// order, since this node started.
+    pub ordering: Ordering,
+}
+
+#[derive(Serialize)]
+pub struct Ordering {
+    /// Messages that arrived ahead of a gap and were held back.
+    pub held: u64,
+    /// Missing messages read from the database to fill a gap.
+    pub filled_from_database: u64,
+    /// Gaps given up on (their messages delivered past the hole).
+    pub gaps_given_up: u64,
 }
 
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
@@ -32,12 +45,20 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
         (true, true) => (StatusCode::OK, "degraded"),
         (true, false) => (StatusCode::OK, "ok"),
     };
+    let stats = &state.node.ledger.stats;
+    let read = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    let ordering = Ordering {
+        held: read(&stats.held),
+        filled_from_database: read(&stats.filled_from_database),
+        gaps_given_up: read(&stats.gaps_given_up),
+    };
     (
         code,
         Json(Health {
             status,
             database,
             redis,
+            ordering,
         }),
     )
 }

@@ -11,8 +11,10 @@ use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Frames queued per connection before it counts as too slow.
+/// Frames queued per connection before it counts as too slow…
 pub const CONNECTION_QUEUE: usize = 256;
+/// …or bytes: a few catch-up frames' worth, or ~3,000 ordinary messages.
+pub const CONNECTION_QUEUE_BYTES: usize = 1024 * 1024;
 
 pub type ConnId = u64;
 
@@ -25,30 +27,57 @@ pub struct ConnHandle {
 }
 
 #[derive(Default)]
+struct Rooms {
+    conns: HashMap<RoomId, HashMap<ConnId, ConnHandle>>,
+    /// Kicks this node has carried out, ever: a join compares it before and
+    /// after its access check (see [`Hub::join_unless_kicked`]).
+    kicks: u64,
+}
+
+#[derive(Default)]
 pub struct Hub {
-    /// std mutex: held only for map edits and non-blocking `try_send`s, never across `.await`.
-    rooms: Mutex<HashMap<RoomId, HashMap<ConnId, ConnHandle>>>,
+    /// std mutex: held only for map edits and non-blocking mailbox pushes, never across `.await`.
+    rooms: Mutex<Rooms>,
 }
 
 impl Hub {
-    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomId, HashMap<ConnId, ConnHandle>>> {
+    fn rooms(&self) -> MutexGuard<'_, Rooms> {
         // Every critical section is a single map edit, so a poisoned lock holds consistent data.
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn join(&self, room: RoomId, conn: ConnId, handle: ConnHandle) {
-        self.rooms().entry(room).or_default().insert(conn, handle);
+    /// How many kicks this node has carried out so far.
+    pub fn kicks(&self) -> u64 {
+        self.rooms().kicks
+    }
+
+    /// Subscribes `conn` to `room`, unless a kick happened here since the
+    /// count `kicks_seen` was read (before checking the connection's access).
+    ///
+    /// A member's removal commits and then kicks their connections on every
+    /// node. A join whose access check read the membership just before the
+    /// removal committed, and which subscribes just after the kick went by,
+    /// would otherwise keep receiving the room: this refuses it instead, and
+    /// the caller checks access again (it now reads the removal). A kick that
+    /// comes after the subscription finds the connection, as any kick does.
+    pub fn join_unless_kicked(&self, room: RoomId, conn: ConnId, handle: ConnHandle, kicks_seen: u64) -> bool {
+        let mut rooms = self.rooms();
+        if rooms.kicks != kicks_seen {
+            return false;
+        }
+        rooms.conns.entry(room).or_default().insert(conn, handle);
+        true
     }
 
     /// Returns whether the room still has connections on this node.
     pub fn leave(&self, room: RoomId, conn: ConnId) -> bool {
         let mut rooms = self.rooms();
-        let Some(conns) = rooms.get_mut(&room) else {
+        let Some(conns) = rooms.conns.get_mut(&room) else {
             return false;
         };
         conns.remove(&conn);
         if conns.is_empty() {
-            rooms.remove(&room);
+            rooms.conns.remove(&room);
             return false;
         }
         true
@@ -58,7 +87,10 @@ impl Hub {
     /// to leave it. Returns how many there were.
     pub fn kick(&self, room: RoomId, user: UserId) -> usize {
         let mut rooms = self.rooms();
-        let Some(conns) = rooms.get_mut(&room) else { return 0 };
+        rooms.kicks += 1;
+        let Some(conns) = rooms.conns.get_mut(&room) else {
+            return 0;
+        };
         let mut kicked = 0;
         conns.retain(|_, handle| {
             if handle.user != user {
@@ -69,25 +101,25 @@ impl Hub {
             false
         });
         if conns.is_empty() {
-            rooms.remove(&room);
+            rooms.conns.remove(&room);
         }
         kicked
     }
 
     pub fn has_room(&self, room: RoomId) -> bool {
-        self.rooms().contains_key(&room)
+        self.rooms().conns.contains_key(&room)
     }
 
     /// Rooms with at least one connection on this node.
     pub fn rooms_here(&self) -> Vec<RoomId> {
-        self.rooms().keys().copied().collect()
+        self.rooms().conns.keys().copied().collect()
     }
 
     /// Hands `frame` (serialised once by the caller) to every connection in
     /// `room`; returns how many got it.
     pub fn deliver(&self, room: RoomId, frame: &Utf8Bytes) -> usize {
         let rooms = self.rooms();
-        let Some(conns) = rooms.get(&room) else { return 0 };
+        let Some(conns) = rooms.conns.get(&room) else { return 0 };
         let mut delivered = 0;
         for handle in conns.values() {
             // A full queue signals the connection itself; a closed one is on its way out.
@@ -105,9 +137,28 @@ mod tests {
 
     fn handle(capacity: usize) -> ConnHandle {
         ConnHandle {
-            mailbox: Arc::new(Mailbox::new(capacity)),
+            mailbox: Arc::new(Mailbox::new(capacity, CONNECTION_QUEUE_BYTES)),
             user: UserId(1),
         }
+    }
+
+    fn join(hub: &Hub, room: RoomId, conn: ConnId, handle: &ConnHandle) {
+        assert!(hub.join_unless_kicked(room, conn, handle.clone(), hub.kicks()));
+    }
+
+    #[test]
+    fn a_join_that_a_kick_overtook_is_refused_and_one_after_it_is_kicked() {
+        let hub = Hub::default();
+        let mine = handle(4);
+        // The access check read the membership; then the removal's kick went by.
+        let seen = hub.kicks();
+        assert_eq!(hub.kick(RoomId(1), UserId(1)), 0, "nobody to kick yet");
+        assert!(!hub.join_unless_kicked(RoomId(1), 1, mine.clone(), seen));
+        assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("secret")), 0);
+        // Checked again after it: a kick that comes later finds the connection.
+        assert!(hub.join_unless_kicked(RoomId(1), 1, mine.clone(), hub.kicks()));
+        assert_eq!(hub.kick(RoomId(1), UserId(1)), 1);
+        assert_eq!(mine.mailbox.take_alerts().kicked, [RoomId(1)]);
     }
 
     fn taken(handle: &ConnHandle) -> Vec<String> {
@@ -120,8 +171,8 @@ mod tests {
     fn a_frame_reaches_only_the_connections_in_its_room() {
         let hub = Hub::default();
         let (a, b) = (handle(4), handle(4));
-        hub.join(RoomId(1), 1, a.clone());
-        hub.join(RoomId(2), 2, b.clone());
+        join(&hub, RoomId(1), 1, &a);
+        join(&hub, RoomId(2), 2, &b);
         assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("hi")), 1);
         assert_eq!(taken(&a), ["hi"]);
         assert!(taken(&b).is_empty());
@@ -131,8 +182,8 @@ mod tests {
     async fn a_full_queue_flags_only_that_connection() {
         let hub = Hub::default();
         let (slow, fast) = (handle(1), handle(4));
-        hub.join(RoomId(1), 1, slow.clone());
-        hub.join(RoomId(1), 2, fast.clone());
+        join(&hub, RoomId(1), 1, &slow);
+        join(&hub, RoomId(1), 2, &fast);
         hub.deliver(RoomId(1), &Utf8Bytes::from("1"));
         assert_eq!(hub.deliver(RoomId(1), &Utf8Bytes::from("2")), 1);
         // The permit stored by notify_one makes this return at once.
@@ -155,8 +206,8 @@ mod tests {
                 ..handle(4)
             },
         );
-        hub.join(RoomId(1), 1, mine.clone());
-        hub.join(RoomId(1), 2, theirs.clone());
+        join(&hub, RoomId(1), 1, &mine);
+        join(&hub, RoomId(1), 2, &theirs);
         assert_eq!(hub.kick(RoomId(1), UserId(1)), 1);
         assert_eq!(mine.mailbox.take_alerts().kicked, [RoomId(1)]);
         assert!(theirs.mailbox.take_alerts().kicked.is_empty());
@@ -168,8 +219,8 @@ mod tests {
     fn the_last_connection_leaving_empties_the_room() {
         let hub = Hub::default();
         let a = handle(1);
-        hub.join(RoomId(1), 1, a.clone());
-        hub.join(RoomId(1), 2, a);
+        join(&hub, RoomId(1), 1, &a);
+        join(&hub, RoomId(1), 2, &a);
         assert!(hub.leave(RoomId(1), 1));
         assert!(!hub.leave(RoomId(1), 2));
         assert!(!hub.has_room(RoomId(1)));

@@ -99,16 +99,18 @@ pub async fn run(
         "storage ready"
     );
     let node = Arc::new(Node::new(node_id(), store.clone(), presence.clone(), redis));
+    let node_events = Arc::new(node::NodeEvents(node.clone()));
     let services = Services {
         store: store.clone(),
         accounts,
         presence,
         limiter,
         limits: config.limits,
-        writer: app::backend::Writer::start(store.clone()),
-        events: Arc::new(node::NodeEvents(node.clone())),
+        writer: app::backend::Writer::start(store.clone(), node_events.clone()),
+        events: node_events,
     };
     let repair_every = config.timings.repair_every;
+    let reorder_hold = config.timings.reorder_hold;
     let session_recheck = config.timings.session_recheck;
     let session_accounts = services.accounts.clone();
     let sweep_every = config.timings.presence_sweep;
@@ -161,6 +163,14 @@ pub async fn run(
         tokio::spawn({
             let node = node.clone();
             async move { node.run_presence_refresher().await }
+        }),
+        tokio::spawn({
+            let node = node.clone();
+            async move { node.run_publisher().await }
+        }),
+        tokio::spawn({
+            let node = node.clone();
+            async move { node.run_gap_filler(reorder_hold).await }
         }),
         tokio::spawn({
             let sessions = node.sessions.clone();

@@ -3,6 +3,14 @@
 //! which share one wake-up so that an idle connection waits on two signals,
 //! not five.
 //!
+//! The queue is bounded twice: in frames and in bytes (a catch-up frame can
+//! be 64 KiB where a chat message is 300 bytes). Past either bound the
+//! connection is too slow and is told to go. Replies the connection's own
+//! requests produce are also tracked until the writer takes them, so that
+//! the reader can wait for its last one before reading the next request
+//! (see `ws.rs`): a client that asks and never reads then stops being read,
+//! instead of having the server hold every answer for it.
+//!
 //! Why not a tokio channel per connection: its first block holds 32 slots
 //! and its state is cache-padded, ~1.5 KiB per idle socket before a single
 //! frame (plus ~800 bytes for a second channel for kicks) — the largest
@@ -30,15 +38,30 @@ pub enum Pushed {
     Closed,
 }
 
+/// The frames waiting for the writer, and how far it has got.
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Utf8Bytes>,
+    /// Bytes of `frames`.
+    bytes: usize,
+    /// Frames ever queued and ever taken: a frame's position is its count.
+    pushed: u64,
+    taken: u64,
+    /// The position of a reply the reader waits to see taken (0: none).
+    awaited: u64,
+}
+
 pub struct Mailbox {
-    frames: Mutex<VecDeque<Utf8Bytes>>,
+    queue: Mutex<Queue>,
     capacity: usize,
+    capacity_bytes: usize,
     closed: AtomicBool,
     /// A heartbeat ping is due (the reader keeps the clock; the writer sends it).
     ping: AtomicBool,
     /// Notified when frames were queued or a ping is due.
     pub ready: Notify,
-    /// Notified when there are [`Alerts`] to take.
+    /// Notified when there are [`Alerts`] to take, and when the reply the
+    /// reader waits for was taken by the writer.
     pub alert: Notify,
     /// The queue overflowed: the connection must close and resync.
     overflowed: AtomicBool,
@@ -60,10 +83,12 @@ pub struct Alerts {
 }
 
 impl Mailbox {
-    pub fn new(capacity: usize) -> Self {
+    /// A mailbox holding at most `capacity` frames and `capacity_bytes` bytes.
+    pub fn new(capacity: usize, capacity_bytes: usize) -> Self {
         Self {
-            frames: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             capacity,
+            capacity_bytes,
             closed: AtomicBool::new(false),
             ping: AtomicBool::new(false),
             ready: Notify::new(),
@@ -77,8 +102,8 @@ impl Mailbox {
 
     // Every critical section below is a single push or take, so a poisoned
     // lock still holds consistent data: the poison is ignored.
-    fn frames(&self) -> MutexGuard<'_, VecDeque<Utf8Bytes>> {
-        self.frames.lock().unwrap_or_else(|p| p.into_inner())
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn kicked_rooms(&self) -> MutexGuard<'_, Vec<RoomId>> {
@@ -87,41 +112,72 @@ impl Mailbox {
 
     /// Queues `frame` without waiting; a full queue raises the `overflowed` alert.
     pub fn push(&self, frame: Utf8Bytes) -> Pushed {
+        self.enqueue(frame).map_or_else(|refused| refused, |_| Pushed::Queued)
+    }
+
+    /// Queues a reply to the connection's own request, like [`Mailbox::push`],
+    /// and returns its position for [`Mailbox::reply_taken`].
+    pub fn push_reply(&self, frame: Utf8Bytes) -> Option<u64> {
+        self.enqueue(frame).ok()
+    }
+
+    fn enqueue(&self, frame: Utf8Bytes) -> Result<u64, Pushed> {
         if self.closed.load(Ordering::Relaxed) {
-            return Pushed::Closed;
+            return Err(Pushed::Closed);
         }
-        {
-            let mut frames = self.frames();
-            if frames.len() >= self.capacity {
-                drop(frames);
+        let position = {
+            let mut queue = self.queue();
+            if queue.frames.len() >= self.capacity || queue.bytes + frame.len() > self.capacity_bytes {
+                drop(queue);
                 self.overflowed.store(true, Ordering::Relaxed);
                 self.alert.notify_one();
-                return Pushed::Full;
+                return Err(Pushed::Full);
             }
-            frames.push_back(frame);
-        }
+            queue.bytes += frame.len();
+            queue.frames.push_back(frame);
+            queue.pushed += 1;
+            queue.pushed
+        };
         // Stores a permit if the writer is busy, so no frame waits for the next one.
         self.ready.notify_one();
-        Pushed::Queued
+        Ok(position)
     }
 
     /// Takes the oldest frame. The writer pops frames one at a time straight
     /// into the socket's buffer, so delivering one costs no allocation; the
     /// frames it has not reached yet still count against the capacity.
     pub fn pop(&self) -> Option<Utf8Bytes> {
-        let mut frames = self.frames();
-        let frame = frames.pop_front();
-        if frames.is_empty() && frames.capacity() > KEEP_SLOTS {
+        let mut queue = self.queue();
+        let frame = queue.frames.pop_front()?;
+        queue.bytes -= frame.len();
+        queue.taken += 1;
+        let awaited_reply = queue.taken == queue.awaited;
+        if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
             // A burst is over: give its buffer back rather than keep it for the socket's life.
-            *frames = VecDeque::new();
+            queue.frames = VecDeque::new();
         }
-        frame
+        drop(queue);
+        if awaited_reply {
+            self.alert.notify_one();
+        }
+        Some(frame)
+    }
+
+    /// Whether the writer has taken the reply at `position` (and so every
+    /// frame before it). If not, the reader is woken through `alert` once it has.
+    pub fn reply_taken(&self, position: u64) -> bool {
+        let mut queue = self.queue();
+        if queue.taken >= position {
+            return true;
+        }
+        queue.awaited = position;
+        false
     }
 
     /// After a writer stopped at its batch limit: if frames are left, `ready`
     /// is notified so that it comes straight back for them.
     pub fn wake_if_pending(&self) {
-        if !self.frames().is_empty() {
+        if !self.queue().frames.is_empty() {
             self.ready.notify_one();
         }
     }
@@ -140,7 +196,9 @@ impl Mailbox {
     /// No more frames will be read: later pushes are refused, queued ones dropped.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        *self.frames() = VecDeque::new();
+        let mut queue = self.queue();
+        queue.frames = VecDeque::new();
+        queue.bytes = 0;
     }
 
     /// The connection's user lost access to `room`: it must leave it at once.
@@ -188,7 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_come_out_in_order_in_batches_and_the_writer_is_woken_for_the_rest() {
-        let mailbox = Mailbox::new(10);
+        let mailbox = Mailbox::new(10, 1024);
         for n in 0..5 {
             assert_eq!(mailbox.push(Utf8Bytes::from(n.to_string())), Pushed::Queued);
         }
@@ -211,7 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_and_signals_overflow() {
-        let mailbox = Mailbox::new(2);
+        let mailbox = Mailbox::new(2, 1024);
         mailbox.push(Utf8Bytes::from("a"));
         mailbox.push(Utf8Bytes::from("b"));
         assert_eq!(mailbox.push(Utf8Bytes::from("c")), Pushed::Full);
@@ -222,14 +280,43 @@ mod tests {
         assert_eq!(texts(&mailbox, 10), ["a", "b"]);
     }
 
+    #[tokio::test]
+    async fn a_queue_is_full_at_its_byte_bound_too() {
+        let mailbox = Mailbox::new(100, 10);
+        assert_eq!(mailbox.push(Utf8Bytes::from("12345678")), Pushed::Queued);
+        assert_eq!(mailbox.push(Utf8Bytes::from("123")), Pushed::Full, "11 bytes > 10");
+        assert!(mailbox.take_alerts().overflowed);
+        assert_eq!(texts(&mailbox, 10), ["12345678"]);
+        // Taken frames no longer count.
+        assert_eq!(mailbox.push(Utf8Bytes::from("1234567890")), Pushed::Queued);
+    }
+
+    #[tokio::test]
+    async fn the_reader_is_told_when_its_reply_has_been_taken() {
+        let mailbox = Mailbox::new(100, 1024);
+        mailbox.push(Utf8Bytes::from("live"));
+        let reply = mailbox.push_reply(Utf8Bytes::from("reply")).unwrap();
+        mailbox.push(Utf8Bytes::from("later"));
+        assert!(!mailbox.reply_taken(reply), "nothing taken yet");
+        assert_eq!(texts(&mailbox, 1), ["live"]);
+        let early = tokio::time::timeout(Duration::from_millis(50), mailbox.alert.notified()).await;
+        assert!(early.is_err(), "woken before the reply was taken");
+        assert_eq!(texts(&mailbox, 1), ["reply"]);
+        tokio::time::timeout(Duration::from_secs(1), mailbox.alert.notified())
+            .await
+            .expect("taking the reply wakes the reader");
+        assert!(mailbox.reply_taken(reply));
+        assert_eq!(mailbox.take_alerts(), Alerts::default(), "it is not an alert");
+    }
+
     #[test]
     fn a_drained_burst_gives_its_buffer_back_and_a_closed_box_takes_nothing() {
-        let mailbox = Mailbox::new(1000);
+        let mailbox = Mailbox::new(1000, 1 << 20);
         for n in 0..500 {
             mailbox.push(Utf8Bytes::from(n.to_string()));
         }
         assert_eq!(texts(&mailbox, 1000).len(), 500);
-        assert!(mailbox.frames().capacity() <= KEEP_SLOTS);
+        assert!(mailbox.queue().frames.capacity() <= KEEP_SLOTS);
         mailbox.close();
         assert_eq!(mailbox.push(Utf8Bytes::from("late")), Pushed::Closed);
         assert!(mailbox.pop().is_none());
@@ -237,7 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_ping_wakes_the_writer_and_is_taken_once() {
-        let mailbox = Mailbox::new(1);
+        let mailbox = Mailbox::new(1, 1024);
         assert!(!mailbox.take_ping());
         mailbox.ping();
         tokio::time::timeout(Duration::from_secs(1), mailbox.ready.notified())
@@ -249,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn alerts_are_kept_until_taken_and_taken_once() {
-        let mailbox = Mailbox::new(1);
+        let mailbox = Mailbox::new(1, 1024);
         mailbox.kick(RoomId(1));
         mailbox.kick(RoomId(2));
         mailbox.end_session();

@@ -5,15 +5,31 @@
 
 use crate::bus::{self, BusEvent, RedisBus};
 use crate::hub::{ConnId, Hub};
-use crate::ledger::Ledger;
+use crate::ledger::{Gap, Ledger};
 use app::backend::{Presence, Store};
 use app::protocol::{ChatMessage, RoomId, Seq, ServerFrame, UserId};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+/// Bytes of committed messages waiting for Redis to take them; past this
+/// (Redis stalled) a batch is delivered on this node only, and the other
+/// nodes fill it in from the database.
+const UNPUBLISHED_BYTES: usize = 32 * 1024 * 1024;
+/// Most writer batches in one publish to Redis.
+const BATCHES_PER_PUBLISH: usize = 8;
+/// A gap no later arrival and no database read has filled after this many
+/// holds is given up: the held messages go out, and clients ask for the hole.
+const GIVE_UP_AFTER_HOLDS: u32 = 10;
+/// Most missing messages one gap fill reads from the database.
+const FILL_LIMIT: u32 = 1000;
+
+/// Committed messages on their way to Redis, with their approximate size.
+type Unpublished = (Vec<ChatMessage>, usize);
 
 pub struct Node {
     /// Random per process: connection ids are `node:n`, unique across the cluster.
@@ -36,6 +52,11 @@ pub struct Node {
     pub sessions: Arc<crate::sessions::SessionWatch>,
     /// Open sockets per user on this node, for the per-user cap.
     sockets: std::sync::Mutex<HashMap<UserId, u32>>,
+    /// Committed messages for [`Node::run_publisher`], in commit order.
+    to_publish: mpsc::UnboundedSender<Unpublished>,
+    publish_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Unpublished>>>,
+    /// Bytes in `to_publish` (bounded by [`UNPUBLISHED_BYTES`]).
+    unpublished_bytes: AtomicUsize,
 }
 
 /// One open socket counted against its user's cap; freed on drop.
@@ -64,7 +85,11 @@ pub fn serialize(frame: &ServerFrame) -> Utf8Bytes {
 
 impl Node {
     pub fn new(id: String, store: Store, presence: Presence, redis: Option<RedisBus>) -> Self {
+        let (to_publish, publish_queue) = mpsc::unbounded_channel();
         Self {
+            to_publish,
+            publish_queue: std::sync::Mutex::new(Some(publish_queue)),
+            unpublished_bytes: AtomicUsize::new(0),
             id,
             hub: Hub::default(),
             presence,
@@ -105,30 +130,130 @@ impl Node {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Sends a committed message to every connection in its room on every
-    /// node. Serialised once here; the same bytes go to Redis and to each socket.
-    pub async fn publish_message(&self, message: ChatMessage) {
-        let (room, seq) = (message.room, message.seq);
-        let bytes = serialize(&ServerFrame::Message { message });
-        if let Some(redis) = &self.redis {
-            let event = BusEvent::Frame {
-                room,
-                seq,
-                frame: bytes.as_str(),
-            };
-            match redis.publish(&event).await {
-                Ok(()) => return,
-                // Keep the room going on this node; other nodes repair from the database.
-                Err(e) => tracing::warn!(%room, seq, error = %e, "redis publish failed; delivering on this node only"),
-            }
+    /// Sends just-committed messages (the writer's batch, in commit order)
+    /// to every connection in their rooms on every node: through Redis, by
+    /// [`Node::run_publisher`], or straight to this node's sockets without
+    /// it. Never waits. Each is serialised once; the same bytes go to Redis
+    /// and to each socket.
+    pub fn committed(&self, messages: Vec<ChatMessage>) {
+        if self.redis.is_none() {
+            return self.deliver_here(messages);
         }
-        self.deliver_message(room, seq, &bytes);
+        let size = messages
+            .iter()
+            .map(|m| m.body.len() + m.author.len() + m.client_id.len() + 128)
+            .sum();
+        if self.unpublished_bytes.fetch_add(size, Ordering::Relaxed) + size > UNPUBLISHED_BYTES {
+            self.unpublished_bytes.fetch_sub(size, Ordering::Relaxed);
+            tracing::warn!("redis is not keeping up; delivering on this node only");
+            return self.deliver_here(messages);
+        }
+        if let Err(refused) = self.to_publish.send((messages, size)) {
+            // The publisher has stopped (shutting down): this node still delivers.
+            self.deliver_here(refused.0.0);
+        }
     }
 
-    /// Hands a chat message to this node's sockets unless it already did.
-    fn deliver_message(&self, room: RoomId, seq: Seq, bytes: &Utf8Bytes) {
-        if self.ledger.first_delivery(room, seq) {
-            self.hub.deliver(room, bytes);
+    fn deliver_here(&self, messages: Vec<ChatMessage>) {
+        for message in messages {
+            let (room, seq) = (message.room, message.seq);
+            self.deliver_message(room, seq, serialize(&ServerFrame::Message { message }));
+        }
+    }
+
+    /// Publishes what [`Node::committed`] queued, in order, each publish
+    /// taking whatever queued while the previous one was in flight; what
+    /// Redis refuses is delivered on this node only (the other nodes fill it
+    /// in from the database).
+    pub async fn run_publisher(&self) {
+        let Some(redis) = &self.redis else { return };
+        let queue = self.publish_queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(mut queue) = queue else { return };
+        let mut batches = Vec::with_capacity(BATCHES_PER_PUBLISH);
+        while queue.recv_many(&mut batches, BATCHES_PER_PUBLISH).await > 0 {
+            let mut frames = Vec::new();
+            let mut size = 0;
+            for (messages, bytes) in batches.drain(..) {
+                size += bytes;
+                frames.extend(messages.into_iter().map(|message| {
+                    let (room, seq) = (message.room, message.seq);
+                    (room, seq, serialize(&ServerFrame::Message { message }))
+                }));
+            }
+            let events = frames
+                .iter()
+                .map(|(room, seq, frame)| {
+                    let event = BusEvent::Frame {
+                        room: *room,
+                        seq: *seq,
+                        frame: frame.as_str(),
+                    };
+                    event.encode()
+                })
+                .collect();
+            let published = redis.publish_all(events).await;
+            self.unpublished_bytes.fetch_sub(size, Ordering::Relaxed);
+            if let Err(e) = published {
+                // Keep the rooms going on this node; other nodes repair from the database.
+                tracing::warn!(messages = frames.len(), error = %e, "redis publish failed; delivering on this node only");
+                for (room, seq, frame) in frames {
+                    self.deliver_message(room, seq, frame);
+                }
+            }
+        }
+    }
+
+    /// Hands a chat message to this node's sockets once, in sequence order
+    /// (see [`Ledger::arrive`]).
+    fn deliver_message(&self, room: RoomId, seq: Seq, frame: Utf8Bytes) {
+        self.ledger.arrive(room, seq, frame, |frame| {
+            self.hub.deliver(room, frame);
+        });
+    }
+
+    /// Fills the gaps that held messages wait behind: once a gap is `hold`
+    /// old (the bus had its chance), what is missing is read from the
+    /// database; one still open after [`GIVE_UP_AFTER_HOLDS`] holds (the
+    /// database unreachable) is given up.
+    pub async fn run_gap_filler(&self, hold: Duration) {
+        loop {
+            if !self.ledger.has_gaps() {
+                // A permit is stored if a gap opened since the check.
+                self.ledger.gap_opened.notified().await;
+                continue;
+            }
+            tokio::time::sleep(hold / 2).await;
+            let now = tokio::time::Instant::now();
+            let Some(seen_by) = now.checked_sub(hold) else { continue };
+            for gap in self.ledger.gaps_seen_by(seen_by) {
+                self.fill_gap(&gap).await;
+                if let Some(stuck) = now.checked_sub(hold * GIVE_UP_AFTER_HOLDS) {
+                    self.ledger.skip_gap(gap.room, stuck, |frame| {
+                        self.hub.deliver(gap.room, frame);
+                    });
+                }
+            }
+        }
+    }
+
+    async fn fill_gap(&self, gap: &Gap) {
+        let missing = u32::try_from(gap.before - gap.after - 1)
+            .unwrap_or(u32::MAX)
+            .min(FILL_LIMIT);
+        match self.store.messages_after(gap.room, gap.after, missing).await {
+            Ok(messages) => {
+                let filled = messages.iter().filter(|m| m.seq < gap.before).count();
+                self.ledger
+                    .stats
+                    .filled_from_database
+                    .fetch_add(filled as u64, Ordering::Relaxed);
+                tracing::debug!(room = %gap.room, after = gap.after, filled, "gap filled from the database");
+                for message in messages {
+                    let seq = message.seq;
+                    self.deliver_message(gap.room, seq, serialize(&ServerFrame::Message { message }));
+                }
+            }
+            Err(e) => tracing::warn!(room = %gap.room, error = %e, "could not read a gap's messages"),
         }
     }
 
@@ -237,7 +362,7 @@ impl Node {
                             Some(BusEvent::Frame { room, seq, frame }) => {
                                 let bytes = Utf8Bytes::from(frame.to_owned());
                                 if seq > 0 {
-                                    self.deliver_message(room, seq, &bytes);
+                                    self.deliver_message(room, seq, bytes);
                                 } else {
                                     self.hub.deliver(room, &bytes);
                                 }
@@ -292,7 +417,7 @@ impl Node {
         let limit = u32::try_from(up_to - after).unwrap_or(u32::MAX).min(1000);
         for message in self.store.messages_after(room, after, limit).await? {
             let seq = message.seq;
-            self.deliver_message(room, seq, &serialize(&ServerFrame::Message { message }));
+            self.deliver_message(room, seq, serialize(&ServerFrame::Message { message }));
         }
         Ok(())
     }
@@ -335,8 +460,14 @@ impl Node {
     }
 }
 
-/// Server functions reach the sockets through this.
+/// Server functions and the message writer reach the sockets through this.
 pub struct NodeEvents(pub Arc<Node>);
+
+impl app::backend::Publisher for NodeEvents {
+    fn committed(&self, messages: Vec<ChatMessage>) {
+        self.0.committed(messages);
+    }
+}
 
 impl app::backend::RoomEvents for NodeEvents {
     fn member_removed(

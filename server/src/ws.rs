@@ -7,7 +7,7 @@
 //! flush, and sends the heartbeat pings the reader's clock asks for.
 
 use crate::config::Timings;
-use crate::hub::{CONNECTION_QUEUE, ConnHandle};
+use crate::hub::{CONNECTION_QUEUE, CONNECTION_QUEUE_BYTES, ConnHandle};
 use crate::mailbox::{Mailbox, Pushed};
 use crate::node::serialize;
 use crate::state::AppState;
@@ -37,6 +37,10 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = 256;
 /// Most messages one catch-up frame carries; the client asks again for the rest.
 pub const CATCH_UP_LIMIT: u32 = 500;
+/// A catch-up frame stops short of this many bytes (with `more`), however
+/// many messages that is: 500 long messages would make an 8 MiB frame, and
+/// the socket's write buffer keeps the size of the largest frame it sent.
+const CATCH_UP_BYTES: usize = 64 * 1024;
 /// Sends one connection may have waiting for their commit at once; beyond
 /// this it reads no more frames until the oldest is acknowledged.
 const SENDS_IN_FLIGHT: usize = 16;
@@ -45,8 +49,6 @@ const SENDS_IN_FLIGHT: usize = 16;
 /// which is in send order (the set may finish them in any order).
 type Sending = FuturesOrdered<BoxFuture<'static, Committed>>;
 type Committed = (String, Result<Posted, BackendError>);
-/// A socket that cannot take a write for this long is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if !crate::origin::origin_allowed(&headers, &state.config.allowed_origins) {
@@ -92,7 +94,7 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
         // Redis down: the node's own cap still holds; an outage must not lock everyone out.
         Err(e) => tracing::warn!(error = %e, "cluster-wide socket cap unavailable; node cap only"),
     }
-    let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE));
+    let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE, CONNECTION_QUEUE_BYTES));
     // Watched from here: if the upgrade never completes, dropping `opened` ends the watch.
     let session = state.node.sessions.watch(token, id, mailbox.clone());
     let opened = Box::new(Opened {
@@ -112,7 +114,8 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
             // this closure and the upgrade's state for the socket's whole life.
             let (sink, stream) = socket.split();
             let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
-            let writer = tokio::spawn(write_loop(sink, opened.mailbox.clone(), close_rx));
+            let write_timeout = opened.state.config.timings.write_timeout;
+            let writer = tokio::spawn(write_loop(sink, opened.mailbox.clone(), close_rx, write_timeout));
             tokio::spawn(serve(stream, opened, writer, close_tx));
             std::future::ready(())
         })
@@ -144,6 +147,11 @@ struct Connection {
     presence_id: String,
     handle: ConnHandle,
     rooms: HashSet<RoomId>,
+    /// The mailbox position of the last catch-up (or join) reply: no further
+    /// frame is read until the writer has taken it. A client that asks and
+    /// asks without reading is then no longer read, and its socket's buffers
+    /// fill, instead of the server holding every answer for it.
+    awaiting_reply: Option<u64>,
 }
 
 type Stream = futures::stream::SplitStream<WebSocket>;
@@ -180,6 +188,7 @@ fn serve(
             id,
             handle: ConnHandle { mailbox, user },
             rooms: HashSet::new(),
+            awaiting_reply: None,
         };
         // The node alerts every watched socket when it starts shutting down;
         // one that registered just after that sees the flag here instead.
@@ -197,7 +206,7 @@ fn serve(
         let mut sending: Option<Box<Sending>> = None;
 
         let close = loop {
-            let may_read = sending.as_ref().is_none_or(|s| s.len() < SENDS_IN_FLIGHT);
+            let may_read = sending.as_ref().is_none_or(|s| s.len() < SENDS_IN_FLIGHT) && conn.reply_taken();
             tokio::select! {
                 incoming = stream.next(), if may_read => {
                     clocks.heard(tokio::time::Instant::now());
@@ -220,7 +229,7 @@ fn serve(
                 (client_id, outcome) = next_sent(&mut sending) => {
                     // Waiting on its own sends is not idleness.
                     clocks.heard(tokio::time::Instant::now());
-                    Box::pin(conn.finish_send(client_id, outcome)).await
+                    conn.finish_send(client_id, outcome)
                 }
                 () = &mut timer => {
                     let timings = &conn.state.config.timings;
@@ -236,6 +245,7 @@ fn serve(
                         Box::pin(conn.refresh_presence()).await;
                     }
                 }
+                // Also woken when the reply the reader waits for was taken.
                 _ = conn.handle.mailbox.alert.notified() => {
                     let alerts = conn.handle.mailbox.take_alerts();
                     if alerts.shutting_down {
@@ -297,10 +307,11 @@ async fn wind_up(ending: Ending) {
     } = ending;
     // Sends already queued commit whatever happens to the socket; see them
     // through, so each is acknowledged if it still can be and published.
+    let write_timeout = conn.state.config.timings.write_timeout;
     if let Some(mut sending) = sending {
-        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        let _ = tokio::time::timeout(write_timeout, async {
             while let Some((client_id, outcome)) = sending.next().await {
-                Box::pin(conn.finish_send(client_id, outcome)).await;
+                conn.finish_send(client_id, outcome);
             }
         })
         .await;
@@ -319,7 +330,7 @@ async fn wind_up(ending: Ending) {
         state, presence_id, me, ..
     } = conn;
     if let Some(writer) = writer {
-        let _ = tokio::time::timeout(WRITE_TIMEOUT * 2, writer).await;
+        let _ = tokio::time::timeout(write_timeout * 2, writer).await;
     }
     // Boxed: a Redis command's future is ~5 KiB.
     if let Err(e) = Box::pin(state.services.presence.release_socket(me.id, &presence_id)).await {
@@ -426,6 +437,7 @@ fn write_loop<S>(
     mut sink: S,
     mailbox: Arc<Mailbox>,
     mut close_rx: tokio::sync::oneshot::Receiver<CloseFrame>,
+    write_timeout: Duration,
 ) -> impl Future<Output = ()> + Send + 'static
 where
     // Generic so that a test can watch what the writer sends.
@@ -445,7 +457,7 @@ where
                     // Boxed: closing happens once, and inline its state would
                     // be part of every idle writer.
                     let _ = Box::pin(tokio::time::timeout(
-                        WRITE_TIMEOUT,
+                        write_timeout,
                         send_close(&mut sink, &mailbox, frame),
                     ))
                     .await;
@@ -454,7 +466,7 @@ where
             }
             // Coalesce: feed what is queued (up to a batch), then flush once.
             // (The timeout arms a timer only if the write has to wait.)
-            let sent = tokio::time::timeout(WRITE_TIMEOUT, async {
+            let sent = tokio::time::timeout(write_timeout, async {
                 if mailbox.take_ping() {
                     sink.feed(Message::Ping(Default::default())).await?;
                 }
@@ -471,6 +483,9 @@ where
             })
             .await;
             if !matches!(sent, Ok(Ok(()))) {
+                if sent.is_err() {
+                    tracing::info!("closing a socket that took no writes for {write_timeout:?}");
+                }
                 break;
             }
         }
@@ -509,6 +524,24 @@ impl Connection {
         let _: Pushed = self.handle.mailbox.push(serialize(&frame));
     }
 
+    /// Queues a large reply (a catch-up) and reads no further frame until
+    /// the writer has taken it (see [`Connection::awaiting_reply`]).
+    fn reply_and_wait(&mut self, frame: ServerFrame) {
+        // None: not queued (full or closing); the connection is on its way out.
+        self.awaiting_reply = self.handle.mailbox.push_reply(serialize(&frame));
+    }
+
+    /// Whether the last awaited reply has been taken by the writer.
+    fn reply_taken(&mut self) -> bool {
+        match self.awaiting_reply {
+            Some(position) if !self.handle.mailbox.reply_taken(position) => false,
+            _ => {
+                self.awaiting_reply = None;
+                true
+            }
+        }
+    }
+
     /// Handles one frame; a send comes back as the wait for its commit.
     async fn handle_text(&mut self, text: &str) -> Option<BoxFuture<'static, Committed>> {
         let frame = match serde_json::from_str::<ClientFrame>(text) {
@@ -538,29 +571,13 @@ impl Connection {
     }
 
     async fn join(&mut self, room: RoomId, since: Seq) {
-        match self.services().store.may_see(room, self.me.id).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return self.reply(ServerFrame::error(
-                    ErrorCode::NotFound,
-                    "That room does not exist.",
-                    None,
-                ));
+        if self.rooms.contains(&room) {
+            // Joined already: this is a catch-up, checked as one.
+            if !self.still_allowed(room, None).await {
+                return;
             }
-            Err(e) => return self.reply(api_error(e, None)),
-        }
-        // Subscribe before reading the backlog: a message committed in between
-        // arrives twice (the client de-duplicates by sequence), never zero times.
-        if self.rooms.insert(room) {
-            self.state.node.hub.join(room, self.id, self.handle.clone());
-            // Read after subscribing: anything up to here reaches the client
-            // through the catch-up below, anything later live.
-            match self.services().store.last_seq(room).await {
-                Ok(Some(last_seq)) => self.state.node.ledger.track(room, last_seq),
-                Ok(None) => {}
-                // Untracked, the room is not de-duplicated until the repair loop tracks it.
-                Err(e) => tracing::warn!(%room, error = %e, "could not read the room's last sequence"),
-            }
+        } else if !self.subscribe(room).await {
+            return;
         }
         if let Err(e) = self
             .services()
@@ -584,16 +601,72 @@ impl Connection {
         self.catch_up(room, since).await;
     }
 
-    async fn catch_up(&self, room: RoomId, since: Seq) {
+    /// Checks that the user may see `room` and subscribes this connection
+    /// to it; false (and the client told why) if not.
+    async fn subscribe(&mut self, room: RoomId) -> bool {
+        // A removal landing between the check and the subscription makes the
+        // hub refuse the subscription; the check is then made again.
+        for _ in 0..3 {
+            let kicks = self.state.node.hub.kicks();
+            match self.services().store.may_see(room, self.me.id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.reply(ServerFrame::error(
+                        ErrorCode::NotFound,
+                        "That room does not exist.",
+                        None,
+                    ));
+                    return false;
+                }
+                Err(e) => {
+                    self.reply(api_error(e, None));
+                    return false;
+                }
+            }
+            // Subscribe before reading the backlog: a message committed in between
+            // arrives twice (the client de-duplicates by sequence), never zero times.
+            if !self
+                .state
+                .node
+                .hub
+                .join_unless_kicked(room, self.id, self.handle.clone(), kicks)
+            {
+                continue;
+            }
+            self.rooms.insert(room);
+            // Read after subscribing: anything up to here reaches the client
+            // through the catch-up, anything later live.
+            match self.services().store.last_seq(room).await {
+                Ok(Some(last_seq)) => self.state.node.ledger.track(room, last_seq),
+                Ok(None) => {}
+                // Untracked, the room is not de-duplicated until the repair loop tracks it.
+                Err(e) => tracing::warn!(%room, error = %e, "could not read the room's last sequence"),
+            }
+            return true;
+        }
+        self.reply(ServerFrame::error(
+            ErrorCode::Unavailable,
+            "Could not join the room just now; try again.",
+            None,
+        ));
+        false
+    }
+
+    async fn catch_up(&mut self, room: RoomId, since: Seq) {
         match self
             .services()
             .store
             .messages_after(room, since.max(0), CATCH_UP_LIMIT)
             .await
         {
-            Ok(messages) => {
-                let more = messages.len() == CATCH_UP_LIMIT as usize;
-                self.reply(ServerFrame::CatchUp { room, messages, more });
+            Ok(mut messages) => {
+                let mut more = messages.len() == CATCH_UP_LIMIT as usize;
+                let fits = fitting(&messages, CATCH_UP_BYTES);
+                if fits < messages.len() {
+                    messages.truncate(fits);
+                    more = true;
+                }
+                self.reply_and_wait(ServerFrame::CatchUp { room, messages, more });
             }
             Err(e) => self.reply(api_error(e, None)),
         }
@@ -738,26 +811,39 @@ impl Connection {
         Some(Box::pin(async move { (client_id, committed.await) }))
     }
 
-    /// Acknowledges a committed send (only now is the sender told "sent")
-    /// and publishes it; or tells the sender why it failed.
-    async fn finish_send(&self, client_id: String, outcome: Result<Posted, BackendError>) {
+    /// Acknowledges a committed send (only now is the sender told "sent"),
+    /// or tells the sender why it failed. (The writer published it already.)
+    fn finish_send(&self, client_id: String, outcome: Result<Posted, BackendError>) {
         match outcome {
             Ok(posted) => {
-                let m = &posted.message;
+                let m = posted.message;
                 self.reply(ServerFrame::Ack {
                     room: m.room,
-                    client_id: m.client_id.clone(),
+                    client_id: m.client_id,
                     id: m.id,
                     seq: m.seq,
                     created_at: m.created_at,
                 });
-                if posted.fresh {
-                    self.state.node.publish_message(posted.message).await;
-                }
             }
             Err(e) => self.reply(api_error(e, Some(client_id))),
         }
     }
+}
+
+/// How many of `messages`, from the first, fit in a frame of `budget` bytes
+/// (at least one, so a catch-up always moves on). Estimated from the text's
+/// lengths: JSON at most doubles a body (quotes and backslashes are the only
+/// characters it escapes that a body may hold), plus the fixed fields.
+fn fitting(messages: &[app::protocol::ChatMessage], budget: usize) -> usize {
+    let mut used = 0;
+    let fit = messages
+        .iter()
+        .take_while(|m| {
+            used += 2 * m.body.len() + m.author.len() + m.client_id.len() + 128;
+            used <= budget
+        })
+        .count();
+    fit.max(1).min(messages.len())
 }
 
 fn no_access(client_id: Option<String>) -> ServerFrame {
@@ -783,7 +869,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_backlog_of_several_batches_is_all_sent_on_one_wake_up() {
-        let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE));
+        let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE, CONNECTION_QUEUE_BYTES));
         // Each frame fills a batch on its own; all are queued before the
         // writer first runs, so only one wake-up is stored for them.
         let big = "x".repeat(WRITE_BATCH_BYTES);
@@ -792,7 +878,12 @@ mod tests {
         }
         let (tx, mut rx) = futures::channel::mpsc::unbounded::<Message>();
         let (_close_tx, close_rx) = tokio::sync::oneshot::channel();
-        let writer = tokio::spawn(write_loop(tx.sink_map_err(axum::Error::new), mailbox, close_rx));
+        let writer = tokio::spawn(write_loop(
+            tx.sink_map_err(axum::Error::new),
+            mailbox,
+            close_rx,
+            Duration::from_secs(10),
+        ));
         for n in 0..5 {
             let frame = tokio::time::timeout(Duration::from_secs(2), rx.next())
                 .await

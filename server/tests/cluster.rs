@@ -279,3 +279,94 @@ async fn events_published_together_cross_redis_in_few_messages_each_once() {
     sender.quit().await;
     receiver.quit().await;
 }
+
+/// Senders on two nodes post into one room at once, each with several sends
+/// in flight; every receiver, on either node, must see the room's messages
+/// in sequence order, each once, with no hole and no catch-up needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_socket_receives_a_rooms_messages_in_sequence_order() {
+    use app::protocol::ClientFrame;
+    const SENDERS_PER_NODE: usize = 3;
+    const RECEIVERS_PER_NODE: usize = 2;
+    const MESSAGES_EACH: usize = 80;
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let nodes = [env.node().await, env.node().await];
+    let owner = nodes[0].sign_up("owner").await;
+    let room = nodes[0].create_room(&owner, "Busy").await;
+
+    let mut receivers = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for r in 0..RECEIVERS_PER_NODE {
+            let cookie = node.sign_up(&format!("reader{n}{r}")).await;
+            let mut ws = node.ws(&cookie).await;
+            ws.join(room, 0).await;
+            receivers.push(ws);
+        }
+    }
+    let mut senders = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for s in 0..SENDERS_PER_NODE {
+            let cookie = node.sign_up(&format!("writer{n}{s}")).await;
+            let mut ws = node.ws(&cookie).await;
+            ws.join(room, 0).await;
+            senders.push(ws);
+        }
+    }
+    let total = (2 * SENDERS_PER_NODE * MESSAGES_EACH) as i64;
+    let readers: Vec<_> = receivers
+        .into_iter()
+        .map(|mut ws| {
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                while seqs.len() < total as usize {
+                    seqs.push(ws.next_message().await.seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    // Every sender sends all of its messages at once (the server keeps up to
+    // 16 in flight per socket), then waits for its acknowledgements.
+    let writers: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(s, mut ws)| {
+            tokio::spawn(async move {
+                for m in 0..MESSAGES_EACH {
+                    ws.send(&ClientFrame::Send {
+                        room,
+                        client_id: format!("w{s}-{m}"),
+                        body: format!("message {m} from writer {s}"),
+                    })
+                    .await;
+                }
+                let mut acked = 0;
+                while acked < MESSAGES_EACH {
+                    if let ServerFrame::Ack { .. } = ws.recv().await {
+                        acked += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let in_order: Vec<i64> = (1..=total).collect();
+    for (i, reader) in readers.into_iter().enumerate() {
+        let seqs = reader.await.unwrap();
+        let out_of_order = seqs.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert_eq!(
+            out_of_order, 0,
+            "receiver {i} saw {out_of_order} of {total} messages after a later one"
+        );
+        assert_eq!(seqs, in_order, "receiver {i}");
+    }
+    for node in &nodes {
+        let health = node.health().await;
+        eprintln!("ordering on a node: {}", health["ordering"]);
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+}

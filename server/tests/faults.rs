@@ -52,6 +52,44 @@ async fn a_message_the_bus_lost_reaches_the_other_node_from_the_database_once() 
     one.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_another_node_could_not_publish_is_filled_in_ahead_of_later_ones() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let mut config = env.config();
+    // The periodic repair is out of the way: the gap filler alone must do it.
+    config.timings.repair_every = Duration::from_secs(60);
+    let (one, redis) = env.node_behind_redis_proxy().await;
+    let two = TestServer::start(config).await;
+    let alice = one.sign_up("alice").await;
+    let bob = two.sign_up("bob").await;
+    let carol = two.sign_up("carol").await;
+    let room = two.create_room(&bob, "Crossed").await;
+    let mut a = one.ws(&alice).await;
+    let mut b = two.ws(&bob).await;
+    let mut c = two.ws(&carol).await;
+    for ws in [&mut a, &mut b, &mut c] {
+        ws.join(room, 0).await;
+    }
+
+    // Node one cannot publish: its message reaches node two only from the
+    // database, after node two's own later message has arrived.
+    redis.cut();
+    assert_eq!(a.post(room, "m1", "from the cut-off node").await, 1);
+    assert_eq!(b.post(room, "m2", "from the connected node").await, 2);
+    let first = c.next_message().await;
+    let second = c.next_message().await;
+    assert_eq!((first.seq, first.body.as_str()), (1, "from the cut-off node"));
+    assert_eq!(second.seq, 2, "the later message waited for the missing one");
+    assert_eq!(drain_messages(&mut c, Duration::from_secs(1)).await, Vec::<i64>::new());
+    let ordering = two.health().await["ordering"].clone();
+    assert_eq!(ordering["held"], 1, "{ordering}");
+    assert_eq!(ordering["filled_from_database"], 1, "{ordering}");
+    assert_eq!(ordering["gaps_given_up"], 0, "{ordering}");
+    redis.restore();
+    two.stop().await;
+    one.stop().await;
+}
+
 /// Waits until `/healthz` says "ok" again; panics after [`WAIT`].
 async fn until_healthy(server: &TestServer) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -266,6 +304,79 @@ async fn a_client_that_stops_reading_is_cut_off_and_the_room_goes_on() {
     });
     assert!(told_to_resync, "the slow client is told to resync");
     assert_eq!(ended, common::Ended::Closed(Some(1013)));
+    server.stop().await;
+}
+
+/// A socket that asks for catch-ups (and joins) of a room of long messages
+/// without ever reading the answers: the server stops reading it while an
+/// answer waits to be written, so it holds a bounded amount for it, closes it
+/// when its writes stall, and the room goes on for everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_asks_and_never_reads_costs_the_server_a_bounded_amount() {
+    const REQUESTS: usize = 256;
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let server = TestServer::binary(&env).await;
+    let alice = server.sign_up("alice").await;
+    let bob = server.sign_up("bob").await;
+    let mallory = server.sign_up("mallory").await;
+    let room = server.create_room(&alice, "Long reads").await;
+    let mut a = server.ws(&alice).await;
+    let mut b = server.ws(&bob).await;
+    a.join(room, 0).await;
+    b.join(room, 0).await;
+    // ~150 messages of 16 KB each (4,000 four-byte characters).
+    let long = "😀".repeat(4000);
+    for i in 0..150 {
+        a.post(room, &format!("long{i}"), &long).await;
+    }
+    while b.next_message().await.seq < 150 {}
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib();
+
+    // Two sockets of mallory's ask again and again and never read.
+    let mut asker = server.ws(&mallory).await;
+    let mut joiner = server.ws(&mallory).await;
+    asker.send(&ClientFrame::Join { room, since: 150 }).await;
+    for _ in 0..REQUESTS {
+        asker.send(&ClientFrame::CatchUp { room, since: 0 }).await;
+        joiner.send(&ClientFrame::Join { room, since: 0 }).await;
+    }
+
+    // Meanwhile the room goes on: every message reaches bob, promptly.
+    let mut peak = before;
+    let mut slowest = Duration::ZERO;
+    for i in 0..60 {
+        let sent = tokio::time::Instant::now();
+        a.post(room, &format!("live{i}"), "still here").await;
+        let got = b.next_message().await;
+        assert_eq!((got.seq, got.body.as_str()), (151 + i, "still here"));
+        slowest = slowest.max(sent.elapsed());
+        peak = peak.max(server.rss_kib());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let growth_kib = peak.saturating_sub(before);
+    eprintln!("RSS {before} KiB before, peak {peak} KiB during: +{growth_kib} KiB; slowest delivery {slowest:?}");
+    assert!(
+        growth_kib < 24 * 1024,
+        "the server grew by {growth_kib} KiB for two sockets that never read"
+    );
+    assert!(slowest < Duration::from_secs(1), "a message took {slowest:?}");
+
+    // Their writes stalled: after the write timeout (10 s) both are closed,
+    // without an answer to most of what they asked.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    for (ws, what) in [(&mut asker, "catch-ups"), (&mut joiner, "joins")] {
+        let (frames, ended) = ws.read_to_end().await;
+        let answered = frames
+            .iter()
+            .filter(|f| matches!(f, ServerFrame::CatchUp { .. }))
+            .count();
+        assert_ne!(ended, common::Ended::StillOpen, "{what}: still open");
+        assert!(answered < REQUESTS, "{what}: all {answered} answered");
+    }
+    // And bob's connection is as good as ever.
+    a.post(room, "after", "after the storm").await;
+    assert_eq!(b.next_message().await.body, "after the storm");
     server.stop().await;
 }
 

@@ -341,3 +341,77 @@ async fn creating_a_room_reveals_nothing_about_private_rooms_the_creator_cannot_
     assert!(alices.iter().any(|r| r.id == plans && r.private));
     server.stop().await;
 }
+
+/// A join whose access check reads the membership just before the member's
+/// removal commits, and which would subscribe just after the removal's kick
+/// went by, must not be left receiving the room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_racing_the_members_removal_does_not_leave_them_subscribed() {
+    use std::time::Duration;
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let one = env.node().await;
+    // The member's node reads the database through a proxy that holds its
+    // answers back, with one connection and no background queries, so that
+    // the race is played in a fixed order.
+    let mut config = env.config();
+    config.database_max_connections = 1;
+    config.timings.session_recheck = Duration::from_secs(600);
+    config.timings.repair_every = Duration::from_secs(600);
+    let (two, db) = env.node_behind_database_proxy_with(config).await;
+    let owner = one.sign_up("owner").await;
+    one.sign_up("member").await;
+    let secret = private_room(&one, &owner, "Secret").await;
+    let lobby = one.create_room(&owner, "Lobby").await;
+    let add = one
+        .call(
+            Some(&owner),
+            "add_member",
+            &[("room", &secret.0.to_string()), ("username", "member")],
+        )
+        .await;
+    assert_eq!(add.status, 200, "{}", add.body);
+    let member = two
+        .call(None, "login", &[("username", "member"), ("password", "correct horse")])
+        .await;
+    let member = member.set_cookie.unwrap();
+    let mut m = two.ws(&member).await;
+    m.join(lobby, 0).await;
+    let mut o = one.ws(&owner).await;
+    o.join(secret, 0).await;
+    o.join(lobby, 0).await;
+
+    // The member joins: node two's access check reads "member" at once, but
+    // the answer reaches node two only a second later…
+    db.delay_replies(Duration::from_secs(1));
+    m.send(&ClientFrame::Join { room: secret, since: 0 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // …by which time the owner has removed them (their kick went by first).
+    let removed = one
+        .call(
+            Some(&owner),
+            "remove_member",
+            &[("room", &secret.0.to_string()), ("username", "member")],
+        )
+        .await;
+    assert_eq!(removed.body, r#"["owner"]"#);
+    let answer = m
+        .recv_until(|f| matches!(f, ServerFrame::Error { .. } | ServerFrame::Joined { .. }))
+        .await;
+    assert!(
+        matches!(
+            &answer,
+            ServerFrame::Error {
+                code: ErrorCode::NotFound,
+                ..
+            }
+        ),
+        "the join is refused: {answer:?}"
+    );
+    db.delay_replies(Duration::ZERO);
+    // Nothing from the room reaches the member afterwards.
+    o.post(secret, "o1", "members only").await;
+    o.post(lobby, "o2", "marker").await;
+    assert_eq!(m.next_message().await.body, "marker");
+    two.stop().await;
+    one.stop().await;
+}

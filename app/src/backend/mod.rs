@@ -31,6 +31,14 @@ pub trait RoomEvents: Send + Sync {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
 }
 
+/// Where the message writer hands what it committed: every fresh message,
+/// in commit order (so each room's in sequence order), before its sender is
+/// acknowledged. Implemented by the server crate, which fans messages out;
+/// it must not wait (the writer's next commit waits on it).
+pub trait Publisher: Send + Sync {
+    fn committed(&self, messages: Vec<crate::protocol::ChatMessage>);
+}
+
 /// Handles to the server's shared parts. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {

@@ -1190,7 +1190,16 @@ mod tests {
         let bob = store.create_user("bob", "bob", "hash").await.unwrap();
         let a = store.create_room("A", "a", "", ann.id, false).await.unwrap();
         let b = store.create_room("B", "b", "", ann.id, false).await.unwrap();
-        let writer = Writer::start(store.clone());
+        /// What the writer published, in the order it did.
+        #[derive(Default)]
+        struct Published(std::sync::Mutex<Vec<ChatMessage>>);
+        impl crate::backend::Publisher for Published {
+            fn committed(&self, messages: Vec<ChatMessage>) {
+                self.0.lock().unwrap().extend(messages);
+            }
+        }
+        let published = std::sync::Arc::new(Published::default());
+        let writer = Writer::start(store.clone(), published.clone());
         let post = |room: RoomId, author: &Me, client_id: String| {
             let writer = writer.clone();
             let message = NewMessage {
@@ -1225,7 +1234,17 @@ mod tests {
             assert_eq!(stored.len(), count as usize);
             assert_eq!(store.last_seq(room).await.unwrap(), Some(count));
         }
-        // A retried client id, alone or amid fresh ones, finds its original.
+        // Published once each, before their acks, in commit order: each
+        // room's in sequence order.
+        let in_order = |room: RoomId| -> Vec<Seq> {
+            let published = published.0.lock().unwrap();
+            published.iter().filter(|m| m.room == room).map(|m| m.seq).collect()
+        };
+        assert_eq!(in_order(a), (1..=200).collect::<Vec<Seq>>());
+        assert_eq!(in_order(b), (1..=100).collect::<Vec<Seq>>());
+
+        // A retried client id, alone or amid fresh ones, finds its original
+        // (and is not published again).
         let original = store.messages_after(a, 0, 1).await.unwrap().remove(0);
         let retry = post(a, &ann, original.client_id.clone());
         let other = post(a, &ann, "c-new".into());
@@ -1233,6 +1252,7 @@ mod tests {
         assert!(!retry.fresh);
         assert_eq!((retry.message.id, retry.message.seq), (original.id, original.seq));
         assert_eq!(other.await.unwrap().unwrap().message.seq, 201);
+        assert_eq!(in_order(a), (1..=201).collect::<Vec<Seq>>());
 
         // One batch over two rooms and a missing one: each gets its own outcome.
         let new = |room: RoomId, client_id: &str| NewMessage {

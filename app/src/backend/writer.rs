@@ -1,6 +1,9 @@
 //! Group commit: every message this node posts goes through one writer task,
 //! which commits whatever has queued up while the previous transaction ran
-//! as one multi-row transaction (see [`Store::post_batch`]).
+//! as one multi-row transaction (see [`Store::post_batch`]), then hands the
+//! new messages to the [`Publisher`] in commit order: one task publishing
+//! them is what keeps a room's live stream in sequence order (when each
+//! sender's connection published its own, they raced each other).
 //!
 //! A commit per message caps near a few hundred messages per second (each
 //! waits for its own fsync); a batch pays one fsync for all of its messages,
@@ -9,6 +12,7 @@
 //! after the transaction holding its message committed, and sequences stay
 //! gap-free: they are assigned under the rooms' row locks inside it.
 
+use super::Publisher;
 use super::error::BackendError;
 use super::store::{Posted, Store};
 use crate::protocol::{Me, RoomId};
@@ -43,9 +47,9 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task on the current runtime.
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, publisher: std::sync::Arc<dyn Publisher>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, queue));
+        tokio::spawn(run(store, publisher, queue));
         Self { jobs }
     }
 
@@ -69,7 +73,7 @@ fn stopped() -> BackendError {
     BackendError::Unavailable("the message writer has stopped".into())
 }
 
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
+async fn run(store: Store, publisher: std::sync::Arc<dyn Publisher>, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     // Waits for the first post, then takes everything else already queued.
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -81,6 +85,18 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
             ms = started.elapsed().as_secs_f64() * 1e3,
             "batch committed"
         );
+        // A retried client id finds its original, which was published when
+        // it was first committed: only fresh messages go out.
+        let fresh: Vec<_> = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Ok(posted) if posted.fresh => Some(posted.message.clone()),
+                _ => None,
+            })
+            .collect();
+        if !fresh.is_empty() {
+            publisher.committed(fresh);
+        }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // The sender may have gone (its socket closed); the message stays committed.
             let _ = reply.send(outcome);

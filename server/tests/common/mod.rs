@@ -200,11 +200,13 @@ impl Drop for Environment {
     }
 }
 
-/// A running server node.
+/// A running server node: inside the test's process, or the real binary.
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The `server` binary, when started as one (killed on drop).
+    process: Option<tokio::process::Child>,
 }
 
 impl TestServer {
@@ -236,9 +238,58 @@ impl TestServer {
             addr,
             stop: Some(stop),
             task: Some(task),
+            process: None,
         };
         server.wait_healthy().await;
         server
+    }
+
+    /// Starts the real `server` binary on `env`, configured through the
+    /// environment as an operator would, with test-friendly message limits.
+    pub async fn binary(env: &Environment) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"));
+        command
+            .env("DATABASE_URL", &env.database_url)
+            .env("REDIS_PREFIX", &env.redis_prefix)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("MESSAGE_BURST", "100000")
+            .env("MESSAGES_PER_MINUTE", "6000000")
+            .env("RUST_LOG", "warn")
+            .env_remove("REDIS_URL")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(redis) = &env.redis_url {
+            command.env("REDIS_URL", redis);
+        }
+        let mut process = command.spawn().unwrap();
+        let mut lines = tokio::io::BufReader::new(process.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("Natter is running at http://") {
+                    return url.parse::<SocketAddr>().unwrap();
+                }
+            }
+            panic!("the server exited before it was running");
+        })
+        .await
+        .expect("the server binary starts");
+        let server = Self {
+            addr,
+            stop: None,
+            task: None,
+            process: Some(process),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    /// The resident memory of the server binary's process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.process.as_ref().and_then(|p| p.id()).expect("a server binary");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     async fn wait_healthy(&self) {
@@ -255,8 +306,11 @@ impl TestServer {
         }
     }
 
-    /// Graceful stop, as on SIGTERM.
+    /// Graceful stop, as on SIGTERM (the binary is simply killed).
     pub async fn stop(mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await.unwrap();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -523,9 +577,11 @@ impl Ws {
         }
     }
 
-    /// Waits for the next live chat message in any room.
+    /// Waits for the next live chat message in any room (one that an
+    /// earlier wait skipped comes first: a sender may get its own message
+    /// before the acknowledgement `post` waited for).
     pub async fn next_message(&mut self) -> app::protocol::ChatMessage {
-        match self.recv_until(|f| matches!(f, ServerFrame::Message { .. })).await {
+        match self.wait_for(|f| matches!(f, ServerFrame::Message { .. })).await {
             ServerFrame::Message { message } => message,
             _ => unreachable!(),
         }
