@@ -65,6 +65,17 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// The app's routes, listed once per process. Listing them renders the app
+/// with resource loading suppressed process-wide (leptos's
+/// `SuppressResourceLoad`), and a resource first polled meanwhile never
+/// loads: a page being rendered by another server in the same process (the
+/// integration tests start many) waited forever. Listed once, before any
+/// server of the process serves, there is no meanwhile.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 fn node_id() -> String {
     // Unique enough to tell this process's connections from other nodes'.
     let nanos = std::time::SystemTime::now()
@@ -123,7 +134,7 @@ pub async fn run(
         shutdown: shutdown_rx,
     });
 
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let app = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))

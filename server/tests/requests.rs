@@ -179,3 +179,41 @@ async fn a_request_stuck_on_the_database_is_answered_503_at_its_deadline() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     server.stop().await;
 }
+
+/// Pages render while other servers start in the same process (as the
+/// integration tests start them in parallel): a server's start once made a
+/// page of another's wait forever (leptos suppresses resource loading,
+/// process-wide, while it lists the app's routes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_servers_start_in_the_same_process() {
+    let env = Environment::new(Backend::Embedded).await;
+    let server = env.node().await;
+    let cookie = server.sign_up("steady").await;
+    let room = server.create_room(&cookie, "Steady").await;
+    let starting = tokio::spawn(async move {
+        for _ in 0..8 {
+            let env = Environment::new(Backend::Embedded).await;
+            env.node().await.stop().await;
+        }
+    });
+    let client = common::http().build().unwrap();
+    let mut pages = 0;
+    while !starting.is_finished() {
+        let mut batch = Vec::new();
+        for path in ["/".to_owned(), format!("/rooms/{room}")] {
+            for _ in 0..4 {
+                let request = client.get(server.url(&path)).header("cookie", &cookie).send();
+                let path = path.clone();
+                batch.push(async move { (path, request.await) });
+            }
+        }
+        for (path, response) in futures::future::join_all(batch).await {
+            let response = response.unwrap_or_else(|e| panic!("{path} was not answered: {e}"));
+            assert_eq!(response.status(), 200, "{path}");
+            pages += 1;
+        }
+    }
+    starting.await.unwrap();
+    assert!(pages > 0);
+    server.stop().await;
+}
