@@ -16,9 +16,10 @@ fn set_cookie(value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Creates an account and logs it in.
+/// Creates an account and logs it in, then goes to `next` (a path of this
+/// site, from the login redirect) or the room list.
 #[server(endpoint = "signup")]
-pub async fn sign_up(username: String, password: String) -> Result<(), ApiError> {
+pub async fn sign_up(username: String, password: String, next: Option<String>) -> Result<(), ApiError> {
     use crate::backend::{BackendError, services};
     use crate::validate::{Password, Username};
     let services = services()?;
@@ -35,13 +36,14 @@ pub async fn sign_up(username: String, password: String) -> Result<(), ApiError>
     let password = Password::parse(&password).map_err(BackendError::from)?;
     let (_, token) = services.accounts.sign_up(&username, &password).await?;
     set_cookie(&services.accounts.session_cookie(&token))?;
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(crate::validate::local_path(next.as_deref()));
     Ok(())
 }
 
-/// Logs in with a fresh session token.
+/// Logs in with a fresh session token, then goes to `next` (a path of this
+/// site, from the login redirect) or the room list.
 #[server(endpoint = "login")]
-pub async fn log_in(username: String, password: String) -> Result<(), ApiError> {
+pub async fn log_in(username: String, password: String, next: Option<String>) -> Result<(), ApiError> {
     use crate::backend::services;
     let services = services()?;
     let ip = crate::backend::client_ip().await;
@@ -66,7 +68,7 @@ pub async fn log_in(username: String, password: String) -> Result<(), ApiError> 
         .await?;
     let (_, token) = services.accounts.log_in(&username, &password).await?;
     set_cookie(&services.accounts.session_cookie(&token))?;
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(crate::validate::local_path(next.as_deref()));
     Ok(())
 }
 

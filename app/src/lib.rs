@@ -7,11 +7,13 @@
 //! - [`api`]: the server functions — every HTTP endpoint the UI calls.
 //! - [`pages`]: one routed page per file; [`components`]: pieces they share.
 //! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
+//! - [`outbox`]: unacknowledged messages kept in the browser's storage across reloads.
 //! - `backend` (server only): storage, accounts and presence.
 
 pub mod api;
 pub mod components;
 pub mod live;
+pub mod outbox;
 pub mod pages;
 pub mod protocol;
 pub mod time;

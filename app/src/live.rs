@@ -44,6 +44,10 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> u32 {
     (base as f64 * jitter.clamp(0.5, 1.0)) as u32
 }
 
+/// Longest a connection attempt may take to open before it counts as failed.
+#[cfg(feature = "hydrate")]
+const CONNECT_TIMEOUT_MS: u32 = 15_000;
+
 /// Callbacks the room page gives the connection.
 pub struct Handlers {
     /// The sequence to resume from: the last one the page has.
@@ -135,10 +139,21 @@ async fn run(
                 room,
                 since: (handlers.since)(),
             };
-            if let Ok(text) = serde_json::to_string(&join) {
-                let _ = sink.send(Message::Text(text)).await;
-            }
+            let text = serde_json::to_string(&join).unwrap_or_default();
+            // gloo's sink waits for the socket to open and is never woken if
+            // it fails while still connecting (a drop mid-handshake left the
+            // page "Connecting…" for good): the stream, which reports the
+            // close, and a deadline are watched too.
+            let opened = futures::select! {
+                _ = stop => return,
+                sent = sink.send(Message::Text(text)).fuse() => sent.is_ok(),
+                _ = stream.next().fuse() => false,
+                _ = gloo_timers::future::TimeoutFuture::new(CONNECT_TIMEOUT_MS).fuse() => false,
+            };
             loop {
+                if !opened {
+                    break;
+                }
                 futures::select! {
                     _ = stop => {
                         let _ = sink.close().await;

@@ -199,6 +199,38 @@ impl ClientMessageId {
     }
 }
 
+/// Where to go after logging in: a path of this site, or "/" for anything
+/// else — never another site (`//evil.example`, `/\\evil.example`, a full
+/// URL), so the login page cannot be used to send people elsewhere.
+pub fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.len() <= 512
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+/// `text` made safe to put in a URL's query string: everything but
+/// unreserved characters and `/` percent-encoded (UTF-8).
+pub fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +306,23 @@ mod tests {
         assert!(ClientMessageId::parse("").is_err());
         assert!(ClientMessageId::parse(&"a".repeat(65)).is_err());
         assert!(ClientMessageId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn only_paths_of_this_site_are_followed_after_login() {
+        assert_eq!(local_path(Some("/rooms/5?x=1")), "/rooms/5?x=1");
+        for bad in [
+            None,
+            Some(""),
+            Some("rooms/5"),
+            Some("//evil.example"),
+            Some("/\\evil.example"),
+            Some("https://evil.example/"),
+            Some("/a\nb"),
+        ] {
+            assert_eq!(local_path(bad), "/", "{bad:?}");
+        }
+        assert_eq!(query_value("/rooms/5?a=b&c"), "/rooms/5%3Fa%3Db%26c");
+        assert_eq!(query_value("/é"), "/%C3%A9");
     }
 }

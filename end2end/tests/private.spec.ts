@@ -67,3 +67,30 @@ test('a direct message opens the private room of the two, and only they see it',
   await expect(bob.getByRole('log', { name: 'Messages' })).toContainText('just between us');
   for (const c of contexts) await c.close();
 });
+
+test('a room opened without a session leads to the login page and back to the room', async ({ browser }) => {
+  const ownerContext = await browser.newContext();
+  const owner = await ownerContext.newPage();
+  const name = unique('member');
+  await signUp(owner, name);
+  const roomName = unique('Bookmark');
+  await owner.getByLabel('Room name').fill(roomName);
+  await owner.getByRole('button', { name: 'Create room' }).click();
+  await waitConnected(owner);
+  const roomUrl = owner.url();
+
+  // The same person, on another device with no session, follows a link to the room.
+  const otherContext = await browser.newContext();
+  const other = await otherContext.newPage();
+  await other.goto(roomUrl);
+  await expect(other.getByRole('heading', { name: 'Log in' })).toBeVisible();
+  expect(new URL(other.url()).pathname).toBe('/login');
+  await other.getByLabel('Username').fill(name);
+  await other.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await other.getByRole('button', { name: 'Log in' }).click();
+  await expect(other.getByRole('heading', { name: roomName })).toBeVisible();
+  expect(other.url()).toBe(roomUrl);
+  await waitConnected(other);
+  await ownerContext.close();
+  await otherContext.close();
+});

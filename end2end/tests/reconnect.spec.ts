@@ -57,3 +57,63 @@ test('a dropped connection resumes: the outbox is re-sent once and missed messag
   await aliceContext.close();
   await bobContext.close();
 });
+
+test('messages still pending when the page is reloaded offline are sent once the connection returns', async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  let online = true;
+  const sockets: WebSocketRoute[] = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (!online) {
+      void ws.close({ code: 4000, reason: 'offline' });
+      return;
+    }
+    ws.connectToServer();
+    sockets.push(ws);
+  });
+  const name = unique('keeper');
+  await signUp(page, name);
+  const roomName = unique('Outbox');
+  await page.getByLabel('Room name').fill(roomName);
+  await page.getByRole('button', { name: 'Create room' }).click();
+  await waitConnected(page);
+
+  online = false;
+  for (const ws of sockets.splice(0)) await ws.close({ code: 4000, reason: 'offline' });
+  await expect(page.getByRole('status')).toContainText('Reconnecting');
+  await send(page, 'written on the train');
+  const log = page.getByRole('log', { name: 'Messages' });
+  await expect(log.locator('article', { hasText: 'written on the train' })).toContainText('Sending…');
+
+  // The tab is reloaded while still offline: the message is still there, waiting.
+  await page.reload();
+  await expect(log.locator('article', { hasText: 'written on the train' })).toContainText('Sending…');
+
+  // Back online: it is sent, once, and is history for a fresh load.
+  online = true;
+  await expect(page.getByRole('status')).toHaveText(/Connected|Back online/, { timeout: 40_000 });
+  await expect(log.locator('article', { hasText: 'written on the train' })).toContainText('Sent');
+  await page.reload();
+  await waitConnected(page);
+  await expect(log.locator('article', { hasText: 'written on the train' })).toHaveCount(1);
+  await expect(log.locator('article', { hasText: 'written on the train' })).toContainText('Sent');
+
+  // What is still pending at logout is forgotten with the session: the next
+  // person on this browser does not find it (nor send it).
+  const roomUrl = page.url();
+  online = false;
+  for (const ws of sockets.splice(0)) await ws.close({ code: 4000, reason: 'offline' });
+  await send(page, 'never mind');
+  await expect(log.locator('article', { hasText: 'never mind' })).toContainText('Sending…');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await expect(page.getByRole('heading', { name: 'Log in' })).toBeVisible();
+  online = true;
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByRole('heading', { name: 'Rooms' })).toBeVisible();
+  await page.goto(roomUrl);
+  await waitConnected(page);
+  await expect(log.locator('article', { hasText: 'never mind' })).toHaveCount(0);
+  await context.close();
+});

@@ -13,6 +13,7 @@ on_both_backends!(
     logout_ends_the_session_on_the_server,
     the_socket_needs_a_session_and_our_own_origin,
     pages_and_server_functions_need_a_session,
+    logging_in_returns_to_the_page_asked_for_and_only_to_this_site,
     cross_site_server_function_calls_are_refused,
     pages_carry_security_headers_and_a_nonce_for_their_only_inline_script,
     a_session_unused_for_a_week_ends_and_use_keeps_one_alive,
@@ -190,14 +191,21 @@ async fn pages_and_server_functions_need_a_session(backend: Backend) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let home = client
-        .get(server.url("/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(home.status().as_u16(), 302);
-    assert_eq!(home.headers().get("location").unwrap(), "/login");
+    // A page sends the visitor to log in, with a real redirect whatever the
+    // request accepts (the page works before, and without, its WASM), and
+    // remembers where they were going.
+    for accept in ["text/html,application/xhtml+xml,*/*;q=0.8", "*/*"] {
+        for (path, login) in [("/", "/login"), ("/rooms/5", "/login?next=/rooms/5")] {
+            let page = client
+                .get(server.url(path))
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status().as_u16(), 302, "{path} ({accept})");
+            assert_eq!(page.headers().get("location").unwrap(), login, "{path} ({accept})");
+        }
+    }
     for endpoint in ["rooms", "create_room", "room", "history"] {
         let reply = server
             .call(
@@ -218,6 +226,44 @@ async fn pages_and_server_functions_need_a_session(backend: Backend) {
     assert_eq!(login.status().as_u16(), 200);
     let html = login.text().await.unwrap();
     assert!(html.contains(r#"<label for="username">Username</label>"#), "{html}");
+    server.stop().await;
+}
+
+async fn logging_in_returns_to_the_page_asked_for_and_only_to_this_site(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    server.sign_up("traveller").await;
+    let client = common::http()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let log_in = |next: &'static str| {
+        let client = client.clone();
+        let url = server.url("/api/login");
+        async move {
+            let form = [("username", "traveller"), ("password", "correct horse"), ("next", next)];
+            // A plain form post, as before the WASM loads.
+            client
+                .post(url)
+                .header("accept", "text/html")
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let back = log_in("/rooms/5?x=1").await;
+    assert_eq!(back.status().as_u16(), 302);
+    assert_eq!(back.headers()["location"], "/rooms/5?x=1");
+    for elsewhere in ["//evil.example/", "https://evil.example/", "/\\evil.example", "rooms/5"] {
+        let reply = log_in(elsewhere).await;
+        assert_eq!(reply.headers()["location"], "/", "{elsewhere}");
+    }
+    // The login page carries the destination into its form and its sign-up link.
+    let page = client.get(server.url("/login?next=%2Frooms%2F5")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"name="next" value="/rooms/5""#), "{html}");
+    assert!(html.contains(r#"href="/signup?next=/rooms/5""#), "{html}");
     server.stop().await;
 }
 

@@ -71,9 +71,15 @@ impl BackendError {
 
 /// Inside a server function (or a page being rendered), makes the response's
 /// status the one `code` means; elsewhere (a socket frame) does nothing.
+///
+/// A redirect already decided on stays: a page that sends a visitor to log
+/// in also loads data that fails for want of a session, in any order.
 pub fn set_response_status(code: ErrorCode) {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http_status(code));
+        let mut parts = response.0.write().unwrap_or_else(|p| p.into_inner());
+        if !parts.status.is_some_and(|s| s.is_redirection()) {
+            parts.status = Some(http_status(code));
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pub fn TopBar(username: String) -> impl IntoView {
             <div class="who">
                 <span class="me" title="Logged in as">{username}</span>
                 <ActionForm action=logout attr:class="inline">
-                    <button type="submit" class="ghost">"Log out"</button>
+                    <button type="submit" class="ghost" on:click=|_| crate::outbox::forget_all()>"Log out"</button>
                 </ActionForm>
             </div>
         </header>
@@ -37,6 +37,38 @@ pub fn FormError(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
     }
 }
 
+/// Sends a visitor without a session to the login page, which brings them
+/// back here afterwards. On the server this is a real `302` with a
+/// `Location` (whatever the request's `Accept`), so it works before the
+/// WASM loads, or without it.
+#[component]
+pub fn ToLogin() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let here = format!(
+        "{}{}",
+        location.pathname.get_untracked(),
+        location.search.get_untracked()
+    );
+    let here = if here.is_empty() || here.starts_with("/?") {
+        "/".to_owned()
+    } else {
+        here
+    };
+    let target = if here == "/" {
+        "/login".to_owned()
+    } else {
+        format!("/login?next={}", crate::validate::query_value(&here))
+    };
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(value) = http::HeaderValue::from_str(&target)
+    {
+        response.set_status(http::StatusCode::FOUND);
+        response.insert_header(http::header::LOCATION, value);
+    }
+    view! { <Redirect path=target/> }
+}
+
 /// What a page shows when its data failed to load: a redirect to /login for a
 /// lost session, otherwise the reason.
 #[component]
@@ -48,7 +80,7 @@ pub fn LoadError(error: ApiError) -> impl IntoView {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
     if error.code == ErrorCode::Unauthorized {
-        view! { <Redirect path="/login"/> }.into_any()
+        view! { <ToLogin/> }.into_any()
     } else {
         view! {
             <main class="page narrow">

@@ -7,16 +7,34 @@ use crate::validate::{PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+
+/// The page to return to after logging in (`?next=`), if it is one of ours.
+fn next_page() -> Option<String> {
+    let next = use_query_map().get_untracked().get("next")?;
+    (crate::validate::local_path(Some(&next)) != "/").then_some(next)
+}
+
+/// A link to `path` that keeps the page to return to.
+fn keeping_next(path: &str, next: &Option<String>) -> String {
+    match next {
+        Some(next) => format!("{path}?next={}", crate::validate::query_value(next)),
+        None => path.to_owned(),
+    }
+}
 
 #[component]
 pub fn Login() -> impl IntoView {
     let action = ServerAction::<LogIn>::new();
+    let next = next_page();
+    let sign_up_link = keeping_next("/signup", &next);
     view! {
         <Title text="Log in"/>
         <main class="page narrow auth">
             <h1 class="brand-title">"Natter"</h1>
             <h2>"Log in"</h2>
             <ActionForm action=action>
+                {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
                 <label for="username">"Username"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus/>
                 <label for="password">"Password"</label>
@@ -26,7 +44,7 @@ pub fn Login() -> impl IntoView {
                     "Log in"
                 </button>
             </ActionForm>
-            <p class="switch">"New here? " <A href="/signup">"Create an account"</A></p>
+            <p class="switch">"New here? " <A href=sign_up_link>"Create an account"</A></p>
         </main>
     }
 }
@@ -34,12 +52,15 @@ pub fn Login() -> impl IntoView {
 #[component]
 pub fn SignUp() -> impl IntoView {
     let action = ServerAction::<SignUpFn>::new();
+    let next = next_page();
+    let log_in_link = keeping_next("/login", &next);
     view! {
         <Title text="Sign up"/>
         <main class="page narrow auth">
             <h1 class="brand-title">"Natter"</h1>
             <h2>"Sign up"</h2>
             <ActionForm action=action>
+                {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
                 <label for="username">"Username"</label>
                 <input
                     id="username" name="username" autocomplete="username" required autofocus
@@ -60,7 +81,7 @@ pub fn SignUp() -> impl IntoView {
                     "Sign up"
                 </button>
             </ActionForm>
-            <p class="switch">"Already have an account? " <A href="/login">"Log in"</A></p>
+            <p class="switch">"Already have an account? " <A href=log_in_link>"Log in"</A></p>
         </main>
     }
 }

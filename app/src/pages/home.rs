@@ -1,13 +1,13 @@
 //! The room list and the form to create a room.
 
 use crate::api::{CreateRoom, DirectMessage, list_rooms, who_am_i};
-use crate::components::{FormError, LoadError, TopBar, error_message};
+use crate::components::{FormError, LoadError, ToLogin, TopBar, error_message};
 use crate::protocol::RoomSummary;
 use crate::time;
 use crate::validate::{ROOM_NAME_MAX, TOPIC_MAX, USERNAME_MAX};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Redirect};
+use leptos_router::components::A;
 
 #[component]
 pub fn Home() -> impl IntoView {
@@ -61,7 +61,7 @@ pub fn Home() -> impl IntoView {
                             </section>
                         </main>
                     }.into_any(),
-                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                    Ok(None) => view! { <ToLogin/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}

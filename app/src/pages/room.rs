@@ -8,6 +8,7 @@
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
 use crate::components::{FormError, LoadError, TopBar, error_message};
 use crate::live::{self, ConnState, Handlers, Live};
+use crate::outbox::{self, Pending};
 use crate::protocol::{
     ApiError, ChatMessage, ClientFrame, ErrorCode, RoomId, RoomPage, Seq, ServerFrame, apply_presence,
 };
@@ -38,15 +39,6 @@ pub fn Room() -> impl IntoView {
             })}
         </Suspense>
     }
-}
-
-/// A message of ours the server has not acknowledged yet.
-#[derive(Clone, Debug, PartialEq)]
-struct Pending {
-    client_id: String,
-    body: String,
-    /// Why the server refused it for good; `None` while it is (re)sending.
-    failed: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -140,6 +132,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     // Thread-safe storage: on the server a page may be dropped on another
     // worker thread than the one that rendered it.
     let live: StoredValue<Option<Live>> = StoredValue::new(None);
+    let restored = StoredValue::new(false);
     let send_frame = move |frame: ClientFrame| {
         live.with_value(|l| {
             if let Some(l) = l {
@@ -284,6 +277,43 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     );
     live.set_value(Some(connection));
     let state = connection.state;
+
+    // The outbox lives in the browser's storage too: what was still pending
+    // when the page was last left (a reload while offline) comes back, and
+    // goes out again once the socket is joined. Effects run only in the
+    // browser, after hydration, so the server-rendered page matches.
+    let me_for_outbox = me_name.clone();
+    Effect::new(move |_| {
+        let now = pending.get();
+        if !restored.get_value() {
+            restored.set_value(true);
+            let stored = outbox::load(room, &me_for_outbox);
+            if !stored.is_empty() {
+                let joined = state.get_untracked().is_live();
+                pending.update(|p| {
+                    for s in stored {
+                        // One that landed before the page was left is in the history already.
+                        let landed = messages.with_untracked(|m| {
+                            m.values()
+                                .any(|m| m.client_id == s.client_id && m.author == me_for_outbox)
+                        });
+                        if !landed && !p.iter().any(|p| p.client_id == s.client_id) {
+                            if joined && s.failed.is_none() {
+                                send_frame(ClientFrame::Send {
+                                    room,
+                                    client_id: s.client_id.clone(),
+                                    body: s.body.clone(),
+                                });
+                            }
+                            p.push(s);
+                        }
+                    }
+                });
+                return;
+            }
+        }
+        outbox::save(room, &me_for_outbox, &now);
+    });
 
     let send = move || {
         let text = draft.get_untracked();
