@@ -3,8 +3,9 @@
 //! the chat),
 //! random session tokens stored only as their SHA-256, and the session cookie.
 
+use super::clock::now_ms;
 use super::error::BackendError;
-use super::store::{Store, now_ms};
+use super::store::Store;
 use crate::protocol::Me;
 use crate::validate::{Password, Username};
 use argon2::Argon2;

@@ -6,8 +6,8 @@
 //! The same arithmetic runs in [`gcra`] locally and in [`GCRA_SCRIPT`] on
 //! Redis, where it is atomic across nodes.
 
+use super::clock::now_ms;
 use super::error::BackendError;
-use super::store::now_ms;
 use crate::protocol::Millis;
 use fred::prelude::*;
 use std::collections::HashMap;

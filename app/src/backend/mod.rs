@@ -3,6 +3,7 @@
 //! crate builds it at start-up and uses it directly for the WebSocket.
 
 pub mod accounts;
+pub mod clock;
 pub mod csp;
 pub mod error;
 pub mod limits;

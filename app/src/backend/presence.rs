@@ -10,8 +10,8 @@
 //! cluster: `{prefix}:sockets:{user}` holds one entry per open socket, so a
 //! crashed node's sockets stop counting once their entries lapse.
 
+use super::clock::now_ms;
 use super::error::BackendError;
-use super::store::now_ms;
 use crate::protocol::{Millis, RoomId, UserId};
 use fred::prelude::*;
 use std::collections::{BTreeSet, HashMap};

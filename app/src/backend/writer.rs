@@ -14,8 +14,7 @@
 
 use super::Publisher;
 use super::error::BackendError;
-use super::store::{Posted, Store};
-use crate::protocol::{Me, RoomId};
+use super::store::{NewMessage, Posted, Store};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most messages in one transaction (6 bound values each: far below the
@@ -25,14 +24,6 @@ pub const MAX_BATCH: usize = 1000;
 const QUEUE: usize = 8 * MAX_BATCH;
 
 type Result<T> = std::result::Result<T, BackendError>;
-
-/// One message to commit.
-pub struct NewMessage {
-    pub room: RoomId,
-    pub author: Me,
-    pub client_id: String,
-    pub body: String,
-}
 
 struct Job {
     message: NewMessage,

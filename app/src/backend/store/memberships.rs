@@ -1,0 +1,56 @@
+//! Who belongs to which private room.
+
+use super::{Result, Store};
+use crate::backend::clock::now_ms;
+use crate::backend::error::BackendError;
+use crate::protocol::{RoomId, UserId};
+
+impl Store {
+    /// Names of a private room's members, sorted.
+    pub async fn members(&self, room: RoomId) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.room_id = ? ORDER BY u.username_key",
+        )
+        .bind(room.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Adds the user called `key` (lower-cased name); `Invalid` if there is none.
+    pub async fn add_member(&self, room: RoomId, key: &str) -> Result<UserId> {
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        let user = UserId(user.ok_or_else(|| {
+            BackendError::Invalid(crate::validate::Invalid("There is no user with that name.".into()))
+        })?);
+        let added = sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
+            .bind(room.0)
+            .bind(user.0)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(BackendError::from);
+        match added {
+            Ok(_) => Ok(user),
+            Err(e) if e.is_unique_violation() => Ok(user),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the user called `key`; returns who was removed, if anyone.
+    pub async fn remove_member(&self, room: RoomId, key: &str) -> Result<Option<UserId>> {
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(user) = user else { return Ok(None) };
+        let done = sqlx::query("DELETE FROM memberships WHERE room_id = ? AND user_id = ?")
+            .bind(room.0)
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok((done.rows_affected() > 0).then_some(UserId(user)))
+    }
+}

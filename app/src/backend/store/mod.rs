@@ -1,0 +1,117 @@
+//! Storage on MySQL/MariaDB or an embedded SQLite file, through sqlx's
+//! `Any` driver, so one set of queries (with `?` placeholders, always bound —
+//! never formatted) serves both. One module per thing stored; this one owns
+//! the pool, the schema and what the modules share.
+
+mod accounts;
+mod batch;
+mod log;
+mod memberships;
+mod rooms;
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+pub use accounts::Credentials;
+pub use log::{NewMessage, Posted};
+pub use rooms::RoomRow;
+
+use super::error::BackendError;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+type Result<T> = std::result::Result<T, BackendError>;
+
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    is_sqlite: bool,
+    /// `INSERT … RETURNING` works (SQLite, MariaDB; not MySQL): a batch gets
+    /// its new ids from its inserts instead of reading them back.
+    returning: bool,
+    /// Rooms known to be public (see [`Store::may_see`]). A std lock: never held across `.await`.
+    public_rooms: std::sync::Arc<std::sync::RwLock<std::collections::HashSet<i64>>>,
+}
+
+/// A pooled connection idle for less than this is used without a ping (see
+/// [`Store::connect`]).
+const TRUST_RECENTLY_PINGED: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `?, ?, …, ?` (`n` of them). Batch statements are built from this and fixed
+/// text only, never from values: every value is bound.
+fn placeholders(n: usize) -> String {
+    let mut text = "?, ".repeat(n);
+    text.truncate(text.len().saturating_sub(2));
+    text
+}
+
+impl Store {
+    /// Connects, and brings the schema up to date. `url` is `mysql://…` or `sqlite://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            // sqlx pings a connection when it returns to the pool and, by
+            // default, again when it is taken out: two extra round trips per
+            // query, one of them in front of it (a history page measured 4
+            // pings to 2 statements). A connection back from work less than
+            // a second ago passed its return ping then; older ones are
+            // pinged as before, so a database restart during a quiet spell
+            // still costs no request a failed query. (One within that second
+            // can fail a query per connection, as a restart mid-query can.)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= TRUST_RECENTLY_PINGED {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect(url)
+            .await?;
+        let returning = if is_sqlite {
+            // WAL lets readers (history, catch-up) run while a message commits.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            true
+        } else {
+            MYSQL_MIGRATIONS.run(&pool).await?;
+            let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&pool).await?;
+            version.contains("MariaDB")
+        };
+        Ok(Self {
+            pool,
+            is_sqlite,
+            returning,
+            public_rooms: Default::default(),
+        })
+    }
+
+    /// The same store, reading a batch's ids back as on MySQL (for tests of
+    /// that path on MariaDB).
+    #[cfg(test)]
+    fn without_returning(mut self) -> Self {
+        self.returning = false;
+        self
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.is_sqlite
+    }
+
+    /// Cheap liveness check for `/healthz`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,371 @@
+use super::batch::{padded, power_of_two_chunks};
+use super::log::{keyset_query, select_messages};
+use super::*;
+use crate::backend::clock::now_ms;
+use crate::protocol::{ChatMessage, Me, RoomId, Seq};
+use sqlx::Row;
+use std::collections::HashMap;
+
+#[test]
+fn batch_statements_come_in_few_shapes() {
+    assert_eq!(padded(&[1, 2, 3]), [1, 2, 3, 3]);
+    assert_eq!(padded(&[7]), [7]);
+    assert!(padded::<i64>(&[]).is_empty());
+    let sizes = |n: usize| {
+        let items: Vec<usize> = (0..n).collect();
+        let chunks = power_of_two_chunks(&items);
+        assert_eq!(chunks.concat(), items, "every item once, in order");
+        chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+    };
+    assert_eq!(sizes(300), [256, 32, 8, 4]);
+    assert_eq!(sizes(1), [1]);
+    assert!(sizes(0).is_empty());
+    // Every batch size up to the writer's limit uses the same ~10 texts.
+    let shapes: std::collections::BTreeSet<usize> = (1..=1000)
+        .flat_map(sizes)
+        .chain((1..=1000usize).map(|n| n.next_power_of_two()))
+        .collect();
+    assert!(shapes.len() <= 11, "{shapes:?}");
+}
+
+async fn store() -> (Store, std::path::PathBuf) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "natter-store-{}-{}-{}.db",
+        std::process::id(),
+        now_ms(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = std::env::temp_dir().join(name);
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()), 4)
+        .await
+        .unwrap();
+    (store, path)
+}
+
+async fn cleanup(store: Store, path: &std::path::Path) {
+    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test]
+async fn sequences_are_per_room_and_a_retry_returns_the_original() {
+    let (store, path) = store().await;
+    let me = store.create_user("ann", "ann", "hash").await.unwrap();
+    let a = store.create_room("A", "a", "", me.id, false).await.unwrap();
+    let b = store.create_room("B", "b", "", me.id, false).await.unwrap();
+
+    let first = store.post_message(a, &me, "c1", "one").await.unwrap();
+    assert!(first.fresh);
+    assert_eq!(first.message.seq, 1);
+    assert_eq!(
+        store
+            .post_message(b, &me, "c2", "other room")
+            .await
+            .unwrap()
+            .message
+            .seq,
+        1
+    );
+    let retry = store.post_message(a, &me, "c1", "one").await.unwrap();
+    assert!(!retry.fresh);
+    assert_eq!((retry.message.id, retry.message.seq), (first.message.id, 1));
+    assert_eq!(store.post_message(a, &me, "c3", "two").await.unwrap().message.seq, 2);
+
+    // A failed post (unknown room) burns no sequence anywhere.
+    assert!(matches!(
+        store.post_message(RoomId(999), &me, "c4", "lost").await,
+        Err(BackendError::RoomNotFound)
+    ));
+    assert_eq!(store.post_message(a, &me, "c5", "three").await.unwrap().message.seq, 3);
+    let all: Vec<Seq> = store
+        .messages_after(a, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(all, [1, 2, 3]);
+    cleanup(store, &path).await;
+}
+
+#[tokio::test]
+async fn concurrent_posts_through_the_writer_get_gap_free_sequences_and_retries_their_originals() {
+    let (store, path) = store().await;
+    posts_through_the_writer(&store).await;
+    cleanup(store, &path).await;
+}
+
+/// A database of its own on the local MariaDB (`TEST_MYSQL_URL`, default
+/// the local server's `test`), dropped by [`MariaDb::drop`].
+struct MariaDb {
+    admin: sqlx::AnyPool,
+    name: String,
+    url: String,
+}
+
+impl MariaDb {
+    async fn store(prefix: &str) -> (Store, MariaDb) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let admin_url = std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&admin_url).await.expect("MariaDB for this test");
+        let name = format!(
+            "{prefix}_{}_{}_{}",
+            std::process::id(),
+            now_ms(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        let store = Store::connect(&url, 4).await.unwrap();
+        (store, MariaDb { admin, name, url })
+    }
+
+    async fn drop(self, store: Store) {
+        store.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {}", self.name)))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+    }
+}
+
+/// A query costs the round trip of one ping (sqlx's, as its connection
+/// returns to the pool), not two: a connection that came back moments
+/// ago is not pinged again before its next query.
+#[tokio::test]
+async fn mariadb_a_busy_connection_is_not_pinged_before_each_query() {
+    let (store, db) = MariaDb::store("natter_ping").await;
+    // One connection, so its session's counters see every ping.
+    let one = Store::connect(&db.url, 1).await.unwrap();
+    let pings = || async {
+        let n: String = sqlx::query_scalar(
+            "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+             WHERE VARIABLE_NAME = 'COM_ADMIN_COMMANDS'",
+        )
+        .fetch_one(&one.pool)
+        .await
+        .unwrap();
+        n.parse::<u64>().unwrap()
+    };
+    let before = pings().await;
+    for _ in 0..10 {
+        one.ping().await.unwrap();
+    }
+    let after = pings().await;
+    one.close().await;
+    db.drop(store).await;
+    // Ten queries and the first count's own query: one return ping each.
+    assert_eq!(after - before, 11, "pings for 10 queries");
+}
+
+/// The writer's batches on MariaDB, with their ids from `INSERT …
+/// RETURNING` and read back as on MySQL.
+#[tokio::test]
+async fn mariadb_batches_get_their_ids_with_and_without_returning() {
+    for returning in [true, false] {
+        let (store, db) = MariaDb::store("natter_batch").await;
+        assert!(store.returning, "MariaDB has INSERT … RETURNING");
+        let store = if returning { store } else { store.without_returning() };
+        posts_through_the_writer(&store).await;
+        db.drop(store).await;
+    }
+}
+
+async fn posts_through_the_writer(store: &Store) {
+    use crate::backend::writer::Writer;
+    let ann = store.create_user("ann", "ann", "hash").await.unwrap();
+    let bob = store.create_user("bob", "bob", "hash").await.unwrap();
+    let a = store.create_room("A", "a", "", ann.id, false).await.unwrap();
+    let b = store.create_room("B", "b", "", ann.id, false).await.unwrap();
+    /// What the writer published, in the order it did.
+    #[derive(Default)]
+    struct Published(std::sync::Mutex<Vec<ChatMessage>>);
+    impl crate::backend::Publisher for Published {
+        fn committed(&self, messages: Vec<ChatMessage>) {
+            self.0.lock().unwrap().extend(messages);
+        }
+    }
+    let published = std::sync::Arc::new(Published::default());
+    let writer = Writer::start(store.clone(), published.clone());
+    let post = |room: RoomId, author: &Me, client_id: String| {
+        let writer = writer.clone();
+        let message = NewMessage {
+            room,
+            author: author.clone(),
+            client_id,
+            body: "hi".into(),
+        };
+        tokio::spawn(async move { writer.post(message).await })
+    };
+    // 300 at once: they queue while the first transaction runs, and
+    // later ones commit together.
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let (room, author) = if i % 3 == 0 { (b, &bob) } else { (a, &ann) };
+        tasks.push((room, post(room, author, format!("c{i}"))));
+    }
+    let missing = post(RoomId(999), &ann, "lost".into());
+    let mut acked: HashMap<RoomId, Vec<Seq>> = HashMap::new();
+    for (room, task) in tasks {
+        let posted = task.await.unwrap().unwrap();
+        assert!(posted.fresh);
+        assert_eq!(posted.message.room, room);
+        acked.entry(room).or_default().push(posted.message.seq);
+    }
+    assert!(matches!(missing.await.unwrap(), Err(BackendError::RoomNotFound)));
+    for (room, count) in [(a, 200), (b, 100)] {
+        let mut seqs = acked.remove(&room).unwrap();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=count).collect::<Vec<Seq>>(), "gap-free and unique");
+        let stored = store.messages_after(room, 0, 1000).await.unwrap();
+        assert_eq!(stored.len(), count as usize);
+        assert_eq!(store.last_seq(room).await.unwrap(), Some(count));
+    }
+    // Published once each, before their acks, in commit order: each
+    // room's in sequence order.
+    let in_order = |room: RoomId| -> Vec<Seq> {
+        let published = published.0.lock().unwrap();
+        published.iter().filter(|m| m.room == room).map(|m| m.seq).collect()
+    };
+    assert_eq!(in_order(a), (1..=200).collect::<Vec<Seq>>());
+    assert_eq!(in_order(b), (1..=100).collect::<Vec<Seq>>());
+
+    // A retried client id, alone or amid fresh ones, finds its original
+    // (and is not published again).
+    let original = store.messages_after(a, 0, 1).await.unwrap().remove(0);
+    let retry = post(a, &ann, original.client_id.clone());
+    let other = post(a, &ann, "c-new".into());
+    let retry = retry.await.unwrap().unwrap();
+    assert!(!retry.fresh);
+    assert_eq!((retry.message.id, retry.message.seq), (original.id, original.seq));
+    assert_eq!(other.await.unwrap().unwrap().message.seq, 201);
+    assert_eq!(in_order(a), (1..=201).collect::<Vec<Seq>>());
+
+    // One batch over two rooms and a missing one: each gets its own outcome.
+    let new = |room: RoomId, client_id: &str| NewMessage {
+        room,
+        author: bob.clone(),
+        client_id: client_id.into(),
+        body: client_id.into(),
+    };
+    let outcomes = store
+        .post_batch(&[new(a, "x1"), new(RoomId(999), "x2"), new(b, "x3"), new(a, "x4")])
+        .await
+        .unwrap();
+    let seqs: Vec<Option<Seq>> = outcomes
+        .iter()
+        .map(|o| o.as_ref().ok().map(|p| p.message.seq))
+        .collect();
+    assert_eq!(seqs, [Some(202), None, Some(101), Some(203)]);
+    let stored = store.messages_after(a, 201, 10).await.unwrap();
+    let ids: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .map(|p| p.message.id)
+        .collect();
+    assert_eq!(
+        (stored[0].id, stored[1].id),
+        (ids[0], ids[2]),
+        "acks carry the stored ids"
+    );
+    assert_eq!(stored[1].body, "x4");
+}
+
+#[tokio::test]
+async fn keyset_pages_walk_back_to_the_first_message() {
+    let (store, path) = store().await;
+    let me = store.create_user("ann", "ann", "hash").await.unwrap();
+    let room = store.create_room("A", "a", "", me.id, false).await.unwrap();
+    for i in 0..7 {
+        store.post_message(room, &me, &format!("c{i}"), "x").await.unwrap();
+    }
+    let seqs = |page: &[ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let (page, older) = store.messages_before(room, None, 3).await.unwrap();
+    assert_eq!((seqs(&page), older), (vec![5, 6, 7], true));
+    let (page, older) = store.messages_before(room, Some(5), 3).await.unwrap();
+    assert_eq!((seqs(&page), older), (vec![2, 3, 4], true));
+    let (page, older) = store.messages_before(room, Some(2), 3).await.unwrap();
+    assert_eq!((seqs(&page), older), (vec![1], false));
+    cleanup(store, &path).await;
+}
+
+/// The plan MariaDB picks for a keyset page, on a room where one author
+/// wrote everything (so `users` is tiny and tempting to read first).
+/// Needs MariaDB (`TEST_MYSQL_URL`, default the local server's `test`).
+#[tokio::test]
+async fn mariadb_reads_a_keyset_page_from_the_range_without_sorting_the_room() {
+    let (store, db) = MariaDb::store("natter_plan").await;
+    let me = store.create_user("ann", "ann", "hash").await.unwrap();
+    let room = store.create_room("A", "a", "", me.id, false).await.unwrap();
+    // 20,000 messages in one statement (MariaDB's sequence engine).
+    sqlx::query(
+        "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) \
+         SELECT ?, seq, ?, CONCAT('c', seq), 'x', 0 FROM seq_1_to_20000",
+    )
+    .bind(room.0)
+    .bind(me.id.0)
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE TABLE messages, users")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+
+    let explain = format!(
+        "EXPLAIN {}",
+        keyset_query!(false, "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?")
+    );
+    let plan = sqlx::query(sqlx::AssertSqlSafe(explain))
+        .bind(room.0)
+        .bind(10_000_i64)
+        .bind(51_i64)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    let steps: Vec<(String, String, String)> = plan
+        .iter()
+        .map(|row| {
+            let table: String = row.try_get("table").unwrap();
+            let key: Option<String> = row.try_get("key").unwrap();
+            let extra: Option<String> = row.try_get("Extra").unwrap();
+            (table, key.unwrap_or_default(), extra.unwrap_or_default())
+        })
+        .collect();
+    db.drop(store).await;
+    assert_eq!(
+        steps.first().map(|s| (s.0.as_str(), s.1.as_str())),
+        Some(("m", "PRIMARY")),
+        "messages first, as a range of the (room_id, seq) primary key: {steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|(_, _, extra)| !extra.contains("filesort") && !extra.contains("temporary")),
+        "a page must not sort the room: {steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn names_are_unique_case_insensitively_through_their_keys() {
+    let (store, path) = store().await;
+    let me = store.create_user("Ann", "ann", "hash").await.unwrap();
+    assert!(matches!(
+        store.create_user("ANN", "ann", "h").await,
+        Err(BackendError::Conflict(_))
+    ));
+    store.create_room("Général", "général", "", me.id, false).await.unwrap();
+    let again = store.create_room("GÉNÉRAL", "général", "", me.id, false).await;
+    assert!(matches!(again, Err(BackendError::Conflict(_))));
+    cleanup(store, &path).await;
+}
