@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Medians over repetitions, and the Natter/peer ratio, of a bench/run's raw.jsonl.
 
+With `bench/run --against REV` the other target is Natter at that commit
+("base") instead of the peer, and the ratio is this tree's against it.
+
 Usage: summarize.py raw.jsonl "machine description"  → Markdown on stdout.
 A run that produced no valid number counts as missing (shown as "–"), never as 0.
 """
@@ -88,18 +91,25 @@ def main():
                     values[(w, label, target)].append(v)
 
     reps = max([r["rep"] for r in runs] or [0])
-    print(f"# Natter vs Socket.IO peer — {machine}\n")
-    print(f"Medians over {reps} repetition(s); each workload ran on Natter and the peer alternately, "
-          "each time on a freshly started server. \"×\" is Natter/peer, put so that > 1 means Natter is better.\n")
+    other = "base" if any(r["target"] == "base" for r in runs) else "peer"
+    if other == "base":
+        print(f"# Natter vs Natter at an earlier commit — {machine}\n")
+        print(f"Medians over {reps} repetition(s); each workload ran on this tree's server and the earlier "
+              "one (\"base\") alternately, each time on a freshly started server. \"×\" is Natter/base, "
+              "put so that > 1 means this tree is better.\n")
+    else:
+        print(f"# Natter vs Socket.IO peer — {machine}\n")
+        print(f"Medians over {reps} repetition(s); each workload ran on Natter and the peer alternately, "
+              "each time on a freshly started server. \"×\" is Natter/peer, put so that > 1 means Natter is better.\n")
     if floor:
         spread = f"; {len(floors)} readings, {min(floors):.2f}-{max(floors):.2f}" if len(floors) > 1 else ""
         print(f"Machine floor: one 100-byte write on a loopback TCP socket costs {floor:.2f} µs of CPU "
               f"(writer + reader{spread}).\n")
-    print("| workload | metric | Natter | peer | × | valid runs (Natter, peer) |")
+    print(f"| workload | metric | Natter | {other} | × | valid runs (Natter, {other}) |")
     print("|---|---|---|---|---|---|")
     for w, label, _, better in METRICS:
         n = values.get((w, label, "natter"))
-        p = values.get((w, label, "peer"))
+        p = values.get((w, label, other))
         nm = statistics.median(n) if n else None
         pm = statistics.median(p) if p else None
         ratio = None
@@ -108,7 +118,7 @@ def main():
                 ratio = nm / pm
             elif better == "lower" and nm > 0:
                 ratio = pm / nm
-        valid = f"{counts[(w, 'natter')][0]}/{counts[(w, 'natter')][1]}, {counts[(w, 'peer')][0]}/{counts[(w, 'peer')][1]}"
+        valid = f"{counts[(w, 'natter')][0]}/{counts[(w, 'natter')][1]}, {counts[(w, other)][0]}/{counts[(w, other)][1]}"
         print(f"| {w} | {label} | {fmt(nm)} | {fmt(pm)} | {fmt(ratio) if ratio else '–'} | {valid} |")
     if any(retried.values()):
         again = ", ".join(f"{w} {t} {n}" for (w, t), n in sorted(retried.items()) if n)
