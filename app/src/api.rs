@@ -232,7 +232,7 @@ pub async fn add_member(room: i64, username: String) -> Result<Vec<String>, ApiE
 /// sockets stop receiving the room at once, on every node.
 #[server(endpoint = "remove_member")]
 pub async fn remove_member(room: i64, username: String) -> Result<Vec<String>, ApiError> {
-    use crate::backend::BackendError;
+    use crate::backend::{BackendError, RoomEvent};
     let (services, room, me) = owned_private_room(room).await?;
     let key = username.trim().to_ascii_lowercase();
     if key == me.username.to_ascii_lowercase() {
@@ -242,7 +242,10 @@ pub async fn remove_member(room: i64, username: String) -> Result<Vec<String>, A
         .into());
     }
     if let Some(user) = services.store.remove_member(room, &key).await? {
-        services.events.member_removed(room, user).await;
+        services
+            .publisher
+            .publish(vec![RoomEvent::MemberRemoved { room, user }])
+            .await;
     }
     Ok(services.store.members(room).await?)
 }

@@ -110,15 +110,15 @@ pub async fn run(
         "storage ready"
     );
     let node = Arc::new(Node::new(node_id(), store.clone(), presence.clone(), redis));
-    let node_events = Arc::new(node::NodeEvents(node.clone()));
+    let publisher = Arc::new(node::NodePublisher(node.clone()));
     let services = Services {
         store: store.clone(),
         accounts,
         presence,
         limiter,
         limits: config.limits,
-        writer: app::backend::Writer::start(store.clone(), node_events.clone()),
-        events: node_events,
+        writer: app::backend::Writer::start(store.clone(), publisher.clone()),
+        publisher,
     };
     let repair_every = config.timings.repair_every;
     let reorder_hold = config.timings.reorder_hold;

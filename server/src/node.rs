@@ -6,8 +6,9 @@
 use crate::bus::{self, BusEvent, RedisBus};
 use crate::hub::{ConnId, Hub};
 use crate::ledger::{Gap, Ledger};
-use app::backend::{Presence, Store};
-use app::protocol::{ChatMessage, RoomId, Seq, ServerFrame, UserId};
+use app::backend::events::Published;
+use app::backend::{Presence, RoomEvent, Store};
+use app::protocol::{RoomId, Seq, ServerFrame, UserId};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +17,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-/// Bytes of committed messages waiting for Redis to take them; past this
-/// (Redis stalled) a batch is delivered on this node only, and the other
-/// nodes fill it in from the database.
+/// Bytes of room events waiting for Redis to take them; past this (Redis
+/// stalled) a batch is delivered on this node only, and the other nodes fill
+/// it in from the database.
 const UNPUBLISHED_BYTES: usize = 32 * 1024 * 1024;
 /// Most writer batches in one publish to Redis.
 const BATCHES_PER_PUBLISH: usize = 8;
@@ -28,8 +29,13 @@ const GIVE_UP_AFTER_HOLDS: u32 = 10;
 /// Most missing messages one gap fill reads from the database.
 const FILL_LIMIT: u32 = 1000;
 
-/// Committed messages on their way to Redis, with their approximate size.
-type Unpublished = (Vec<ChatMessage>, usize);
+/// Room events on their way to Redis, with their approximate size, and who
+/// to tell once they are out.
+struct Unpublished {
+    events: Vec<RoomEvent>,
+    size: usize,
+    done: tokio::sync::oneshot::Sender<()>,
+}
 
 pub struct Node {
     /// Random per process: connection ids are `node:n`, unique across the cluster.
@@ -52,7 +58,7 @@ pub struct Node {
     pub sessions: Arc<crate::sessions::SessionWatch>,
     /// Open sockets per user on this node, for the per-user cap.
     sockets: std::sync::Mutex<HashMap<UserId, u32>>,
-    /// Committed messages for [`Node::run_publisher`], in commit order.
+    /// Room events for [`Node::run_publisher`], in the order published.
     to_publish: mpsc::UnboundedSender<Unpublished>,
     publish_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Unpublished>>>,
     /// Bytes in `to_publish` (bounded by [`UNPUBLISHED_BYTES`]).
@@ -130,38 +136,63 @@ impl Node {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Sends just-committed messages (the writer's batch, in commit order)
-    /// to every connection in their rooms on every node: through Redis, by
-    /// [`Node::run_publisher`], or straight to this node's sockets without
-    /// it. Never waits. Each is serialised once; the same bytes go to Redis
-    /// and to each socket.
-    pub fn committed(&self, messages: Vec<ChatMessage>) {
-        if self.redis.is_none() {
-            return self.deliver_here(messages);
+    /// Sends room events (the writer's batch in commit order, or a server
+    /// function's change) to every connection in their rooms on every node:
+    /// through Redis, by [`Node::run_publisher`], or straight to this node's
+    /// sockets without it. Queues them before returning and never waits; the
+    /// future resolves once Redis took them (or this node gave up on it).
+    /// Each event is serialised once; the same bytes go to Redis and to each
+    /// socket.
+    pub fn publish(&self, events: Vec<RoomEvent>) -> Published<'static> {
+        let ready = || -> Published<'static> { Box::pin(std::future::ready(())) };
+        // Access changes act here at once, whatever the bus does; the copy
+        // that comes back from it finds nothing left to remove.
+        for event in &events {
+            if let RoomEvent::MemberRemoved { room, user } = event {
+                self.hub.kick(*room, *user);
+            }
         }
-        let size = messages
-            .iter()
-            .map(|m| m.body.len() + m.author.len() + m.client_id.len() + 128)
-            .sum();
+        if self.redis.is_none() {
+            self.deliver_here(events);
+            return ready();
+        }
+        let size = events.iter().map(RoomEvent::size).sum();
         if self.unpublished_bytes.fetch_add(size, Ordering::Relaxed) + size > UNPUBLISHED_BYTES {
             self.unpublished_bytes.fetch_sub(size, Ordering::Relaxed);
             tracing::warn!("redis is not keeping up; delivering on this node only");
-            return self.deliver_here(messages);
+            self.deliver_here(events);
+            return ready();
         }
-        if let Err(refused) = self.to_publish.send((messages, size)) {
+        let (done, published) = tokio::sync::oneshot::channel();
+        if let Err(refused) = self.to_publish.send(Unpublished { events, size, done }) {
             // The publisher has stopped (shutting down): this node still delivers.
-            self.deliver_here(refused.0.0);
+            self.unpublished_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.deliver_here(refused.0.events);
+            return ready();
+        }
+        Box::pin(async move {
+            // Err: the publisher stopped; nothing more will happen to them.
+            let _ = published.await;
+        })
+    }
+
+    /// Delivers `events` to this node's sockets only.
+    fn deliver_here(&self, events: Vec<RoomEvent>) {
+        for event in events {
+            self.deliver_logged(event);
         }
     }
 
-    fn deliver_here(&self, messages: Vec<ChatMessage>) {
-        for message in messages {
-            let (room, seq) = (message.room, message.seq);
-            self.deliver_message(room, seq, serialize(&ServerFrame::Message { message }));
+    /// Hands a logged event's frame to this node's sockets, once and in
+    /// sequence order; other events have nothing to deliver.
+    fn deliver_logged(&self, event: RoomEvent) {
+        let (room, seq) = (event.room(), event.seq());
+        if let (Some(seq), Some(frame)) = (seq, event.frame()) {
+            self.deliver_message(room, seq, serialize(&frame));
         }
     }
 
-    /// Publishes what [`Node::committed`] queued, in order, each publish
+    /// Publishes what [`Node::publish`] queued, in order, each publish
     /// taking whatever queued while the previous one was in flight; what
     /// Redis refuses is delivered on this node only (the other nodes fill it
     /// in from the database).
@@ -171,34 +202,47 @@ impl Node {
         let Some(mut queue) = queue else { return };
         let mut batches = Vec::with_capacity(BATCHES_PER_PUBLISH);
         while queue.recv_many(&mut batches, BATCHES_PER_PUBLISH).await > 0 {
+            let mut encoded = Vec::new();
+            // Logged events' frames, to deliver here should Redis refuse them.
             let mut frames = Vec::new();
+            let mut waiting = Vec::with_capacity(batches.len());
             let mut size = 0;
-            for (messages, bytes) in batches.drain(..) {
-                size += bytes;
-                frames.extend(messages.into_iter().map(|message| {
-                    let (room, seq) = (message.room, message.seq);
-                    (room, seq, serialize(&ServerFrame::Message { message }))
-                }));
+            for batch in batches.drain(..) {
+                size += batch.size;
+                waiting.push(batch.done);
+                for event in batch.events {
+                    let (room, seq) = (event.room(), event.seq());
+                    if let RoomEvent::MemberRemoved { room, user } = event {
+                        encoded.push(BusEvent::Kick { room, user }.encode());
+                    } else if let (Some(seq), Some(frame)) = (seq, event.frame()) {
+                        let frame = serialize(&frame);
+                        encoded.push(
+                            BusEvent::Frame {
+                                room,
+                                seq,
+                                frame: frame.as_str(),
+                            }
+                            .encode(),
+                        );
+                        frames.push((room, seq, frame));
+                    }
+                }
             }
-            let events = frames
-                .iter()
-                .map(|(room, seq, frame)| {
-                    let event = BusEvent::Frame {
-                        room: *room,
-                        seq: *seq,
-                        frame: frame.as_str(),
-                    };
-                    event.encode()
-                })
-                .collect();
-            let published = redis.publish_all(events).await;
+            let published = redis.publish_all(encoded).await;
             self.unpublished_bytes.fetch_sub(size, Ordering::Relaxed);
             if let Err(e) = published {
-                // Keep the rooms going on this node; other nodes repair from the database.
-                tracing::warn!(messages = frames.len(), error = %e, "redis publish failed; delivering on this node only");
+                // Keep the rooms going on this node; other nodes repair
+                // messages from the database. (A removal acted here already;
+                // other nodes' sockets of the removed member keep the room
+                // until they join it again, when access is checked.)
+                tracing::warn!(events = frames.len(), error = %e, "redis publish failed; delivering on this node only");
                 for (room, seq, frame) in frames {
                     self.deliver_message(room, seq, frame);
                 }
+            }
+            for done in waiting {
+                // The publisher may have stopped waiting (the writer never waits).
+                let _ = done.send(());
             }
         }
     }
@@ -240,34 +284,23 @@ impl Node {
         let missing = u32::try_from(gap.before - gap.after - 1)
             .unwrap_or(u32::MAX)
             .min(FILL_LIMIT);
-        match self.store.messages_after(gap.room, gap.after, missing).await {
-            Ok(messages) => {
-                let filled = messages.iter().filter(|m| m.seq < gap.before).count();
+        match self.store.events_after(gap.room, gap.after, missing).await {
+            Ok(events) => {
+                let filled = events
+                    .iter()
+                    .filter(|e| e.seq().is_some_and(|seq| seq < gap.before))
+                    .count();
                 self.ledger
                     .stats
                     .filled_from_database
                     .fetch_add(filled as u64, Ordering::Relaxed);
                 tracing::debug!(room = %gap.room, after = gap.after, filled, "gap filled from the database");
-                for message in messages {
-                    let seq = message.seq;
-                    self.deliver_message(gap.room, seq, serialize(&ServerFrame::Message { message }));
+                for event in events {
+                    self.deliver_logged(event);
                 }
             }
             Err(e) => tracing::warn!(room = %gap.room, error = %e, "could not read a gap's messages"),
         }
-    }
-
-    /// Cuts `user` off `room` on every node (they were removed from it).
-    pub async fn kick(&self, room: RoomId, user: UserId) {
-        if let Some(redis) = &self.redis {
-            match redis.publish(&BusEvent::Kick { room, user }).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(%room, error = %e, "redis publish failed; removing on this node only"),
-            }
-        }
-        // Always here too, at once: the publish may fail, and the bus copy
-        // that comes back finds nothing left to remove.
-        self.hub.kick(room, user);
     }
 
     /// Tells every node that `room`'s online list may have changed.
@@ -415,9 +448,8 @@ impl Node {
         };
         tracing::warn!(%room, after, up_to, "bus missed messages; delivering them from the database");
         let limit = u32::try_from(up_to - after).unwrap_or(u32::MAX).min(1000);
-        for message in self.store.messages_after(room, after, limit).await? {
-            let seq = message.seq;
-            self.deliver_message(room, seq, serialize(&ServerFrame::Message { message }));
+        for event in self.store.events_after(room, after, limit).await? {
+            self.deliver_logged(event);
         }
         Ok(())
     }
@@ -461,20 +493,10 @@ impl Node {
 }
 
 /// Server functions and the message writer reach the sockets through this.
-pub struct NodeEvents(pub Arc<Node>);
+pub struct NodePublisher(pub Arc<Node>);
 
-impl app::backend::Publisher for NodeEvents {
-    fn committed(&self, messages: Vec<ChatMessage>) {
-        self.0.committed(messages);
-    }
-}
-
-impl app::backend::RoomEvents for NodeEvents {
-    fn member_removed(
-        &self,
-        room: RoomId,
-        user: UserId,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        Box::pin(self.0.kick(room, user))
+impl app::backend::Publisher for NodePublisher {
+    fn publish(&self, events: Vec<RoomEvent>) -> Published<'_> {
+        self.0.publish(events)
     }
 }

@@ -656,11 +656,19 @@ impl Connection {
         match self
             .services()
             .store
-            .messages_after(room, since.max(0), CATCH_UP_LIMIT)
+            .events_after(room, since.max(0), CATCH_UP_LIMIT)
             .await
         {
-            Ok(mut messages) => {
-                let mut more = messages.len() == CATCH_UP_LIMIT as usize;
+            Ok(events) => {
+                let mut more = events.len() == CATCH_UP_LIMIT as usize;
+                // Posted messages are the only logged kind the wire carries yet.
+                let mut messages: Vec<_> = events
+                    .into_iter()
+                    .filter_map(|event| match event {
+                        app::backend::RoomEvent::Posted(message) => Some(message),
+                        app::backend::RoomEvent::MemberRemoved { .. } => None,
+                    })
+                    .collect();
                 let fits = fitting(&messages, CATCH_UP_BYTES);
                 if fits < messages.len() {
                     messages.truncate(fits);

@@ -305,7 +305,7 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
     let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&env.database_url)
         .await
         .unwrap();
-    let rows: Vec<(i64, i64, String)> = sqlx::query_as("SELECT room_id, seq, client_id FROM messages")
+    let rows: Vec<(i64, i64, String)> = sqlx::query_as("SELECT room_id, seq, client_id FROM room_events")
         .fetch_all(&mut db)
         .await
         .unwrap();

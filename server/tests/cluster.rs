@@ -148,7 +148,7 @@ async fn a_graceful_stop_finishes_or_drops_in_flight_sends_whole_and_takes_no_ne
     let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&env.database_url)
         .await
         .unwrap();
-    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages WHERE client_id = 'last'")
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM room_events WHERE client_id = 'last'")
         .fetch_one(&mut db)
         .await
         .unwrap();

@@ -498,12 +498,12 @@ async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_dup
     let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&env.database_url)
         .await
         .unwrap();
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages WHERE client_id = 'b-pending'")
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM room_events WHERE client_id = 'b-pending'")
         .fetch_one(&mut db)
         .await
         .unwrap();
     assert_eq!(count, 1);
-    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages")
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM room_events")
         .fetch_one(&mut db)
         .await
         .unwrap();

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod clock;
 pub mod csp;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod presence;
 pub mod store;
@@ -13,32 +14,13 @@ pub mod writer;
 
 pub use accounts::Accounts;
 pub use error::BackendError;
+pub use events::{Publisher, RoomEvent};
 pub use limits::{Limiter, Limits};
 pub use presence::Presence;
 pub use store::Store;
 pub use writer::Writer;
 
 use crate::protocol::{ApiError, Me};
-
-/// What server functions tell the live side (implemented by the server
-/// crate, which owns the sockets): a boxed future keeps it object-safe.
-pub trait RoomEvents: Send + Sync {
-    /// `user` lost access to `room`: their open sockets stop receiving it at
-    /// once, on every node.
-    fn member_removed(
-        &self,
-        room: crate::protocol::RoomId,
-        user: crate::protocol::UserId,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
-}
-
-/// Where the message writer hands what it committed: every fresh message,
-/// in commit order (so each room's in sequence order), before its sender is
-/// acknowledged. Implemented by the server crate, which fans messages out;
-/// it must not wait (the writer's next commit waits on it).
-pub trait Publisher: Send + Sync {
-    fn committed(&self, messages: Vec<crate::protocol::ChatMessage>);
-}
 
 /// Handles to the server's shared parts. Cheap to clone.
 #[derive(Clone)]
@@ -50,7 +32,8 @@ pub struct Services {
     pub limits: Limits,
     /// Commits chat messages in groups (see [`writer`]).
     pub writer: Writer,
-    pub events: std::sync::Arc<dyn RoomEvents>,
+    /// Where room events go out to every node (see [`events`]).
+    pub publisher: std::sync::Arc<dyn Publisher>,
 }
 
 /// The services, from a server function's context.

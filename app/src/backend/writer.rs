@@ -12,12 +12,12 @@
 //! after the transaction holding its message committed, and sequences stay
 //! gap-free: they are assigned under the rooms' row locks inside it.
 
-use super::Publisher;
 use super::error::BackendError;
+use super::events::{Publisher, RoomEvent};
 use super::store::{NewMessage, Posted, Store};
 use tokio::sync::{mpsc, oneshot};
 
-/// Most messages in one transaction (6 bound values each: far below the
+/// Most messages in one transaction (7 bound values each: far below the
 /// databases' limits on placeholders per statement).
 pub const MAX_BATCH: usize = 1000;
 /// Posts waiting for the writer; beyond this senders wait for room in the queue.
@@ -81,12 +81,14 @@ async fn run(store: Store, publisher: std::sync::Arc<dyn Publisher>, mut queue: 
         let fresh: Vec<_> = outcomes
             .iter()
             .filter_map(|outcome| match outcome {
-                Ok(posted) if posted.fresh => Some(posted.message.clone()),
+                Ok(posted) if posted.fresh => Some(RoomEvent::Posted(posted.message.clone())),
                 _ => None,
             })
             .collect();
         if !fresh.is_empty() {
-            publisher.committed(fresh);
+            // Queued in order by the call itself; the future says when every
+            // node has them, which the next commit does not wait for.
+            drop(publisher.publish(fresh));
         }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // The sender may have gone (its socket closed); the message stays committed.

@@ -5,6 +5,7 @@ use super::log::{NewMessage, Posted};
 use super::{Result, Store, placeholders};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
+use crate::backend::events::EventKind;
 use crate::protocol::{ChatMessage, Seq};
 use sqlx::{AssertSqlSafe, FromRow};
 use std::collections::HashMap;
@@ -152,14 +153,15 @@ impl Store {
             };
             for chunk in power_of_two_chunks(&fresh) {
                 let sql = format!(
-                    "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) VALUES {}{returning}",
-                    vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                    "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at) VALUES {}{returning}",
+                    vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for (m, seq) in chunk {
                     query = query
                         .bind(m.room.0)
                         .bind(*seq)
+                        .bind(EventKind::Posted.code())
                         .bind(m.author.id.0)
                         .bind(m.client_id.as_str())
                         .bind(m.body.as_str())
@@ -179,7 +181,7 @@ impl Store {
                 // MySQL: read them back, one range per room. In MariaDB this
                 // query was a third of a batch's time, hence RETURNING there.
                 let sql = format!(
-                    "SELECT id, room_id, seq FROM messages WHERE {}",
+                    "SELECT id, room_id, seq FROM room_events WHERE {}",
                     vec!["(room_id = ? AND seq > ? AND seq <= ?)"; bumped.len()].join(" OR ")
                 );
                 let mut query = sqlx::query_as::<_, InsertedRow>(AssertSqlSafe(sql));

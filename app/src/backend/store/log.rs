@@ -1,9 +1,13 @@
-//! A room's log: its messages, each under the room's next sequence, read
-//! forwards (catch-up) and backwards (history pages) by keyset.
+//! A room's log (`room_events`): every event under the room's next
+//! sequence, read forwards as events (catch-up, gap repair) and backwards as
+//! the room's messages (history pages), both by keyset on (room_id, seq).
+//! A posted message is its event's row (see
+//! `migrations/mysql/0008_room_event_log.sql`).
 
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
+use crate::backend::events::{EventKind, RoomEvent};
 use crate::protocol::{ChatMessage, Me, RoomId, Seq, UserId};
 
 /// One message to commit.
@@ -26,11 +30,11 @@ pub struct Posted {
 /// A macro so every query stays a static string (sqlx refuses dynamic SQL).
 macro_rules! select_messages {
     ($tail:literal) => {
-        select_messages!("FROM messages m JOIN users u ", $tail)
+        select_messages!("FROM room_events m JOIN users u ", $tail)
     };
     ($from:literal, $tail:literal) => {
         concat!(
-            "SELECT m.id, m.room_id, m.seq, u.username, m.body, m.created_at, m.client_id ",
+            "SELECT m.id, m.room_id, m.seq, m.kind, u.username, m.body, m.created_at, m.client_id ",
             $from,
             "ON u.id = m.author_id ",
             $tail
@@ -44,7 +48,7 @@ macro_rules! select_messages {
 /// 500,000), and when `users` is small it reads `users` first, or scans it
 /// through a join buffer, and either way sorts the whole room (2.5 s per page
 /// with one author). So: the range of the primary key (room_id, seq),
-/// `messages` first, and one primary key lookup per row for its author.
+/// `room_events` first, and one primary key lookup per row for its author.
 /// (SQLite has no such hints and needs none.)
 macro_rules! keyset_query {
     ($sqlite:expr, $tail:literal) => {
@@ -52,7 +56,7 @@ macro_rules! keyset_query {
             select_messages!($tail)
         } else {
             select_messages!(
-                "FROM messages m FORCE INDEX (PRIMARY) STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ",
+                "FROM room_events m FORCE INDEX (PRIMARY) STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ",
                 $tail
             )
         }
@@ -66,10 +70,24 @@ struct MessageRow {
     id: i64,
     room_id: i64,
     seq: i64,
+    kind: i64,
     username: String,
     body: String,
     created_at: i64,
     client_id: String,
+}
+
+impl MessageRow {
+    /// The event this row records.
+    fn event(self) -> Result<RoomEvent> {
+        match EventKind::from_code(self.kind) {
+            Some(EventKind::Posted) => Ok(RoomEvent::Posted(self.into())),
+            None => Err(BackendError::Unavailable(format!(
+                "event {}/{} has a kind this server does not know ({}): is a newer version writing to this database?",
+                self.room_id, self.seq, self.kind
+            ))),
+        }
+    }
 }
 
 impl From<MessageRow> for ChatMessage {
@@ -124,10 +142,11 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let inserted = sqlx::query(
-            "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(room.0)
         .bind(seq)
+        .bind(EventKind::Posted.code())
         .bind(author.id.0)
         .bind(client_id)
         .bind(body)
@@ -137,7 +156,7 @@ impl Store {
         let id = match inserted.last_insert_id() {
             Some(id) => id,
             None => {
-                sqlx::query_scalar("SELECT id FROM messages WHERE room_id = ? AND seq = ?")
+                sqlx::query_scalar("SELECT id FROM room_events WHERE room_id = ? AND seq = ?")
                     .bind(room.0)
                     .bind(seq)
                     .fetch_one(&mut *tx)
@@ -165,8 +184,10 @@ impl Store {
         Ok(row.map(ChatMessage::from))
     }
 
-    /// Up to `limit` messages with sequence greater than `since`, oldest first.
-    pub async fn messages_after(&self, room: RoomId, since: Seq, limit: u32) -> Result<Vec<ChatMessage>> {
+    /// Up to `limit` events with sequence greater than `since`, oldest
+    /// first: what a client or a node that holds the room up to `since`
+    /// missed.
+    pub async fn events_after(&self, room: RoomId, since: Seq, limit: u32) -> Result<Vec<RoomEvent>> {
         let rows: Vec<MessageRow> = sqlx::query_as(keyset_query!(
             self.is_sqlite,
             "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
@@ -176,7 +197,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(ChatMessage::from).collect())
+        rows.into_iter().map(MessageRow::event).collect()
     }
 
     /// The `limit` messages just before sequence `before` (or the newest, if
@@ -190,10 +211,11 @@ impl Store {
     ) -> Result<(Vec<ChatMessage>, bool)> {
         let rows: Vec<MessageRow> = sqlx::query_as(keyset_query!(
             self.is_sqlite,
-            "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+            "WHERE m.room_id = ? AND m.seq < ? AND m.kind = ? ORDER BY m.seq DESC LIMIT ?"
         ))
         .bind(room.0)
         .bind(before.unwrap_or(Seq::MAX))
+        .bind(EventKind::Posted.code())
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;

@@ -54,14 +54,14 @@ impl Store {
         .bind(now - idle_ms)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(r) = &row {
-            if r.last_seen_at < now - SEEN_EVERY_MS {
-                sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
-                    .bind(now)
-                    .bind(token_hash)
-                    .execute(&self.pool)
-                    .await?;
-            }
+        if let Some(r) = &row
+            && r.last_seen_at < now - SEEN_EVERY_MS
+        {
+            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
+                .bind(now)
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
         }
         Ok(row.map(|r| Me {
             id: UserId(r.id),

@@ -1,10 +1,23 @@
 use super::batch::{padded, power_of_two_chunks};
 use super::log::{keyset_query, select_messages};
 use super::*;
+use crate::backend::RoomEvent;
 use crate::backend::clock::now_ms;
-use crate::protocol::{ChatMessage, Me, RoomId, Seq};
+use crate::protocol::{ChatMessage, Me, RoomId, Seq, UserId};
 use sqlx::Row;
 use std::collections::HashMap;
+
+/// The messages a room's log holds after `since`, each checked to be a post.
+async fn posted_after(store: &Store, room: RoomId, since: Seq, limit: u32) -> Vec<ChatMessage> {
+    let events = store.events_after(room, since, limit).await.unwrap();
+    events
+        .into_iter()
+        .map(|event| match event {
+            RoomEvent::Posted(message) => message,
+            other => panic!("not a post: {other:?}"),
+        })
+        .collect()
+}
 
 #[test]
 fn batch_statements_come_in_few_shapes() {
@@ -81,13 +94,7 @@ async fn sequences_are_per_room_and_a_retry_returns_the_original() {
         Err(BackendError::RoomNotFound)
     ));
     assert_eq!(store.post_message(a, &me, "c5", "three").await.unwrap().message.seq, 3);
-    let all: Vec<Seq> = store
-        .messages_after(a, 0, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
+    let all: Vec<Seq> = posted_after(&store, a, 0, 100).await.iter().map(|m| m.seq).collect();
     assert_eq!(all, [1, 2, 3]);
     cleanup(store, &path).await;
 }
@@ -109,6 +116,13 @@ struct MariaDb {
 
 impl MariaDb {
     async fn store(prefix: &str) -> (Store, MariaDb) {
+        let db = MariaDb::empty(prefix).await;
+        let store = Store::connect(&db.url, 4).await.unwrap();
+        (store, db)
+    }
+
+    /// A new database with no tables.
+    async fn empty(prefix: &str) -> MariaDb {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
         let admin_url = std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
@@ -126,8 +140,7 @@ impl MariaDb {
             .unwrap();
         let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
         let url = format!("{base}/{name}");
-        let store = Store::connect(&url, 4).await.unwrap();
-        (store, MariaDb { admin, name, url })
+        MariaDb { admin, name, url }
     }
 
     async fn drop(self, store: Store) {
@@ -191,8 +204,15 @@ async fn posts_through_the_writer(store: &Store) {
     #[derive(Default)]
     struct Published(std::sync::Mutex<Vec<ChatMessage>>);
     impl crate::backend::Publisher for Published {
-        fn committed(&self, messages: Vec<ChatMessage>) {
-            self.0.lock().unwrap().extend(messages);
+        fn publish(&self, events: Vec<RoomEvent>) -> crate::backend::events::Published<'_> {
+            let mut published = self.0.lock().unwrap();
+            for event in events {
+                match event {
+                    RoomEvent::Posted(message) => published.push(message),
+                    other => panic!("the writer published {other:?}"),
+                }
+            }
+            Box::pin(std::future::ready(()))
         }
     }
     let published = std::sync::Arc::new(Published::default());
@@ -227,7 +247,7 @@ async fn posts_through_the_writer(store: &Store) {
         let mut seqs = acked.remove(&room).unwrap();
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=count).collect::<Vec<Seq>>(), "gap-free and unique");
-        let stored = store.messages_after(room, 0, 1000).await.unwrap();
+        let stored = posted_after(store, room, 0, 1000).await;
         assert_eq!(stored.len(), count as usize);
         assert_eq!(store.last_seq(room).await.unwrap(), Some(count));
     }
@@ -242,7 +262,7 @@ async fn posts_through_the_writer(store: &Store) {
 
     // A retried client id, alone or amid fresh ones, finds its original
     // (and is not published again).
-    let original = store.messages_after(a, 0, 1).await.unwrap().remove(0);
+    let original = posted_after(store, a, 0, 1).await.remove(0);
     let retry = post(a, &ann, original.client_id.clone());
     let other = post(a, &ann, "c-new".into());
     let retry = retry.await.unwrap().unwrap();
@@ -267,7 +287,7 @@ async fn posts_through_the_writer(store: &Store) {
         .map(|o| o.as_ref().ok().map(|p| p.message.seq))
         .collect();
     assert_eq!(seqs, [Some(202), None, Some(101), Some(203)]);
-    let stored = store.messages_after(a, 201, 10).await.unwrap();
+    let stored = posted_after(store, a, 201, 10).await;
     let ids: Vec<i64> = outcomes
         .iter()
         .filter_map(|o| o.as_ref().ok())
@@ -309,7 +329,7 @@ async fn mariadb_reads_a_keyset_page_from_the_range_without_sorting_the_room() {
     let room = store.create_room("A", "a", "", me.id, false).await.unwrap();
     // 20,000 messages in one statement (MariaDB's sequence engine).
     sqlx::query(
-        "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) \
+        "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at) \
          SELECT ?, seq, ?, CONCAT('c', seq), 'x', 0 FROM seq_1_to_20000",
     )
     .bind(room.0)
@@ -317,14 +337,17 @@ async fn mariadb_reads_a_keyset_page_from_the_range_without_sorting_the_room() {
     .execute(&store.pool)
     .await
     .unwrap();
-    sqlx::query("ANALYZE TABLE messages, users")
+    sqlx::query("ANALYZE TABLE room_events, users")
         .execute(&store.pool)
         .await
         .unwrap();
 
     let explain = format!(
         "EXPLAIN {}",
-        keyset_query!(false, "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?")
+        keyset_query!(
+            false,
+            "WHERE m.room_id = ? AND m.seq < ? AND m.kind = 0 ORDER BY m.seq DESC LIMIT ?"
+        )
     );
     let plan = sqlx::query(sqlx::AssertSqlSafe(explain))
         .bind(room.0)
@@ -368,4 +391,150 @@ async fn names_are_unique_case_insensitively_through_their_keys() {
     let again = store.create_room("GÉNÉRAL", "général", "", me.id, false).await;
     assert!(matches!(again, Err(BackendError::Conflict(_))));
     cleanup(store, &path).await;
+}
+
+/// Runs the migrations of `dialect` (`mysql` or `sqlite`) older than `version`
+/// on `pool`: the schema as an older server left it.
+async fn migrate_before(pool: &sqlx::AnyPool, dialect: &str, version: i64) {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(dialect);
+    let to = std::env::temp_dir().join(format!(
+        "natter-migrations-{dialect}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let number: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if number < version {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(to.as_path()).await.unwrap();
+    migrator.run(pool).await.unwrap();
+    std::fs::remove_dir_all(&to).unwrap();
+}
+
+/// Messages written before the room log existed are its first events, with
+/// their ids and sequences, and the room goes on from there.
+async fn messages_become_events_keeping_ids_and_sequences(url: &str, dialect: &str) {
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    migrate_before(&pool, dialect, 8).await;
+    sqlx::query(
+        "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (7, 'Ann', 'ann', 'h', 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO rooms (id, name, name_key, topic, created_by, created_at, last_seq, last_message_at) \
+         VALUES (3, 'Old', 'old', '', 7, 1, 3, 5)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (id, seq) in [(40, 1), (41, 2), (45, 3)] {
+        sqlx::query(
+            "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, created_at) VALUES (?, 3, ?, 7, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(seq)
+        .bind(format!("c{seq}"))
+        .bind(format!("before the log {seq}"))
+        .bind(seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = Store::connect(url, 2).await.unwrap();
+    let room = RoomId(3);
+    let summary = |m: &ChatMessage| (m.id, m.seq, m.author.clone(), m.body.clone(), m.client_id.clone());
+    let expected: Vec<_> = [(40, 1), (41, 2), (45, 3)]
+        .map(|(id, seq)| {
+            (
+                id,
+                seq,
+                "Ann".to_owned(),
+                format!("before the log {seq}"),
+                format!("c{seq}"),
+            )
+        })
+        .into();
+    let events: Vec<_> = posted_after(&store, room, 0, 10).await.iter().map(summary).collect();
+    assert_eq!(events, expected, "catch-up replays them as events");
+    let (page, older) = store.messages_before(room, None, 10).await.unwrap();
+    assert_eq!(
+        page.iter().map(summary).collect::<Vec<_>>(),
+        expected,
+        "history shows them"
+    );
+    assert!(!older);
+    let ann = Me {
+        id: UserId(7),
+        username: "Ann".into(),
+    };
+    // A retried send from before the upgrade still finds its original.
+    let retry = store.post_message(room, &ann, "c2", "again").await.unwrap();
+    assert_eq!((retry.fresh, retry.message.id), (false, 41));
+    let next = store.post_message(room, &ann, "c4", "after the log").await.unwrap();
+    assert_eq!((next.fresh, next.message.seq), (true, 4));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_messages_become_events_keeping_ids_and_sequences() {
+    let path = std::env::temp_dir().join(format!("natter-upgrade-{}-{}.db", std::process::id(), now_ms()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    messages_become_events_keeping_ids_and_sequences(&url, "sqlite").await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Needs MariaDB (`TEST_MYSQL_URL`, default the local server's `test`).
+#[tokio::test]
+async fn mariadb_messages_become_events_keeping_ids_and_sequences() {
+    let db = MariaDb::empty("natter_upgrade").await;
+    messages_become_events_keeping_ids_and_sequences(&db.url, "mysql").await;
+    let store = Store::connect(&db.url, 1).await.unwrap();
+    db.drop(store).await;
+}
+
+/// Every table and column, as `table.column`, of the schema `pool` holds.
+async fn schema_of(pool: &sqlx::AnyPool, sqlite: bool) -> std::collections::BTreeSet<String> {
+    let sql = if sqlite {
+        "SELECT m.name AS tbl, p.name AS col FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'"
+    } else {
+        "SELECT CAST(table_name AS CHAR) AS tbl, CAST(column_name AS CHAR) AS col FROM information_schema.columns \
+         WHERE table_schema = DATABASE() AND table_name <> '_sqlx_migrations'"
+    };
+    let rows: Vec<(String, String)> = sqlx::query_as(sql).fetch_all(pool).await.unwrap();
+    rows.into_iter()
+        .map(|(table, column)| format!("{table}.{column}"))
+        .collect()
+}
+
+/// The two migration folders must build the same tables with the same
+/// columns: the one set of queries runs on both. Needs MariaDB.
+#[tokio::test]
+async fn mariadb_and_sqlite_migrations_build_the_same_tables_and_columns() {
+    let (sqlite, path) = store().await;
+    let (mariadb, db) = MariaDb::store("natter_parity").await;
+    let on_sqlite = schema_of(&sqlite.pool, true).await;
+    let on_mariadb = schema_of(&mariadb.pool, false).await;
+    cleanup(sqlite, &path).await;
+    db.drop(mariadb).await;
+    assert!(on_sqlite.contains("room_events.kind"), "{on_sqlite:?}");
+    let only_sqlite: Vec<_> = on_sqlite.difference(&on_mariadb).collect();
+    let only_mariadb: Vec<_> = on_mariadb.difference(&on_sqlite).collect();
+    assert!(
+        only_sqlite.is_empty() && only_mariadb.is_empty(),
+        "only on SQLite: {only_sqlite:?}; only on MariaDB: {only_mariadb:?}"
+    );
 }

@@ -78,12 +78,23 @@ async fn seed_natter(pool: &MySqlPool, room: i64, author: &str, args: &SeedArgs)
         .await?
         .with_context(|| format!("room {room} is not in this database"))?;
     let already = last;
+    // Servers since the room log keep messages in `room_events` (kind 0
+    // by default); older ones, which `bench/run --against` may start, in `messages`.
+    let table: Option<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = 'room_events'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let insert_into = match table {
+        Some(_) => "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at) ",
+        None => "INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) ",
+    };
     let base_ms = now_ms() - args.depth;
     while last < args.depth {
         let upto = (last + i64::try_from(args.batch.max(1)).unwrap_or(1000)).min(args.depth);
         let mut tx = pool.begin().await?;
-        let mut insert =
-            QueryBuilder::new("INSERT INTO messages (room_id, seq, author_id, client_id, body, created_at) ");
+        let mut insert = QueryBuilder::new(insert_into);
         insert.push_values(last + 1..=upto, |mut row, seq| {
             row.push_bind(room)
                 .push_bind(seq)

@@ -1,0 +1,91 @@
+//! Room events: every change to a room that its members must see, and the
+//! one path by which any of them leaves this process ([`Publisher`]).
+//!
+//! A new kind of change is a variant here (and, if it is kept in the room's
+//! log, an [`EventKind`] code): the writer, server functions, the bus, the
+//! ledger and catch-up all carry `RoomEvent`s without knowing their kinds.
+
+use crate::protocol::{ChatMessage, RoomId, Seq, ServerFrame, UserId};
+use std::future::Future;
+use std::pin::Pin;
+
+/// What a row of the room log (`room_events.kind`) records. Stored as its
+/// code: never renumber one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A message was posted; the row holds it.
+    Posted = 0,
+}
+
+impl EventKind {
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(code: i64) -> Option<EventKind> {
+        match code {
+            0 => Some(EventKind::Posted),
+            _ => None,
+        }
+    }
+}
+
+/// A change to a room.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoomEvent {
+    /// Logged under `message.seq`: a message was posted.
+    Posted(ChatMessage),
+    /// Not logged: `user` lost access to `room`; their open sockets on every
+    /// node stop receiving it at once.
+    MemberRemoved { room: RoomId, user: UserId },
+}
+
+impl RoomEvent {
+    pub fn room(&self) -> RoomId {
+        match self {
+            RoomEvent::Posted(message) => message.room,
+            RoomEvent::MemberRemoved { room, .. } => *room,
+        }
+    }
+
+    /// Its sequence in the room's log; `None` for changes that are not
+    /// logged (they are not replayed by catch-up).
+    pub fn seq(&self) -> Option<Seq> {
+        match self {
+            RoomEvent::Posted(message) => Some(message.seq),
+            RoomEvent::MemberRemoved { .. } => None,
+        }
+    }
+
+    /// The frame a member's socket receives for it; `None` for changes that
+    /// act on the connections instead of informing them.
+    pub fn frame(self) -> Option<ServerFrame> {
+        match self {
+            RoomEvent::Posted(message) => Some(ServerFrame::Message { message }),
+            RoomEvent::MemberRemoved { .. } => None,
+        }
+    }
+
+    /// Roughly the bytes it holds, for the bounds on queued events.
+    pub fn size(&self) -> usize {
+        match self {
+            RoomEvent::Posted(m) => m.body.len() + m.author.len() + m.client_id.len() + 128,
+            RoomEvent::MemberRemoved { .. } => 64,
+        }
+    }
+}
+
+/// A future that resolves once published events reached every node.
+pub type Published<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Where every room event goes out: the message writer and the server
+/// functions use this one path. Implemented by the server crate, which owns
+/// the sockets and the bus.
+pub trait Publisher: Send + Sync {
+    /// Queues `events`, in the order given (the writer gives each batch in
+    /// commit order, so each room's in sequence order), before it returns;
+    /// it never waits. The returned future resolves once every node has them
+    /// (or this node gave up on the bus and acted alone); awaiting it is
+    /// optional — the writer does not, so the next commit never waits on Redis.
+    fn publish(&self, events: Vec<RoomEvent>) -> Published<'_>;
+}
