@@ -145,13 +145,15 @@ pub async fn create_room(name: String, topic: String, private: Option<String>) -
 /// two), creating it the first time either of them asks.
 #[server(endpoint = "direct")]
 pub async fn direct_message(username: String) -> Result<RoomId, ApiError> {
-    use crate::backend::{current_user, services};
+    use crate::backend::{BackendError, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let id = services
-        .store
-        .direct_room(&me, &username.trim().to_ascii_lowercase())
-        .await?;
+    let key = username.trim().to_ascii_lowercase();
+    if key == me.username.to_ascii_lowercase() {
+        let why = "You cannot send direct messages to yourself.";
+        return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());
+    }
+    let id = services.store.direct_room(&me, &key).await?;
     leptos_axum::redirect(&format!("/rooms/{id}"));
     Ok(id)
 }
@@ -162,7 +164,8 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
     use crate::backend::{current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let row = services.store.visible_room_or_not_found(RoomId(room), me.id).await?;
+    let (row, _) = services.access.room(me.id, RoomId(room)).await?;
+    services.access.opened(me.id, row.id).await?;
     let (messages, has_older) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
     let members = if row.private {
         services.store.members(row.id).await?
@@ -186,15 +189,12 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
 /// The page of messages just before sequence `before`.
 #[server(endpoint = "history")]
 pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiError> {
-    use crate::backend::{BackendError, current_user, services};
+    use crate::backend::{Access, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
     let room = RoomId(room);
-    // `may_see`, not `visible_room`: a page needs no room details, and a
-    // public room's answer is remembered, saving a query on every page.
-    if !services.store.may_see(room, me.id).await? {
-        return Err(BackendError::RoomNotFound.into());
-    }
+    // A public room's answer is remembered, saving a query on every page.
+    services.access.require(me.id, room, Access::Read).await?;
     let (messages, has_older) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
     Ok(HistoryPage { messages, has_older })
 }
@@ -202,17 +202,16 @@ pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiEr
 /// A private room as its owner may manage it: the members, after a change.
 #[cfg(feature = "ssr")]
 async fn owned_private_room(room: i64) -> Result<(crate::backend::Services, RoomId, Me), ApiError> {
-    use crate::backend::{BackendError, current_user, services};
+    use crate::backend::error::Refusal;
+    use crate::backend::{Access, BackendError, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let row = services.store.visible_room_or_not_found(RoomId(room), me.id).await?;
+    let (row, access) = services.access.room(me.id, RoomId(room)).await?;
     if row.direct {
-        let why = "The two people in a direct conversation cannot change.";
-        return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());
+        return Err(BackendError::Forbidden(Refusal::DirectMembersFixed).into());
     }
-    if !row.private || row.owner != me.id {
-        let why = "Only the owner of a private room can change its members.";
-        return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());
+    if !row.private || access < Access::Own {
+        return Err(BackendError::Forbidden(Refusal::NotRoomOwner).into());
     }
     Ok((services, row.id, me))
 }
@@ -236,10 +235,7 @@ pub async fn remove_member(room: i64, username: String) -> Result<Vec<String>, A
     let (services, room, me) = owned_private_room(room).await?;
     let key = username.trim().to_ascii_lowercase();
     if key == me.username.to_ascii_lowercase() {
-        return Err(BackendError::Invalid(crate::validate::Invalid(
-            "The owner cannot leave their own room.".into(),
-        ))
-        .into());
+        return Err(BackendError::Forbidden(crate::backend::error::Refusal::OwnerCannotLeave).into());
     }
     if let Some(user) = services.store.remove_member(room, &key).await? {
         services

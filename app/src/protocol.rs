@@ -165,6 +165,8 @@ pub enum ErrorCode {
     Invalid,
     /// Not logged in, or the session ended.
     Unauthorized,
+    /// Logged in, but not allowed to do this.
+    Forbidden,
     /// The room does not exist (or is not visible to this user).
     NotFound,
     /// The name is already taken.

@@ -33,6 +33,8 @@ pub enum BusEvent<'a> {
     PresenceChanged { room: RoomId },
     /// `user` lost access to the room: cut their connections off it.
     Kick { room: RoomId, user: UserId },
+    /// Who may do what in the room may have changed: forget what is remembered.
+    AccessChanged { room: RoomId },
 }
 
 impl BusEvent<'_> {
@@ -43,6 +45,7 @@ impl BusEvent<'_> {
             BusEvent::Frame { room, seq, frame } => format!("f{room} {seq} {frame}"),
             BusEvent::PresenceChanged { room } => format!("p{room}"),
             BusEvent::Kick { room, user } => format!("k{room} {}", user.0),
+            BusEvent::AccessChanged { room } => format!("a{room}"),
         }
     }
 
@@ -66,6 +69,9 @@ impl BusEvent<'_> {
                 })
             }
             "p" => Some(BusEvent::PresenceChanged {
+                room: RoomId(rest.parse().ok()?),
+            }),
+            "a" => Some(BusEvent::AccessChanged {
                 room: RoomId(rest.parse().ok()?),
             }),
             _ => None,
@@ -230,6 +236,8 @@ mod tests {
             room: RoomId(3),
             user: UserId(9),
         };
+        assert_eq!(BusEvent::decode(&event.encode()), Some(event));
+        let event = BusEvent::AccessChanged { room: RoomId(4) };
         assert_eq!(BusEvent::decode(&event.encode()), Some(event));
     }
 

@@ -109,10 +109,18 @@ pub async fn run(
         redis = redis.is_some(),
         "storage ready"
     );
-    let node = Arc::new(Node::new(node_id(), store.clone(), presence.clone(), redis));
+    let access = app::backend::AccessControl::new(store.clone());
+    let node = Arc::new(Node::new(
+        node_id(),
+        store.clone(),
+        access.clone(),
+        presence.clone(),
+        redis,
+    ));
     let publisher = Arc::new(node::NodePublisher(node.clone()));
     let services = Services {
         store: store.clone(),
+        access,
         accounts,
         presence,
         limiter,
@@ -158,36 +166,14 @@ pub async fn run(
         app.layer(SetResponseHeaderLayer::if_not_present(name, value))
     });
 
-    let background = [
-        tokio::spawn({
-            let node = node.clone();
-            async move { node.run_subscriber().await }
-        }),
-        tokio::spawn({
-            let node = node.clone();
-            async move { node.run_presence_sweeper(sweep_every).await }
-        }),
-        tokio::spawn({
-            let node = node.clone();
-            async move { node.run_repair(repair_every).await }
-        }),
-        tokio::spawn({
-            let node = node.clone();
-            async move { node.run_presence_refresher().await }
-        }),
-        tokio::spawn({
-            let node = node.clone();
-            async move { node.run_publisher().await }
-        }),
-        tokio::spawn({
-            let node = node.clone();
-            async move { node.run_gap_filler(reorder_hold).await }
-        }),
-        tokio::spawn({
-            let sessions = node.sessions.clone();
-            async move { sessions.run(session_accounts, session_recheck).await }
-        }),
-    ];
+    // Owned here: dropped or shut down with the server, never detached.
+    let mut background = node.start_background(node::BackgroundTimings {
+        repair_every,
+        reorder_hold,
+        sweep_every,
+        session_recheck,
+        session_accounts,
+    });
 
     let sessions = node.sessions.clone();
     // Nagle off, as Node's `ws` (so the Socket.IO peer) sets it: a client mostly
@@ -222,9 +208,7 @@ pub async fn run(
     while node.has_open_sockets() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for task in background {
-        task.abort();
-    }
+    background.shutdown().await;
     if let Some(redis) = &node.redis {
         redis.quit().await;
     }

@@ -7,7 +7,7 @@ use crate::bus::{self, BusEvent, RedisBus};
 use crate::hub::{ConnId, Hub};
 use crate::ledger::{Gap, Ledger};
 use app::backend::events::Published;
-use app::backend::{Presence, RoomEvent, Store};
+use app::backend::{AccessControl, Presence, RoomEvent, Store};
 use app::protocol::{RoomId, Seq, ServerFrame, UserId};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
@@ -45,6 +45,8 @@ pub struct Node {
     pub redis: Option<RedisBus>,
     /// What this node delivered, to deliver every message once.
     pub ledger: Ledger,
+    /// What each user may do in each room (forgotten on `AccessChanged`).
+    pub access: AccessControl,
     store: Store,
     next_conn: AtomicU64,
     /// The online list each local room last showed, to announce who joined or left.
@@ -63,6 +65,16 @@ pub struct Node {
     publish_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Unpublished>>>,
     /// Bytes in `to_publish` (bounded by [`UNPUBLISHED_BYTES`]).
     unpublished_bytes: AtomicUsize,
+}
+
+/// How often each of the node's background tasks works.
+pub struct BackgroundTimings {
+    pub repair_every: Duration,
+    pub reorder_hold: Duration,
+    pub sweep_every: Duration,
+    pub session_recheck: Duration,
+    /// For the session re-check.
+    pub session_accounts: app::backend::Accounts,
 }
 
 /// One open socket counted against its user's cap; freed on drop.
@@ -90,7 +102,7 @@ pub fn serialize(frame: &ServerFrame) -> Utf8Bytes {
 }
 
 impl Node {
-    pub fn new(id: String, store: Store, presence: Presence, redis: Option<RedisBus>) -> Self {
+    pub fn new(id: String, store: Store, access: AccessControl, presence: Presence, redis: Option<RedisBus>) -> Self {
         let (to_publish, publish_queue) = mpsc::unbounded_channel();
         Self {
             to_publish,
@@ -101,6 +113,7 @@ impl Node {
             presence,
             redis,
             ledger: Ledger::default(),
+            access,
             store,
             next_conn: AtomicU64::new(1),
             last_online: Default::default(),
@@ -109,6 +122,36 @@ impl Node {
             sockets: Default::default(),
             sessions: Default::default(),
         }
+    }
+
+    /// Starts the node's background work: the bus subscriber and publisher,
+    /// gap filling and repair, presence refreshes and sweeps, and the
+    /// session re-check. The tasks belong to the returned set: dropping it
+    /// (or `shutdown().await`) stops every one of them.
+    pub fn start_background(self: &Arc<Self>, timings: BackgroundTimings) -> tokio::task::JoinSet<()> {
+        let BackgroundTimings {
+            repair_every,
+            reorder_hold,
+            sweep_every,
+            session_recheck,
+            session_accounts,
+        } = timings;
+        let mut tasks = tokio::task::JoinSet::new();
+        let node = self.clone();
+        tasks.spawn(async move { node.run_subscriber().await });
+        let node = self.clone();
+        tasks.spawn(async move { node.run_presence_sweeper(sweep_every).await });
+        let node = self.clone();
+        tasks.spawn(async move { node.run_repair(repair_every).await });
+        let node = self.clone();
+        tasks.spawn(async move { node.run_presence_refresher().await });
+        let node = self.clone();
+        tasks.spawn(async move { node.run_publisher().await });
+        let node = self.clone();
+        tasks.spawn(async move { node.run_gap_filler(reorder_hold).await });
+        let sessions = self.sessions.clone();
+        tasks.spawn(async move { sessions.run(session_accounts, session_recheck).await });
+        tasks
     }
 
     /// Reserves one of `user`'s socket slots; `None` when all `cap` are taken.
@@ -148,8 +191,12 @@ impl Node {
         // Access changes act here at once, whatever the bus does; the copy
         // that comes back from it finds nothing left to remove.
         for event in &events {
-            if let RoomEvent::MemberRemoved { room, user } = event {
-                self.hub.kick(*room, *user);
+            match event {
+                RoomEvent::MemberRemoved { room, user } => {
+                    self.hub.kick(*room, *user);
+                }
+                RoomEvent::AccessChanged { room } => self.access.forget(*room),
+                RoomEvent::Posted(_) => {}
             }
         }
         if self.redis.is_none() {
@@ -214,6 +261,8 @@ impl Node {
                     let (room, seq) = (event.room(), event.seq());
                     if let RoomEvent::MemberRemoved { room, user } = event {
                         encoded.push(BusEvent::Kick { room, user }.encode());
+                    } else if let RoomEvent::AccessChanged { room } = event {
+                        encoded.push(BusEvent::AccessChanged { room }.encode());
                     } else if let (Some(seq), Some(frame)) = (seq, event.frame()) {
                         let frame = serialize(&frame);
                         encoded.push(
@@ -404,6 +453,7 @@ impl Node {
                             Some(BusEvent::Kick { room, user }) => {
                                 self.hub.kick(room, user);
                             }
+                            Some(BusEvent::AccessChanged { room }) => self.access.forget(room),
                             None => tracing::warn!("ignoring an unreadable bus event"),
                         }
                     }

@@ -13,7 +13,7 @@ use crate::node::serialize;
 use crate::state::AppState;
 use app::backend::store::NewMessage;
 use app::backend::store::Posted;
-use app::backend::{BackendError, Services};
+use app::backend::{Access, BackendError, Services};
 use app::protocol::{CLOSE_SESSION_ENDED, ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
 use app::validate::{ClientMessageId, MessageBody};
 use axum::extract::State;
@@ -562,7 +562,7 @@ impl Connection {
             ClientFrame::CatchUp { room, since } => {
                 if !self.rooms.contains(&room) {
                     self.reply(not_joined(None));
-                } else if self.still_allowed(room, None).await {
+                } else if self.still_allowed(room, Access::Read, None).await {
                     self.catch_up(room, since).await;
                 }
             }
@@ -573,7 +573,7 @@ impl Connection {
     async fn join(&mut self, room: RoomId, since: Seq) {
         if self.rooms.contains(&room) {
             // Joined already: this is a catch-up, checked as one.
-            if !self.still_allowed(room, None).await {
+            if !self.still_allowed(room, Access::Read, None).await {
                 return;
             }
         } else if !self.subscribe(room).await {
@@ -608,20 +608,9 @@ impl Connection {
         // hub refuse the subscription; the check is then made again.
         for _ in 0..3 {
             let kicks = self.state.node.hub.kicks();
-            match self.services().store.may_see(room, self.me.id).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.reply(ServerFrame::error(
-                        ErrorCode::NotFound,
-                        "That room does not exist.",
-                        None,
-                    ));
-                    return false;
-                }
-                Err(e) => {
-                    self.reply(api_error(e, None));
-                    return false;
-                }
+            if let Err(e) = self.services().access.require(self.me.id, room, Access::Read).await {
+                self.reply(api_error(e, None));
+                return false;
             }
             // Subscribe before reading the backlog: a message committed in between
             // arrives twice (the client de-duplicates by sequence), never zero times.
@@ -634,6 +623,10 @@ impl Connection {
                 continue;
             }
             self.rooms.insert(room);
+            if let Err(e) = self.services().access.opened(self.me.id, room).await {
+                // Only the record of the opening is lost; it is made again next time.
+                tracing::warn!(%room, error = %e, "could not record that the room was opened");
+            }
             // Read after subscribing: anything up to here reaches the client
             // through the catch-up, anything later live.
             match self.services().store.last_seq(room).await {
@@ -666,7 +659,7 @@ impl Connection {
                     .into_iter()
                     .filter_map(|event| match event {
                         app::backend::RoomEvent::Posted(message) => Some(message),
-                        app::backend::RoomEvent::MemberRemoved { .. } => None,
+                        _ => None,
                     })
                     .collect();
                 let fits = fitting(&messages, CATCH_UP_BYTES);
@@ -700,10 +693,10 @@ impl Connection {
     /// Checked on every frame that reads or writes a room: membership of a
     /// private room can end while the socket is open. If it did, the
     /// connection leaves the room and is told so.
-    async fn still_allowed(&mut self, room: RoomId, client_id: Option<&str>) -> bool {
-        match self.services().store.may_see(room, self.me.id).await {
-            Ok(true) => true,
-            Ok(false) => {
+    async fn still_allowed(&mut self, room: RoomId, need: Access, client_id: Option<&str>) -> bool {
+        match self.services().access.require(self.me.id, room, need).await {
+            Ok(_) => true,
+            Err(BackendError::RoomNotFound) => {
                 self.leave(room).await;
                 self.reply(no_access(client_id.map(str::to_owned)));
                 false
@@ -771,7 +764,7 @@ impl Connection {
             self.reply(not_joined(Some(client_id.into_inner())));
             return None;
         }
-        if !self.still_allowed(room, Some(client_id.as_str())).await {
+        if !self.still_allowed(room, Access::Post, Some(client_id.as_str())).await {
             return None;
         }
         let body = match MessageBody::parse(&body) {

@@ -370,3 +370,77 @@ async fn every_socket_receives_a_rooms_messages_in_sequence_order() {
         node.stop().await;
     }
 }
+
+/// Who may do what in a room is remembered on each node (a public room's
+/// answer, asked on every frame); a change published on one node makes
+/// every node forget it at once, so none answers from what it remembered.
+/// (Rooms cannot be made private yet: the test changes the row directly,
+/// as the administrators' tools will.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_change_published_on_one_node_is_enforced_on_another_at_once() {
+    use app::backend::{Access, AccessControl, BackendError, Presence, RoomEvent, Store};
+    use server::bus::RedisBus;
+    use server::node::{BackgroundTimings, Node};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let store = Store::connect(&env.database_url, 4).await.unwrap();
+    let accounts = app::backend::Accounts::new(store.clone(), false, 1).await.unwrap();
+    let start = |id: &'static str| {
+        let (store, accounts) = (store.clone(), accounts.clone());
+        let (redis_url, prefix) = (env.redis_url.clone().unwrap(), env.redis_prefix.clone());
+        async move {
+            let redis = RedisBus::connect(&redis_url, &prefix).await.unwrap();
+            let access = AccessControl::new(store.clone());
+            let node = Arc::new(Node::new(id.into(), store, access, Presence::local(), Some(redis)));
+            let tasks = node.start_background(BackgroundTimings {
+                repair_every: Duration::from_secs(60),
+                reorder_hold: Duration::from_millis(200),
+                sweep_every: Duration::from_secs(60),
+                session_recheck: Duration::from_secs(60),
+                session_accounts: accounts,
+            });
+            (node, tasks)
+        }
+    };
+    let (one, _one_tasks) = start("one").await;
+    let (two, _two_tasks) = start("two").await;
+    let alice = store.create_user("alice", "alice", "h").await.unwrap();
+    let bob = store.create_user("bob", "bob", "h").await.unwrap();
+    let room = store
+        .create_room("Soon private", "soon private", "", alice.id, false)
+        .await
+        .unwrap();
+
+    // Node two remembers that the room is public.
+    assert_eq!(
+        two.access.require(bob.id, room, Access::Read).await.unwrap(),
+        Access::Post
+    );
+    let pool = sqlx::AnyPool::connect(&env.database_url).await.unwrap();
+    sqlx::query("UPDATE rooms SET is_private = 1 WHERE id = ?")
+        .bind(room.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        two.access.require(bob.id, room, Access::Read).await.unwrap(),
+        Access::Post,
+        "answered from memory until told"
+    );
+
+    one.publish(vec![RoomEvent::AccessChanged { room }]).await;
+    let told = tokio::time::Instant::now();
+    loop {
+        match two.access.require(bob.id, room, Access::Read).await {
+            Err(BackendError::RoomNotFound) => break,
+            Ok(_) => assert!(told.elapsed() < common::WAIT, "node two still lets bob in"),
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("enforced on the other node {:?} after the publish", told.elapsed());
+    pool.close().await;
+    store.close().await;
+}

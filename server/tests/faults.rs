@@ -190,6 +190,8 @@ async fn with_redis_down_a_node_keeps_its_rooms_going_and_says_degraded() {
     assert_eq!((got.seq, got.body.as_str()), (1, "redis is down"));
     let health: serde_json::Value = server.health().await;
     assert_eq!(health["status"], "degraded", "{health}");
+    // Public: no cause, no host names.
+    assert_eq!(health["redis"], "unreachable", "{health}");
 
     redis.restore();
     until_healthy(&server).await;

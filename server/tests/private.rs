@@ -117,7 +117,8 @@ async fn outsiders_cannot_see_read_or_write_a_private_room_and_cannot_tell_it_ex
         )
         .await;
     assert_eq!(
-        by_member.status, 400,
+        (by_member.status, by_member.error().code),
+        (403, ErrorCode::Forbidden),
         "members cannot manage the room: {}",
         by_member.body
     );
@@ -257,7 +258,7 @@ async fn a_direct_message_is_a_private_room_of_exactly_the_two(backend: Backend)
                 &[("room", &room.0.to_string()), ("username", who)],
             )
             .await;
-        assert_eq!(changed.status, 400, "{}", changed.body);
+        assert_eq!(changed.status, 403, "{}", changed.body);
         assert!(
             changed.error().message.contains("direct conversation"),
             "{}",
@@ -265,9 +266,9 @@ async fn a_direct_message_is_a_private_room_of_exactly_the_two(backend: Backend)
         );
     }
     // Nobody messages themselves or someone who does not exist.
-    for (to, why) in [("ann", "yourself"), ("nobody", "no user")] {
+    for (to, why, status) in [("ann", "yourself", 400), ("nobody", "no user", 404)] {
         let bad = direct(&ann, to).await;
-        assert_eq!(bad.status, 400);
+        assert_eq!(bad.status, status, "{}", bad.body);
         assert!(bad.error().message.contains(why), "{}", bad.body);
     }
     // Without a session there is nothing to open.

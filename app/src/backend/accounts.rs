@@ -4,7 +4,7 @@
 //! random session tokens stored only as their SHA-256, and the session cookie.
 
 use super::clock::now_ms;
-use super::error::BackendError;
+use super::error::{BackendError, LoginRefusal};
 use super::store::Store;
 use crate::protocol::Me;
 use crate::validate::{Password, Username};
@@ -70,7 +70,7 @@ impl Accounts {
     /// Checks the password and starts a fresh session. Unknown user and wrong
     /// password give the same error after the same amount of work.
     pub async fn log_in(&self, username: &str, password: &str) -> Result<(Me, SessionToken)> {
-        let wrong = || BackendError::Invalid(crate::validate::Invalid("Wrong username or password.".into()));
+        let wrong = || BackendError::LoginRefused(LoginRefusal::WrongCredentials);
         // Bounded before hashing: nothing longer than the maximum can be right.
         if password.chars().count() > crate::validate::PASSWORD_MAX {
             return Err(wrong());
@@ -84,9 +84,7 @@ impl Accounts {
         let ok = verify_blocking(&self.hashing, hash, password.as_bytes().to_vec()).await?;
         match (ok, me) {
             // Said only to someone who knows the password: no oracle for others.
-            (true, Some(_)) if disabled => Err(BackendError::Invalid(crate::validate::Invalid(
-                "This account has been disabled by an administrator.".into(),
-            ))),
+            (true, Some(_)) if disabled => Err(BackendError::LoginRefused(LoginRefusal::Disabled)),
             (true, Some(me)) => {
                 let token = self.start_session(&me).await?;
                 Ok((me, token))
@@ -243,7 +241,7 @@ impl HashPool {
         });
         self.jobs
             .try_send(job)
-            .map_err(|_| BackendError::Hashing("too many logins at once".into()))?;
+            .map_err(|_| BackendError::Overloaded("too many logins at once"))?;
         result.await.map_err(|e| BackendError::Hashing(e.to_string()))
     }
 }
@@ -291,6 +289,44 @@ mod tests {
         assert_eq!(token_from_headers(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         headers.insert(http::header::COOKIE, "natter_session=".parse().unwrap());
         assert_eq!(token_from_headers(&headers, SESSION_COOKIE), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_hashing_queue_answers_busy_at_once() {
+        let pool = HashPool::start(1).unwrap();
+        // One job holds the only thread; then the queue fills.
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        pool.jobs
+            .try_send(Box::new(move || {
+                let _ = blocked.recv();
+            }))
+            .unwrap();
+        let mut queued = 0;
+        while pool.jobs.try_send(Box::new(|| {})).is_ok() {
+            queued += 1;
+            assert!(queued <= HASH_QUEUE + 1, "the queue is bounded");
+        }
+        let refused = pool.run(|| ()).await.unwrap_err();
+        assert!(matches!(refused, BackendError::Overloaded(_)), "{refused:?}");
+        let api = refused.to_api();
+        assert_eq!(api.code, crate::protocol::ErrorCode::Unavailable);
+        assert_eq!(api.message, "The server is busy. Please try again in a moment.");
+        release.send(()).unwrap();
+        // Once the thread is free again, the queue drains and work is done.
+        let started = std::time::Instant::now();
+        loop {
+            match pool.run(|| 42).await {
+                Ok(answer) => break assert_eq!(answer, 42),
+                Err(BackendError::Overloaded(_)) => {
+                    assert!(
+                        started.elapsed() < std::time::Duration::from_secs(10),
+                        "the queue never drained"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     #[test]

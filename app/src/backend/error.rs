@@ -1,5 +1,7 @@
-//! The server-side error type. Users see [`ApiError`]'s sentence; the cause
-//! (a database or Redis error) is logged once, where it is converted.
+//! The server-side error type: what went wrong, in domain terms. The
+//! sentence users read and the HTTP status are chosen here, at the edge
+//! ([`BackendError::to_api`]), not where the error arose; an infrastructure
+//! cause (a database or Redis error) is logged once, where it is converted.
 
 use crate::protocol::{ApiError, ErrorCode};
 use crate::validate::Invalid;
@@ -10,12 +12,26 @@ pub enum BackendError {
     Invalid(#[from] Invalid),
     #[error("not logged in")]
     Unauthorized,
+    /// Wrong name or password, or a disabled account, at login.
+    #[error("login refused: {0:?}")]
+    LoginRefused(LoginRefusal),
+    /// The room does not exist, or the caller may not know it does.
     #[error("room not found")]
     RoomNotFound,
-    #[error("{0}")]
-    Conflict(String),
+    #[error("no such user")]
+    UserNotFound,
+    /// The caller knows the room but may not do this in it.
+    #[error("forbidden: {0:?}")]
+    Forbidden(Refusal),
+    #[error("name taken: {0:?}")]
+    NameTaken(Taken),
+    /// The sentence says what and when to retry (chosen by the caller of the limiter).
     #[error("{0}")]
     RateLimited(String),
+    /// Too much work queued (e.g. password hashing): refused at once, by
+    /// design, so not logged as a failure.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
@@ -29,6 +45,31 @@ pub enum BackendError {
     Unavailable(String),
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginRefusal {
+    /// The same answer for an unknown name and a wrong password.
+    WrongCredentials,
+    Disabled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Only a private room's owner manages its members.
+    NotRoomOwner,
+    /// A direct conversation's two members are fixed.
+    DirectMembersFixed,
+    OwnerCannotLeave,
+    /// The room may be read but not posted in.
+    ReadOnly,
+}
+
+/// Which kind of name is already taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    Username,
+    RoomName,
+}
+
 impl BackendError {
     /// Whether this came from the database refusing a duplicate key.
     pub fn is_unique_violation(&self) -> bool {
@@ -36,10 +77,17 @@ impl BackendError {
     }
 
     /// Whether the database rolled the transaction back to break a deadlock
-    /// (MySQL 1213) or gave up waiting for a lock (1205): worth retrying.
+    /// (SQLSTATE 40001, MySQL's 1213) or gave up waiting for a lock (MySQL's
+    /// 1205, whose SQLSTATE is the catch-all HY000): worth retrying.
     pub fn is_deadlock(&self) -> bool {
-        matches!(self, BackendError::Database(sqlx::Error::Database(e))
-            if e.message().contains("Deadlock found") || e.message().contains("Lock wait timeout"))
+        let BackendError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if e.code().as_deref() == Some("40001") {
+            return true;
+        }
+        e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|e| e.number() == 1205)
     }
 
     /// The user-facing form. Infrastructure causes are logged here, once.
@@ -54,14 +102,40 @@ impl BackendError {
         match self {
             BackendError::Invalid(e) => ApiError::invalid(e.0.clone()),
             BackendError::Unauthorized => ApiError::unauthorized(),
+            BackendError::LoginRefused(LoginRefusal::WrongCredentials) => {
+                ApiError::invalid("Wrong username or password.")
+            }
+            BackendError::LoginRefused(LoginRefusal::Disabled) => {
+                ApiError::invalid("This account has been disabled by an administrator.")
+            }
             BackendError::RoomNotFound => ApiError::room_not_found(),
-            BackendError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m.clone()),
+            BackendError::UserNotFound => ApiError::new(ErrorCode::NotFound, "There is no user with that name."),
+            BackendError::Forbidden(why) => ApiError::new(
+                ErrorCode::Forbidden,
+                match why {
+                    Refusal::NotRoomOwner => "Only the owner of a private room can change its members.",
+                    Refusal::DirectMembersFixed => "The two people in a direct conversation cannot change.",
+                    Refusal::OwnerCannotLeave => "The owner cannot leave their own room.",
+                    Refusal::ReadOnly => "This room is read-only.",
+                },
+            ),
+            BackendError::NameTaken(Taken::Username) => {
+                ApiError::new(ErrorCode::Conflict, "That username is already taken.")
+            }
+            BackendError::NameTaken(Taken::RoomName) => {
+                ApiError::new(ErrorCode::Conflict, "A room with that name already exists.")
+            }
             BackendError::RateLimited(m) => ApiError::new(ErrorCode::RateLimited, m.clone()),
+            BackendError::Overloaded(_) => ApiError::new(
+                ErrorCode::Unavailable,
+                "The server is busy. Please try again in a moment.",
+            ),
+            // Logged where it happened (once for a whole failed batch).
+            BackendError::Unavailable(_) => ApiError::unavailable(),
             BackendError::Database(_)
             | BackendError::Migration(_)
             | BackendError::Redis(_)
-            | BackendError::Hashing(_)
-            | BackendError::Unavailable(_) => {
+            | BackendError::Hashing(_) => {
                 tracing::error!(error = %self, "request failed");
                 ApiError::unavailable()
             }
@@ -90,6 +164,7 @@ fn http_status(code: ErrorCode) -> http::StatusCode {
     match code {
         ErrorCode::Invalid | ErrorCode::BadFrame => S::BAD_REQUEST,
         ErrorCode::Unauthorized => S::UNAUTHORIZED,
+        ErrorCode::Forbidden => S::FORBIDDEN,
         ErrorCode::NotFound => S::NOT_FOUND,
         ErrorCode::Conflict | ErrorCode::Resync => S::CONFLICT,
         ErrorCode::RateLimited => S::TOO_MANY_REQUESTS,

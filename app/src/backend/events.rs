@@ -38,13 +38,17 @@ pub enum RoomEvent {
     /// Not logged: `user` lost access to `room`; their open sockets on every
     /// node stop receiving it at once.
     MemberRemoved { room: RoomId, user: UserId },
+    /// Not logged: who may do what in `room` may have changed (made private,
+    /// archived, deleted): every node forgets what it remembered about it
+    /// (see [`super::access::AccessControl::forget`]).
+    AccessChanged { room: RoomId },
 }
 
 impl RoomEvent {
     pub fn room(&self) -> RoomId {
         match self {
             RoomEvent::Posted(message) => message.room,
-            RoomEvent::MemberRemoved { room, .. } => *room,
+            RoomEvent::MemberRemoved { room, .. } | RoomEvent::AccessChanged { room } => *room,
         }
     }
 
@@ -53,7 +57,7 @@ impl RoomEvent {
     pub fn seq(&self) -> Option<Seq> {
         match self {
             RoomEvent::Posted(message) => Some(message.seq),
-            RoomEvent::MemberRemoved { .. } => None,
+            RoomEvent::MemberRemoved { .. } | RoomEvent::AccessChanged { .. } => None,
         }
     }
 
@@ -62,7 +66,7 @@ impl RoomEvent {
     pub fn frame(self) -> Option<ServerFrame> {
         match self {
             RoomEvent::Posted(message) => Some(ServerFrame::Message { message }),
-            RoomEvent::MemberRemoved { .. } => None,
+            RoomEvent::MemberRemoved { .. } | RoomEvent::AccessChanged { .. } => None,
         }
     }
 
@@ -70,7 +74,7 @@ impl RoomEvent {
     pub fn size(&self) -> usize {
         match self {
             RoomEvent::Posted(m) => m.body.len() + m.author.len() + m.client_id.len() + 128,
-            RoomEvent::MemberRemoved { .. } => 64,
+            RoomEvent::MemberRemoved { .. } | RoomEvent::AccessChanged { .. } => 64,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Server functions reach it through the [`Services`] context; the `server`
 //! crate builds it at start-up and uses it directly for the WebSocket.
 
+pub mod access;
 pub mod accounts;
 pub mod clock;
 pub mod csp;
@@ -12,6 +13,7 @@ pub mod presence;
 pub mod store;
 pub mod writer;
 
+pub use access::{Access, AccessControl};
 pub use accounts::Accounts;
 pub use error::BackendError;
 pub use events::{Publisher, RoomEvent};
@@ -26,6 +28,9 @@ use crate::protocol::{ApiError, Me};
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    /// What each user may do in each room: asked by every server function
+    /// and socket frame.
+    pub access: AccessControl,
     pub accounts: Accounts,
     pub presence: Presence,
     pub limiter: Limiter,

@@ -3,7 +3,7 @@
 
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
-use crate::backend::error::BackendError;
+use crate::backend::error::{BackendError, Taken};
 use crate::protocol::{Me, UserId};
 
 /// A user with the hash to check a login against.
@@ -61,7 +61,7 @@ impl Store {
                     username: username.to_owned(),
                 })
             }
-            Err(e) if e.is_unique_violation() => Err(BackendError::Conflict("That username is already taken.".into())),
+            Err(e) if e.is_unique_violation() => Err(BackendError::NameTaken(Taken::Username)),
             Err(e) => Err(e),
         }
     }

@@ -82,10 +82,14 @@ impl MessageRow {
     fn event(self) -> Result<RoomEvent> {
         match EventKind::from_code(self.kind) {
             Some(EventKind::Posted) => Ok(RoomEvent::Posted(self.into())),
-            None => Err(BackendError::Unavailable(format!(
-                "event {}/{} has a kind this server does not know ({}): is a newer version writing to this database?",
-                self.room_id, self.seq, self.kind
-            ))),
+            None => {
+                let why = format!(
+                    "event {}/{} has a kind this server does not know ({}): is a newer version writing to this database?",
+                    self.room_id, self.seq, self.kind
+                );
+                tracing::error!("{why}");
+                Err(BackendError::Unavailable(why))
+            }
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Who belongs to which private room.
+//! Who belongs to which room: the members of a private room (who alone may
+//! see it), and everyone who opened a public one (ready to carry their role
+//! and read position).
 
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
@@ -22,9 +24,7 @@ impl Store {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        let user = UserId(user.ok_or_else(|| {
-            BackendError::Invalid(crate::validate::Invalid("There is no user with that name.".into()))
-        })?);
+        let user = UserId(user.ok_or(BackendError::UserNotFound)?);
         let added = sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
             .bind(room.0)
             .bind(user.0)
@@ -52,5 +52,20 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok((done.rows_affected() > 0).then_some(UserId(user)))
+    }
+
+    /// Records that `user` opened `room` (a no-op if they are a member).
+    pub async fn ensure_member(&self, room: RoomId, user: UserId) -> Result<()> {
+        let added = sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
+            .bind(room.0)
+            .bind(user.0)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(BackendError::from);
+        match added {
+            Err(e) if !e.is_unique_violation() => Err(e),
+            _ => Ok(()),
+        }
     }
 }

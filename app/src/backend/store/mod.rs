@@ -32,8 +32,6 @@ pub struct Store {
     /// `INSERT … RETURNING` works (SQLite, MariaDB; not MySQL): a batch gets
     /// its new ids from its inserts instead of reading them back.
     returning: bool,
-    /// Rooms known to be public (see [`Store::may_see`]). A std lock: never held across `.await`.
-    public_rooms: std::sync::Arc<std::sync::RwLock<std::collections::HashSet<i64>>>,
 }
 
 /// A pooled connection idle for less than this is used without a ping (see
@@ -89,7 +87,6 @@ impl Store {
             pool,
             is_sqlite,
             returning,
-            public_rooms: Default::default(),
         })
     }
 

@@ -4,7 +4,7 @@
 use super::accounts::UserRow;
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
-use crate::backend::error::BackendError;
+use crate::backend::error::{BackendError, Taken};
 use crate::protocol::{Me, Millis, RoomId, Seq, UserId};
 
 /// A room as stored.
@@ -58,9 +58,6 @@ impl From<RoomRecord> for RoomRow {
     }
 }
 
-/// Most rooms [`Store::may_see`] remembers as public.
-const PUBLIC_ROOMS_REMEMBERED: usize = 1_000_000;
-
 impl Store {
     /// Creates a room; a private one starts with its creator as the only member.
     ///
@@ -77,7 +74,7 @@ impl Store {
         creator: UserId,
         private: bool,
     ) -> Result<RoomId> {
-        let taken = || BackendError::Conflict("A room with that name already exists.".into());
+        let taken = || BackendError::NameTaken(Taken::RoomName);
         if self.sees_room_named(creator, key).await? {
             return Err(taken());
         }
@@ -148,15 +145,15 @@ impl Store {
     /// The direct-message room of `me` and the user called `other_key`,
     /// created on first use: a private room whose two members are fixed.
     pub async fn direct_room(&self, me: &Me, other_key: &str) -> Result<RoomId> {
-        let invalid = |why: &str| BackendError::Invalid(crate::validate::Invalid(why.into()));
         let other: Me = sqlx::query_as::<_, UserRow>("SELECT id, username FROM users WHERE username_key = ?")
             .bind(other_key)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| invalid("There is no user with that name."))?
+            .ok_or(BackendError::UserNotFound)?
             .into();
         if other.id == me.id {
-            return Err(invalid("You cannot send direct messages to yourself."));
+            // The caller refuses this with its own sentence; a room of one is never made.
+            return Err(BackendError::UserNotFound);
         }
         let (low, high) = if me.id < other.id { (me, &other) } else { (&other, me) };
         // See migrations/mysql/0005_direct_rooms.sql for why this key cannot
@@ -247,38 +244,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(RoomRow::from))
-    }
-
-    /// Whether `user` may see `room`: [`Store::visible_room`] without the
-    /// details, for the check on every socket frame. Whether a room is public
-    /// never changes (rooms are neither deleted nor made private), so that
-    /// answer is remembered; a private room is asked about every time,
-    /// because a membership can end at any moment.
-    pub async fn may_see(&self, room: RoomId, user: UserId) -> Result<bool> {
-        // Poison cannot leave the set inconsistent (single inserts), so it is ignored.
-        if self
-            .public_rooms
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&room.0)
-        {
-            return Ok(true);
-        }
-        let Some(row) = self.visible_room(room, user).await? else {
-            return Ok(false);
-        };
-        if !row.private {
-            let mut public = self.public_rooms.write().unwrap_or_else(|p| p.into_inner());
-            if public.len() < PUBLIC_ROOMS_REMEMBERED {
-                public.insert(room.0);
-            }
-        }
-        Ok(true)
-    }
-
-    /// [`Store::visible_room`], with "not found" as the error it is for callers.
-    pub async fn visible_room_or_not_found(&self, id: RoomId, user: UserId) -> Result<RoomRow> {
-        self.visible_room(id, user).await?.ok_or(BackendError::RoomNotFound)
     }
 
     /// The room by id, whoever asks: for server-internal use only.

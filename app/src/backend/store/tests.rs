@@ -3,6 +3,7 @@ use super::log::{keyset_query, select_messages};
 use super::*;
 use crate::backend::RoomEvent;
 use crate::backend::clock::now_ms;
+use crate::backend::error::Taken;
 use crate::protocol::{ChatMessage, Me, RoomId, Seq, UserId};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -385,11 +386,11 @@ async fn names_are_unique_case_insensitively_through_their_keys() {
     let me = store.create_user("Ann", "ann", "hash").await.unwrap();
     assert!(matches!(
         store.create_user("ANN", "ann", "h").await,
-        Err(BackendError::Conflict(_))
+        Err(BackendError::NameTaken(Taken::Username))
     ));
     store.create_room("Général", "général", "", me.id, false).await.unwrap();
     let again = store.create_room("GÉNÉRAL", "général", "", me.id, false).await;
-    assert!(matches!(again, Err(BackendError::Conflict(_))));
+    assert!(matches!(again, Err(BackendError::NameTaken(Taken::RoomName))));
     cleanup(store, &path).await;
 }
 
