@@ -18,25 +18,15 @@ impl Store {
         .await?)
     }
 
-    /// Adds the user called `key` (lower-cased name); `Invalid` if there is none.
+    /// Adds the user called `key` (lower-cased name); `UserNotFound` if there is none.
     pub async fn add_member(&self, room: RoomId, key: &str) -> Result<UserId> {
         let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
         let user = UserId(user.ok_or(BackendError::UserNotFound)?);
-        let added = sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
-            .bind(room.0)
-            .bind(user.0)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(BackendError::from);
-        match added {
-            Ok(_) => Ok(user),
-            Err(e) if e.is_unique_violation() => Ok(user),
-            Err(e) => Err(e),
-        }
+        self.ensure_member(room, user).await?;
+        Ok(user)
     }
 
     /// Removes the user called `key`; returns who was removed, if anyone.
@@ -54,7 +44,8 @@ impl Store {
         Ok((done.rows_affected() > 0).then_some(UserId(user)))
     }
 
-    /// Records that `user` opened `room` (a no-op if they are a member).
+    /// Makes `user` a member of `room` (a no-op if they are one): for a
+    /// public room, the record that they opened it.
     pub async fn ensure_member(&self, room: RoomId, user: UserId) -> Result<()> {
         let added = sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
             .bind(room.0)
