@@ -8,7 +8,8 @@
 //! - [`pages`]: one routed page per file; [`components`]: pieces they share.
 //! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
 //! - [`outbox`]: unacknowledged messages kept in the browser's storage across reloads.
-//! - `backend` (server only): storage, accounts and presence.
+//! - [`timeline`]: a room page's chat state as plain data: server frames in, what to render out.
+//! - `backend` (server only): storage, access, room events, accounts and presence.
 
 pub mod api;
 pub mod components;
@@ -17,6 +18,7 @@ pub mod outbox;
 pub mod pages;
 pub mod protocol;
 pub mod time;
+pub mod timeline;
 pub mod validate;
 
 #[cfg(feature = "ssr")]

@@ -1,23 +1,21 @@
 //! A room: server-rendered history, then live over the WebSocket.
 //!
-//! The page owns the chat state: committed messages keyed by their sequence
-//! (so order and de-duplication come from the server's numbering), join/leave
-//! notices, and the sender's pending messages, which stay visible until the
-//! server acknowledges them after the commit.
+//! The chat state and its transitions live in [`crate::timeline`]; this page
+//! holds one [`Timeline`], renders it, and does what it asks (send frames,
+//! retry later, show errors), plus the browser's part: scrolling and the
+//! stored outbox.
 
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
 use crate::components::{FormError, LoadError, TopBar, error_message};
 use crate::live::{self, ConnState, Handlers, Live};
-use crate::outbox::{self, Pending};
-use crate::protocol::{
-    ApiError, ChatMessage, ClientFrame, ErrorCode, RoomId, RoomPage, Seq, ServerFrame, apply_presence,
-};
+use crate::outbox;
+use crate::protocol::{ApiError, ClientFrame, RoomId, RoomPage, ServerFrame};
 use crate::time;
+use crate::timeline::{FollowUp, Item, Timeline};
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use std::collections::BTreeMap;
 
 #[component]
 pub fn Room() -> impl IntoView {
@@ -39,46 +37,6 @@ pub fn Room() -> impl IntoView {
             })}
         </Suspense>
     }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-struct Notice {
-    id: u64,
-    /// Shown after this message.
-    after: Seq,
-    text: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Item {
-    Message(ChatMessage),
-    Notice(Notice),
-    Pending(Pending),
-}
-
-impl Item {
-    fn key(&self) -> String {
-        match self {
-            Item::Message(m) => format!("m{}", m.seq),
-            Item::Notice(n) => format!("n{}", n.id),
-            Item::Pending(p) => format!("p{}", p.client_id),
-        }
-    }
-}
-
-/// The last sequence up to which this page has every message: where a
-/// catch-up resumes. Holes (a message skipped by a reordering) stop it.
-fn contiguous_end(messages: &BTreeMap<Seq, ChatMessage>) -> Seq {
-    let mut iter = messages.keys();
-    let Some(&first) = iter.next() else { return 0 };
-    let mut end = first;
-    for &seq in iter {
-        if seq != end + 1 {
-            break;
-        }
-        end = seq;
-    }
-    end
 }
 
 fn new_client_id() -> String {
@@ -106,12 +64,15 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         owner,
         members,
     } = page;
-    let messages = RwSignal::new(first_page.into_iter().map(|m| (m.seq, m)).collect::<BTreeMap<_, _>>());
-    let has_older = RwSignal::new(has_older);
+    let timeline = RwSignal::new(Timeline::new(room, me.username.clone(), first_page, has_older));
+    // Views and effects read these slices rather than the whole timeline: a
+    // memo notifies only when its slice changes.
+    let has_older = Memo::new(move |_| timeline.with(Timeline::has_older));
+    let no_messages = Memo::new(move |_| timeline.with(Timeline::has_no_messages));
+    let pending = Memo::new(move |_| timeline.with(|t| t.pending().to_vec()));
+    let online = Memo::new(move |_| timeline.with(|t| t.online().to_vec()));
+    let items = Memo::new(move |_| timeline.with(Timeline::items));
     let loading_older = RwSignal::new(false);
-    let pending = RwSignal::new(Vec::<Pending>::new());
-    let notices = RwSignal::new(Vec::<Notice>::new());
-    let online = RwSignal::new(Vec::<String>::new());
     let draft = RwSignal::new(String::new());
     let compose_error = RwSignal::new(None::<String>);
     let history_error = RwSignal::new(None::<String>);
@@ -120,14 +81,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let stick = StoredValue::new(true);
     let me_name = me.username.clone();
 
-    let since = move || messages.with_untracked(contiguous_end);
-
-    let insert = move |message: ChatMessage| {
-        pending.update(|p| p.retain(|p| p.client_id != message.client_id || message.author != me.username));
-        messages.update(|m| {
-            m.insert(message.seq, message);
-        });
-    };
+    let since = move || timeline.with_untracked(Timeline::contiguous_end);
 
     // Thread-safe storage: on the server a page may be dropped on another
     // worker thread than the one that rendered it.
@@ -141,124 +95,27 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         })
     };
 
-    let me_for_frames = me_name.clone();
-    let on_frame = move |frame: ServerFrame| match frame {
-        ServerFrame::Joined { room: r, online: names } | ServerFrame::Online { room: r, online: names }
-            if r == room =>
-        {
-            online.set(names)
-        }
-        ServerFrame::CatchUp {
-            room: r,
-            messages: batch,
-            more,
-        } if r == room => {
-            for m in batch {
-                insert(m);
-            }
-            if more {
-                send_frame(ClientFrame::CatchUp { room, since: since() });
-            }
-        }
-        ServerFrame::Message { message } if message.room == room => {
-            let seq = message.seq;
-            let expected = since() + 1;
-            insert(message);
-            // A hole before this message: ask for what is missing.
-            if seq > expected && expected > 1 {
-                send_frame(ClientFrame::CatchUp {
-                    room,
-                    since: expected - 1,
-                });
-            }
-        }
-        ServerFrame::Ack {
-            room: r,
-            client_id,
-            id,
-            seq,
-            created_at,
-        } if r == room => {
-            let body = pending.with_untracked(|p| p.iter().find(|p| p.client_id == client_id).map(|p| p.body.clone()));
-            if let Some(body) = body {
-                insert(ChatMessage {
-                    id,
-                    room,
-                    seq,
-                    author: me_for_frames.clone(),
-                    body,
-                    created_at,
-                    client_id,
-                });
-            }
-        }
-        ServerFrame::Presence {
-            room: r,
-            username,
-            joined,
-        } if r == room => {
-            // The server sends the list once, on joining, then only who came and went.
-            online.update(|names| apply_presence(names, &username, joined));
-            let after = messages.with_untracked(|m| m.keys().next_back().copied().unwrap_or(0));
-            let text = if joined {
-                format!("{username} joined")
-            } else {
-                format!("{username} left")
-            };
-            notices.update(|n| {
-                let id = n.len() as u64;
-                n.push(Notice { id, after, text });
-            });
-        }
-        ServerFrame::Error {
-            code,
-            message,
-            client_id: Some(client_id),
-        } if !code.is_retryable() => {
-            pending.update(|p| {
-                if let Some(p) = p.iter_mut().find(|p| p.client_id == client_id) {
-                    p.failed = Some(message);
-                }
-            });
-        }
-        ServerFrame::Error {
-            client_id: Some(client_id),
-            ..
-        } => {
-            // Retryable (e.g. the server's database is down): it stays
-            // pending and is offered again shortly.
-            set_timeout(
-                move || {
-                    let again = pending.with_untracked(|p| {
-                        p.iter()
-                            .find(|p| p.client_id == client_id && p.failed.is_none())
-                            .cloned()
+    let on_frame = move |frame: ServerFrame| match timeline.try_update(|t| t.apply(frame)).flatten() {
+        None => {}
+        Some(FollowUp::CatchUp { since }) => send_frame(ClientFrame::CatchUp { room, since }),
+        Some(FollowUp::ResendLater { client_id }) => set_timeout(
+            move || {
+                // `try_`: the page may have been left within the two seconds.
+                if let Some(p) = timeline.try_with_untracked(|t| t.resendable(&client_id)).flatten() {
+                    send_frame(ClientFrame::Send {
+                        room,
+                        client_id: p.client_id,
+                        body: p.body,
                     });
-                    if let Some(p) = again {
-                        send_frame(ClientFrame::Send {
-                            room,
-                            client_id: p.client_id,
-                            body: p.body,
-                        });
-                    }
-                },
-                std::time::Duration::from_secs(2),
-            );
-        }
-        ServerFrame::Error {
-            code: ErrorCode::Resync,
-            ..
-        } => {}
-        ServerFrame::Error {
-            message,
-            client_id: None,
-            ..
-        } => compose_error.set(Some(message)),
-        _ => {}
+                }
+            },
+            std::time::Duration::from_secs(2),
+        ),
+        Some(FollowUp::ShowError(message)) => compose_error.set(Some(message)),
     };
 
     let on_joined = move || {
-        for p in pending.get_untracked().into_iter().filter(|p| p.failed.is_none()) {
+        for p in timeline.with_untracked(Timeline::unsent) {
             send_frame(ClientFrame::Send {
                 room,
                 client_id: p.client_id,
@@ -284,35 +141,27 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     // browser, after hydration, so the server-rendered page matches.
     let me_for_outbox = me_name.clone();
     Effect::new(move |_| {
-        let now = pending.get();
+        pending.track();
         if !restored.get_value() {
             restored.set_value(true);
             let stored = outbox::load(room, &me_for_outbox);
             if !stored.is_empty() {
                 let joined = state.get_untracked().is_live();
-                pending.update(|p| {
-                    for s in stored {
-                        // One that landed before the page was left is in the history already.
-                        let landed = messages.with_untracked(|m| {
-                            m.values()
-                                .any(|m| m.client_id == s.client_id && m.author == me_for_outbox)
+                let resend = timeline.try_update(|t| t.restore_outbox(stored)).unwrap_or_default();
+                if joined {
+                    for p in resend {
+                        send_frame(ClientFrame::Send {
+                            room,
+                            client_id: p.client_id,
+                            body: p.body,
                         });
-                        if !landed && !p.iter().any(|p| p.client_id == s.client_id) {
-                            if joined && s.failed.is_none() {
-                                send_frame(ClientFrame::Send {
-                                    room,
-                                    client_id: s.client_id.clone(),
-                                    body: s.body.clone(),
-                                });
-                            }
-                            p.push(s);
-                        }
                     }
-                });
-                return;
+                }
             }
         }
-        outbox::save(room, &me_for_outbox, &now);
+        // Saved after a restore too, even when nothing came back: the stored
+        // copy of what had landed meanwhile goes.
+        outbox::save(room, &me_for_outbox, &timeline.with_untracked(|t| t.pending().to_vec()));
     });
 
     let send = move || {
@@ -323,13 +172,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 compose_error.set(None);
                 let client_id = new_client_id();
                 let body = body.into_inner();
-                pending.update(|p| {
-                    p.push(Pending {
-                        client_id: client_id.clone(),
-                        body: body.clone(),
-                        failed: None,
-                    })
-                });
+                timeline.update(|t| t.queue_pending(client_id.clone(), body.clone()));
                 draft.set(String::new());
                 stick.set_value(true);
                 send_frame(ClientFrame::Send { room, client_id, body });
@@ -341,7 +184,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         if loading_older.get_untracked() || !has_older.get_untracked() {
             return;
         }
-        let Some(first) = messages.with_untracked(|m| m.keys().next().copied()) else {
+        let Some(first) = timeline.with_untracked(Timeline::first_seq) else {
             return;
         };
         loading_older.set(true);
@@ -350,8 +193,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match older_messages(room.0, first).await {
                 Ok(page) => {
-                    messages.update(|m| m.extend(page.messages.into_iter().map(|msg| (msg.seq, msg))));
-                    has_older.set(page.has_older);
+                    timeline.update(|t| t.older_page_loaded(page.messages, page.has_older));
                     // Keep the reader's place: the log grew above them.
                     request_animation_frame(move || {
                         if let Some(el) = log_ref.get_untracked() {
@@ -364,23 +206,6 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             loading_older.set(false);
         });
     };
-
-    let items = Memo::new(move |_| {
-        let mut out = Vec::new();
-        let notices = notices.get();
-        let mut notice_iter = notices.iter().peekable();
-        messages.with(|m| {
-            for message in m.values() {
-                while let Some(n) = notice_iter.next_if(|n| n.after < message.seq) {
-                    out.push(Item::Notice(n.clone()));
-                }
-                out.push(Item::Message(message.clone()));
-            }
-        });
-        out.extend(notice_iter.cloned().map(Item::Notice));
-        out.extend(pending.get().into_iter().map(Item::Pending));
-        out
-    });
 
     // Follow the conversation unless the reader scrolled up.
     Effect::new(move |_| {
@@ -438,7 +263,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                                     Some(why) => view! {
                                         <span class="state error" role="alert">{format!("Not sent: {why}")}</span>
                                         <button class="ghost small" on:click=move |_| {
-                                            pending.update(|p| p.retain(|p| p.client_id != client_id));
+                                            timeline.update(|t| t.dismiss(&client_id));
                                         }>"Dismiss"</button>
                                     }.into_any(),
                                 }}
@@ -478,10 +303,10 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 </button>
             })}
             {move || history_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            {move || (!has_older.get() && !messages.with(|m| m.is_empty())).then(|| view! {
+            {move || (!has_older.get() && !no_messages.get()).then(|| view! {
                 <p class="notice">"This is the start of the room."</p>
             })}
-            {move || (messages.with(|m| m.is_empty()) && pending.with(|p| p.is_empty())).then(|| view! {
+            {move || (no_messages.get() && pending.with(|p| p.is_empty())).then(|| view! {
                 <p class="empty">"No messages yet. Say hello!"</p>
             })}
             <For each=move || items.get() key=Item::key children=render_item.clone()/>
@@ -592,34 +417,5 @@ fn Members(room: RoomId, members: Vec<String>, owner: bool, direct: bool, me: St
             })}
             <FormError error/>
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(seq: Seq) -> ChatMessage {
-        ChatMessage {
-            id: seq,
-            room: RoomId(1),
-            seq,
-            author: "a".into(),
-            body: "b".into(),
-            created_at: 0,
-            client_id: format!("c{seq}"),
-        }
-    }
-
-    #[test]
-    fn catch_up_resumes_from_the_end_of_the_unbroken_run() {
-        let mut m = BTreeMap::new();
-        assert_eq!(contiguous_end(&m), 0);
-        for s in [51, 52, 53, 55] {
-            m.insert(s, msg(s));
-        }
-        assert_eq!(contiguous_end(&m), 53);
-        m.insert(54, msg(54));
-        assert_eq!(contiguous_end(&m), 55);
     }
 }

@@ -1,0 +1,664 @@
+//! A room's chat state as plain data: what the room page shows, and how each
+//! frame from the server changes it.
+//!
+//! Committed messages are keyed by their sequence, so order and
+//! de-duplication come from the server's numbering (a message that arrives
+//! both live and in a catch-up is shown once). The sender's own messages stay
+//! [`Pending`] until the server acknowledges them after the commit; join and
+//! leave notices sit after the message that was last when they happened.
+//!
+//! Nothing here touches the browser or the socket: [`Timeline::apply`] says
+//! what the page must do next as a [`FollowUp`], and the page does it. That
+//! keeps every transition unit-testable on the server's target.
+
+use crate::outbox::Pending;
+use crate::protocol::{ChatMessage, ErrorCode, RoomId, Seq, ServerFrame, apply_presence};
+use std::collections::BTreeMap;
+
+/// One room's messages, pending sends, notices and online list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    /// Frames about other rooms are ignored.
+    room: RoomId,
+    /// The reader's username: acknowledged messages are theirs, and only
+    /// their own committed messages settle a pending one.
+    me: String,
+    /// Committed messages by sequence; a gap is a message not received yet.
+    messages: BTreeMap<Seq, ChatMessage>,
+    /// The reader's messages not acknowledged yet, oldest first.
+    pending: Vec<Pending>,
+    /// Join/leave notices, in the order they came.
+    notices: Vec<Notice>,
+    /// Who is online, sorted (as [`apply_presence`] keeps it).
+    online: Vec<String>,
+    /// Whether the server has messages before the first one here.
+    has_older: bool,
+}
+
+/// "alice joined" / "alice left", shown in the stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    /// Unique within the page: its key in the rendered list.
+    pub id: u64,
+    /// Shown after this message (0: before every message).
+    pub after: Seq,
+    pub text: String,
+}
+
+/// One entry of the rendered stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Message(ChatMessage),
+    Notice(Notice),
+    Pending(Pending),
+}
+
+impl Item {
+    /// A key that stays the same while the entry is on screen.
+    pub fn key(&self) -> String {
+        match self {
+            Item::Message(m) => format!("m{}", m.seq),
+            Item::Notice(n) => format!("n{}", n.id),
+            Item::Pending(p) => format!("p{}", p.client_id),
+        }
+    }
+}
+
+/// What the page must do after a frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum FollowUp {
+    /// Ask the server for the messages after `since`.
+    CatchUp { since: Seq },
+    /// The server could not take this send now: offer it again shortly, if it
+    /// is still pending then (see [`Timeline::resendable`]).
+    ResendLater { client_id: String },
+    /// Show this under the compose box.
+    ShowError(String),
+}
+
+impl Timeline {
+    /// The state of a freshly rendered page: its first page of history.
+    pub fn new(room: RoomId, me: String, messages: Vec<ChatMessage>, has_older: bool) -> Self {
+        Timeline {
+            room,
+            me,
+            messages: messages.into_iter().map(|m| (m.seq, m)).collect(),
+            pending: Vec::new(),
+            notices: Vec::new(),
+            online: Vec::new(),
+            has_older,
+        }
+    }
+
+    /// Applies one frame from the server; returns what the page must do next.
+    pub fn apply(&mut self, frame: ServerFrame) -> Option<FollowUp> {
+        let room = self.room;
+        match frame {
+            ServerFrame::Joined { room: r, online } | ServerFrame::Online { room: r, online } if r == room => {
+                self.online = online;
+                None
+            }
+            ServerFrame::CatchUp {
+                room: r,
+                messages,
+                more,
+            } if r == room => {
+                for m in messages {
+                    self.insert(m);
+                }
+                // The server stopped at its replay limit: ask for the rest.
+                more.then(|| FollowUp::CatchUp {
+                    since: self.contiguous_end(),
+                })
+            }
+            ServerFrame::Message { message } if message.room == room => {
+                let seq = message.seq;
+                let expected = self.contiguous_end() + 1;
+                self.insert(message);
+                // A hole before this message: ask for what is missing.
+                (seq > expected && expected > 1).then_some(FollowUp::CatchUp { since: expected - 1 })
+            }
+            ServerFrame::Ack {
+                room: r,
+                client_id,
+                id,
+                seq,
+                created_at,
+            } if r == room => {
+                // Only a pending message settles: a repeated ack finds none.
+                let body = self
+                    .pending
+                    .iter()
+                    .find(|p| p.client_id == client_id)
+                    .map(|p| p.body.clone());
+                if let Some(body) = body {
+                    self.insert(ChatMessage {
+                        id,
+                        room,
+                        seq,
+                        author: self.me.clone(),
+                        body,
+                        created_at,
+                        client_id,
+                    });
+                }
+                None
+            }
+            ServerFrame::Presence {
+                room: r,
+                username,
+                joined,
+            } if r == room => {
+                // The server sends the list once, on joining, then only who came and went.
+                apply_presence(&mut self.online, &username, joined);
+                let after = self.messages.keys().next_back().copied().unwrap_or(0);
+                let text = if joined {
+                    format!("{username} joined")
+                } else {
+                    format!("{username} left")
+                };
+                let id = self.notices.len() as u64;
+                self.notices.push(Notice { id, after, text });
+                None
+            }
+            ServerFrame::Error {
+                code,
+                message,
+                client_id: Some(client_id),
+            } if !code.is_retryable() => {
+                if let Some(p) = self.pending.iter_mut().find(|p| p.client_id == client_id) {
+                    p.failed = Some(message);
+                }
+                None
+            }
+            // Retryable (e.g. the server's database is down): it stays
+            // pending and is offered again shortly.
+            ServerFrame::Error {
+                client_id: Some(client_id),
+                ..
+            } => Some(FollowUp::ResendLater { client_id }),
+            ServerFrame::Error {
+                code: ErrorCode::Resync,
+                ..
+            } => None,
+            ServerFrame::Error {
+                message,
+                client_id: None,
+                ..
+            } => Some(FollowUp::ShowError(message)),
+            _ => None,
+        }
+    }
+
+    /// A committed message: it replaces any copy with its sequence, and
+    /// settles the reader's pending message with its client id.
+    fn insert(&mut self, message: ChatMessage) {
+        let me = &self.me;
+        self.pending
+            .retain(|p| p.client_id != message.client_id || message.author != *me);
+        self.messages.insert(message.seq, message);
+    }
+
+    /// The last sequence up to which this page has every message: where a
+    /// catch-up resumes. Holes (a message skipped by a reordering) stop it.
+    pub fn contiguous_end(&self) -> Seq {
+        let mut iter = self.messages.keys();
+        let Some(&first) = iter.next() else { return 0 };
+        let mut end = first;
+        for &seq in iter {
+            if seq != end + 1 {
+                break;
+            }
+            end = seq;
+        }
+        end
+    }
+
+    /// A message the reader has just sent, shown until it is acknowledged.
+    pub fn queue_pending(&mut self, client_id: String, body: String) {
+        self.pending.push(Pending {
+            client_id,
+            body,
+            failed: None,
+        });
+    }
+
+    /// Takes back what was pending when the page was last left (the stored
+    /// outbox), except what has landed in the history since or is pending
+    /// already. Returns those of them to send again (not refused for good).
+    pub fn restore_outbox(&mut self, stored: Vec<Pending>) -> Vec<Pending> {
+        let mut resend = Vec::new();
+        for s in stored {
+            let landed = self
+                .messages
+                .values()
+                .any(|m| m.client_id == s.client_id && m.author == self.me);
+            if !landed && !self.pending.iter().any(|p| p.client_id == s.client_id) {
+                if s.failed.is_none() {
+                    resend.push(s.clone());
+                }
+                self.pending.push(s);
+            }
+        }
+        resend
+    }
+
+    /// Forgets a message the server refused (the reader dismissed it).
+    pub fn dismiss(&mut self, client_id: &str) {
+        self.pending.retain(|p| p.client_id != client_id);
+    }
+
+    /// The pending message with this client id, if it is still waiting to be
+    /// sent (neither acknowledged nor refused for good).
+    pub fn resendable(&self, client_id: &str) -> Option<Pending> {
+        self.pending
+            .iter()
+            .find(|p| p.client_id == client_id && p.failed.is_none())
+            .cloned()
+    }
+
+    /// Every pending message still to send, for a new connection.
+    pub fn unsent(&self) -> Vec<Pending> {
+        self.pending.iter().filter(|p| p.failed.is_none()).cloned().collect()
+    }
+
+    /// Adds a page of older history (it goes before what is here).
+    pub fn older_page_loaded(&mut self, messages: Vec<ChatMessage>, has_older: bool) {
+        self.messages.extend(messages.into_iter().map(|m| (m.seq, m)));
+        self.has_older = has_older;
+    }
+
+    /// The sequence of the first message here: older pages end before it.
+    pub fn first_seq(&self) -> Option<Seq> {
+        self.messages.keys().next().copied()
+    }
+
+    pub fn has_older(&self) -> bool {
+        self.has_older
+    }
+
+    /// Whether no committed message is here (pending ones aside).
+    pub fn has_no_messages(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    pub fn pending(&self) -> &[Pending] {
+        &self.pending
+    }
+
+    pub fn online(&self) -> &[String] {
+        &self.online
+    }
+
+    /// The stream to render, in order: messages by sequence with each notice
+    /// after the message that was last when it came, then pending messages.
+    pub fn items(&self) -> Vec<Item> {
+        let mut out = Vec::new();
+        let mut notices = self.notices.iter().peekable();
+        for message in self.messages.values() {
+            while let Some(n) = notices.next_if(|n| n.after < message.seq) {
+                out.push(Item::Notice(n.clone()));
+            }
+            out.push(Item::Message(message.clone()));
+        }
+        out.extend(notices.cloned().map(Item::Notice));
+        out.extend(self.pending.iter().cloned().map(Item::Pending));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOM: RoomId = RoomId(1);
+    const ME: &str = "me";
+
+    fn msg(seq: Seq) -> ChatMessage {
+        ChatMessage {
+            id: seq,
+            room: ROOM,
+            seq,
+            author: "a".into(),
+            body: format!("body {seq}"),
+            created_at: 0,
+            client_id: format!("c{seq}"),
+        }
+    }
+
+    fn timeline(seqs: impl IntoIterator<Item = Seq>) -> Timeline {
+        Timeline::new(ROOM, ME.into(), seqs.into_iter().map(msg).collect(), false)
+    }
+
+    fn live(message: ChatMessage) -> ServerFrame {
+        ServerFrame::Message { message }
+    }
+
+    fn ack(client_id: &str, seq: Seq) -> ServerFrame {
+        ServerFrame::Ack {
+            room: ROOM,
+            client_id: client_id.into(),
+            id: 100 + seq,
+            seq,
+            created_at: 7,
+        }
+    }
+
+    fn presence(username: &str, joined: bool) -> ServerFrame {
+        ServerFrame::Presence {
+            room: ROOM,
+            username: username.into(),
+            joined,
+        }
+    }
+
+    fn error(code: ErrorCode, client_id: Option<&str>) -> ServerFrame {
+        ServerFrame::Error {
+            code,
+            message: "no".into(),
+            client_id: client_id.map(Into::into),
+        }
+    }
+
+    /// The rendered stream as keys: `m<seq>`, `n<id>`, `p<client id>`.
+    fn keys(t: &Timeline) -> Vec<String> {
+        t.items().iter().map(Item::key).collect()
+    }
+
+    fn seqs(t: &Timeline) -> Vec<Seq> {
+        t.messages.keys().copied().collect()
+    }
+
+    #[test]
+    fn catch_up_resumes_from_the_end_of_the_unbroken_run() {
+        assert_eq!(timeline([]).contiguous_end(), 0);
+        let mut t = timeline([51, 52, 53, 55]);
+        assert_eq!(t.contiguous_end(), 53);
+        assert_eq!(t.apply(live(msg(54))), None);
+        assert_eq!(t.contiguous_end(), 55);
+    }
+
+    #[test]
+    fn an_ack_turns_the_pending_message_into_a_committed_one_exactly_once() {
+        let mut t = timeline([1]);
+        t.queue_pending("x".into(), "hello".into());
+        assert_eq!(keys(&t), ["m1", "px"]);
+
+        assert_eq!(t.apply(ack("x", 2)), None);
+        assert!(t.pending().is_empty());
+        assert_eq!(keys(&t), ["m1", "m2"]);
+        let Some(Item::Message(mine)) = t.items().pop() else {
+            panic!("the acknowledged message is not committed");
+        };
+        assert_eq!((mine.author.as_str(), mine.body.as_str(), mine.id), (ME, "hello", 102));
+
+        // The same message again, live and acknowledged twice: still once.
+        let echo = ChatMessage {
+            author: ME.into(),
+            ..mine
+        };
+        assert_eq!(t.apply(live(echo)), None);
+        assert_eq!(t.apply(ack("x", 2)), None);
+        assert_eq!(keys(&t), ["m1", "m2"]);
+    }
+
+    #[test]
+    fn an_ack_for_no_pending_message_adds_nothing() {
+        let mut t = timeline([1]);
+        assert_eq!(t.apply(ack("unknown", 2)), None);
+        assert_eq!(keys(&t), ["m1"]);
+    }
+
+    #[test]
+    fn another_authors_message_with_the_same_client_id_leaves_the_pending_one() {
+        let mut t = timeline([1]);
+        t.queue_pending("c2".into(), "mine".into());
+        assert_eq!(t.apply(live(msg(2))), None);
+        assert_eq!(keys(&t), ["m1", "m2", "pc2"]);
+    }
+
+    #[test]
+    fn a_live_message_after_a_hole_asks_for_a_catch_up_from_before_the_hole() {
+        let mut t = timeline([1, 2]);
+        assert_eq!(t.apply(live(msg(5))), Some(FollowUp::CatchUp { since: 2 }));
+        assert_eq!(t.contiguous_end(), 2);
+        assert_eq!(keys(&t), ["m1", "m2", "m5"]);
+
+        // In order again: nothing to ask.
+        assert_eq!(t.apply(live(msg(3))), None);
+        assert_eq!(t.contiguous_end(), 3);
+    }
+
+    #[test]
+    fn a_live_message_into_an_empty_room_asks_for_nothing() {
+        let mut t = timeline([]);
+        assert_eq!(t.apply(live(msg(9))), None);
+        assert_eq!(t.contiguous_end(), 9);
+    }
+
+    #[test]
+    fn a_catch_up_with_more_asks_again_from_its_last_message() {
+        let mut t = timeline([1]);
+        let batch = ServerFrame::CatchUp {
+            room: ROOM,
+            messages: vec![msg(2), msg(3)],
+            more: true,
+        };
+        assert_eq!(t.apply(batch), Some(FollowUp::CatchUp { since: 3 }));
+        let last = ServerFrame::CatchUp {
+            room: ROOM,
+            messages: vec![msg(4)],
+            more: false,
+        };
+        assert_eq!(t.apply(last), None);
+        assert_eq!(seqs(&t), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_message_received_live_and_in_a_catch_up_is_shown_once() {
+        let mut t = timeline([1]);
+        assert_eq!(t.apply(live(msg(3))), Some(FollowUp::CatchUp { since: 1 }));
+        let batch = ServerFrame::CatchUp {
+            room: ROOM,
+            messages: vec![msg(2), msg(3)],
+            more: false,
+        };
+        assert_eq!(t.apply(batch), None);
+        assert_eq!(keys(&t), ["m1", "m2", "m3"]);
+    }
+
+    #[test]
+    fn presence_updates_the_online_list_and_adds_a_notice_after_the_last_message() {
+        let mut t = timeline([1, 2]);
+        assert_eq!(t.apply(presence("bob", true)), None);
+        assert_eq!(t.apply(presence("amy", true)), None);
+        assert_eq!(t.online(), ["amy", "bob"]);
+        assert_eq!(t.apply(live(msg(3))), None);
+        assert_eq!(t.apply(presence("bob", false)), None);
+        assert_eq!(t.online(), ["amy"]);
+
+        assert_eq!(keys(&t), ["m1", "m2", "n0", "n1", "m3", "n2"]);
+        let texts: Vec<String> = t
+            .items()
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::Notice(n) => Some(n.text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["bob joined", "amy joined", "bob left"]);
+    }
+
+    #[test]
+    fn a_notice_in_an_empty_room_comes_before_later_messages() {
+        let mut t = timeline([]);
+        assert_eq!(t.apply(presence("bob", true)), None);
+        assert_eq!(t.apply(live(msg(5))), None);
+        t.queue_pending("x".into(), "hi".into());
+        assert_eq!(keys(&t), ["n0", "m5", "px"]);
+    }
+
+    #[test]
+    fn joined_and_online_replace_the_online_list() {
+        let mut t = timeline([]);
+        let joined = ServerFrame::Joined {
+            room: ROOM,
+            online: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(t.apply(joined), None);
+        assert_eq!(t.online(), ["a", "b"]);
+        let online = ServerFrame::Online {
+            room: ROOM,
+            online: vec!["c".into()],
+        };
+        assert_eq!(t.apply(online), None);
+        assert_eq!(t.online(), ["c"]);
+        // Joining and leaving add notices; a whole list does not.
+        assert!(t.items().is_empty());
+    }
+
+    #[test]
+    fn frames_about_another_room_change_nothing() {
+        let mut t = timeline([1]);
+        t.queue_pending("x".into(), "hi".into());
+        let before = t.clone();
+        let other = RoomId(2);
+        let frames = [
+            ServerFrame::Joined {
+                room: other,
+                online: vec!["z".into()],
+            },
+            ServerFrame::Online {
+                room: other,
+                online: vec!["z".into()],
+            },
+            ServerFrame::CatchUp {
+                room: other,
+                messages: vec![msg(2)],
+                more: true,
+            },
+            live(ChatMessage { room: other, ..msg(9) }),
+            ServerFrame::Ack {
+                room: other,
+                client_id: "x".into(),
+                id: 3,
+                seq: 3,
+                created_at: 0,
+            },
+            ServerFrame::Presence {
+                room: other,
+                username: "z".into(),
+                joined: true,
+            },
+        ];
+        for frame in frames {
+            assert_eq!(t.apply(frame), None);
+        }
+        assert_eq!(t, before);
+    }
+
+    #[test]
+    fn a_refused_send_is_marked_failed_and_not_resent() {
+        let mut t = timeline([]);
+        t.queue_pending("x".into(), "hi".into());
+        t.queue_pending("y".into(), "there".into());
+        assert_eq!(t.apply(error(ErrorCode::Invalid, Some("x"))), None);
+        assert_eq!(t.pending()[0].failed.as_deref(), Some("no"));
+        assert_eq!(t.pending()[1].failed, None);
+        assert_eq!(t.resendable("x"), None);
+        let unsent: Vec<String> = t.unsent().into_iter().map(|p| p.client_id).collect();
+        assert_eq!(unsent, ["y"]);
+
+        t.dismiss("x");
+        assert_eq!(keys(&t), ["py"]);
+    }
+
+    #[test]
+    fn a_resync_error_for_a_send_marks_it_failed_too() {
+        // Resync is not retryable, so with a client id it is a refusal.
+        let mut t = timeline([]);
+        t.queue_pending("x".into(), "hi".into());
+        assert_eq!(t.apply(error(ErrorCode::Resync, Some("x"))), None);
+        assert_eq!(t.pending()[0].failed.as_deref(), Some("no"));
+    }
+
+    #[test]
+    fn a_retryable_error_for_a_send_keeps_it_pending_and_asks_to_resend_later() {
+        let mut t = timeline([]);
+        t.queue_pending("x".into(), "hi".into());
+        for code in [ErrorCode::Unavailable, ErrorCode::RateLimited] {
+            assert_eq!(
+                t.apply(error(code, Some("x"))),
+                Some(FollowUp::ResendLater { client_id: "x".into() })
+            );
+        }
+        assert_eq!(t.resendable("x").map(|p| p.body), Some("hi".into()));
+        // Acknowledged meanwhile: nothing left to resend.
+        assert_eq!(t.apply(ack("x", 1)), None);
+        assert_eq!(t.resendable("x"), None);
+    }
+
+    #[test]
+    fn an_error_for_no_send_is_shown_unless_it_is_a_resync() {
+        let mut t = timeline([]);
+        assert_eq!(
+            t.apply(error(ErrorCode::Forbidden, None)),
+            Some(FollowUp::ShowError("no".into()))
+        );
+        assert_eq!(t.apply(error(ErrorCode::Resync, None)), None);
+    }
+
+    #[test]
+    fn an_older_page_goes_first_and_updates_has_older() {
+        let mut t = Timeline::new(ROOM, ME.into(), vec![msg(5), msg(6)], true);
+        assert!(t.has_older());
+        assert_eq!(t.first_seq(), Some(5));
+        t.older_page_loaded(vec![msg(3), msg(4)], false);
+        assert!(!t.has_older());
+        assert_eq!(t.first_seq(), Some(3));
+        assert_eq!(keys(&t), ["m3", "m4", "m5", "m6"]);
+        assert_eq!(t.contiguous_end(), 6);
+    }
+
+    #[test]
+    fn a_restored_outbox_skips_what_landed_or_is_already_pending() {
+        let mut t = timeline([1]);
+        // Ours, committed before the page was left.
+        assert_eq!(
+            t.apply(live(ChatMessage {
+                author: ME.into(),
+                client_id: "landed".into(),
+                ..msg(2)
+            })),
+            None
+        );
+        t.queue_pending("here".into(), "already".into());
+        let stored = |id: &str, failed: Option<&str>| Pending {
+            client_id: id.into(),
+            body: id.into(),
+            failed: failed.map(Into::into),
+        };
+        let resend = t.restore_outbox(vec![
+            stored("landed", None),
+            stored("here", None),
+            stored("refused", Some("too long")),
+            stored("new", None),
+        ]);
+        let resend: Vec<String> = resend.into_iter().map(|p| p.client_id).collect();
+        assert_eq!(resend, ["new"]);
+        assert_eq!(keys(&t), ["m1", "m2", "phere", "prefused", "pnew"]);
+    }
+
+    #[test]
+    fn another_authors_message_with_a_stored_client_id_does_not_count_as_landed() {
+        let mut t = timeline([1]);
+        let restored = t.restore_outbox(vec![Pending {
+            client_id: "c1".into(),
+            body: "mine".into(),
+            failed: None,
+        }]);
+        assert_eq!(restored.len(), 1);
+        assert_eq!(keys(&t), ["m1", "pc1"]);
+    }
+}
