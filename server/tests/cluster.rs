@@ -274,8 +274,11 @@ async fn events_published_together_cross_redis_in_few_messages_each_once() {
         .map(|(i, f)| (i as i64 + 1, f.clone()))
         .collect();
     assert_eq!(got, want, "every event, once");
-    // Published at once, they share PUBLISHes (one each would be 300).
-    assert!(messages <= 30, "{messages} Redis messages for 300 events");
+    // Published at once, they share PUBLISHes (one each would be 300). How
+    // many share one depends on how the publishes interleave with the
+    // publisher's round trips: 10-30 on a quiet machine, 49 seen under a CI
+    // build's load; a third of one each is the bound that still says "batched".
+    assert!(messages <= 100, "{messages} Redis messages for 300 events");
     sender.quit().await;
     receiver.quit().await;
 }
