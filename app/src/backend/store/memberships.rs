@@ -47,16 +47,27 @@ impl Store {
     /// Makes `user` a member of `room` (a no-op if they are one): for a
     /// public room, the record that they opened it.
     pub async fn ensure_member(&self, room: RoomId, user: UserId) -> Result<()> {
-        let added = sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
-            .bind(room.0)
-            .bind(user.0)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(BackendError::from);
+        let mut conn = self.pool.acquire().await?;
+        let added = insert_membership(&mut conn, room, user, now_ms()).await;
         match added {
             Err(e) if !e.is_unique_violation() => Err(e),
             _ => Ok(()),
         }
     }
+}
+
+/// Inserts one membership row on `conn` (a transaction's, or a pooled one).
+pub(super) async fn insert_membership(
+    conn: &mut sqlx::AnyConnection,
+    room: RoomId,
+    user: UserId,
+    at: crate::protocol::Millis,
+) -> Result<()> {
+    sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
+        .bind(room.0)
+        .bind(user.0)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! of the room's log.
 
 use super::accounts::UserRow;
+use super::memberships::insert_membership;
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Taken};
@@ -112,12 +113,7 @@ impl Store {
             Err(e) => return Err(e),
         };
         if private {
-            sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
-                .bind(room.0)
-                .bind(creator.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            insert_membership(&mut tx, room, creator, now).await?;
         }
         tx.commit().await?;
         Ok(room)
@@ -194,12 +190,7 @@ impl Store {
             Err(e) => return Err(e),
         };
         for user in [low.id, high.id] {
-            sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
-                .bind(room.0)
-                .bind(user.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            insert_membership(&mut tx, room, user, now).await?;
         }
         tx.commit().await?;
         Ok(room)
