@@ -85,14 +85,13 @@ fn node_id() -> String {
     format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
-/// Runs Natter on `listener` until `shutdown` resolves, then closes every
-/// socket with "going away" and returns.
-pub async fn run(
-    listener: TcpListener,
+/// Connects storage and Redis and builds everything handlers share; also
+/// what the socket tests build a node from.
+pub(crate) async fn assemble(
     config: Config,
     leptos_options: LeptosOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError> {
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<AppState, ServerError> {
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     let accounts = Accounts::new(store.clone(), config.secure_cookies, HASHING_THREADS).await?;
     let (presence, limiter, redis) = match &config.redis_url {
@@ -125,22 +124,39 @@ pub async fn run(
         presence,
         limiter,
         limits: config.limits,
-        writer: app::backend::Writer::start(store.clone(), publisher.clone()),
+        writer: app::backend::Writer::start(store, publisher.clone()),
         publisher,
     };
-    let repair_every = config.timings.repair_every;
-    let reorder_hold = config.timings.reorder_hold;
-    let session_recheck = config.timings.session_recheck;
-    let session_accounts = services.accounts.clone();
-    let sweep_every = config.timings.presence_sweep;
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let state = AppState::new(state::Shared {
-        leptos_options: leptos_options.clone(),
-        services: services.clone(),
-        node: node.clone(),
+    Ok(AppState::new(state::Shared {
+        leptos_options,
+        services,
+        node,
         config: Arc::new(config),
-        shutdown: shutdown_rx,
-    });
+        shutdown,
+    }))
+}
+
+/// Runs Natter on `listener` until `shutdown` resolves, then closes every
+/// socket with "going away" and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    leptos_options: LeptosOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let state = assemble(config, leptos_options.clone(), shutdown_rx).await?;
+    let services = state.services.clone();
+    let node = state.node.clone();
+    let store = services.store.clone();
+    let timings = &state.config.timings;
+    let background_timings = node::BackgroundTimings {
+        repair_every: timings.repair_every,
+        reorder_hold: timings.reorder_hold,
+        sweep_every: timings.presence_sweep,
+        session_recheck: timings.session_recheck,
+        session_accounts: services.accounts.clone(),
+    };
 
     let routes = route_list();
     let app = Router::new()
@@ -167,13 +183,7 @@ pub async fn run(
     });
 
     // Owned here: dropped or shut down with the server, never detached.
-    let mut background = node.start_background(node::BackgroundTimings {
-        repair_every,
-        reorder_hold,
-        sweep_every,
-        session_recheck,
-        session_accounts,
-    });
+    let mut background = node.start_background(background_timings);
 
     let sessions = node.sessions.clone();
     // Nagle off, as Node's `ws` (so the Socket.IO peer) sets it: a client mostly

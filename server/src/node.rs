@@ -49,8 +49,10 @@ pub struct Node {
     pub access: AccessControl,
     store: Store,
     next_conn: AtomicU64,
-    /// The online list each local room last showed, to announce who joined or left.
-    last_online: tokio::sync::Mutex<HashMap<RoomId, Vec<String>>>,
+    /// The online list each local room last showed, to announce who joined
+    /// or left; one lock per room, so a slow lookup in one room (held across
+    /// a Redis call) never holds up another room's joins.
+    last_online: std::sync::Mutex<HashMap<RoomId, RoomOnline>>,
     /// Rooms whose online list must be recomputed, filled by the bus
     /// subscriber and drained by [`Node::run_presence_refresher`], so that a
     /// burst of joins costs one lookup per room and never delays messages.
@@ -76,6 +78,9 @@ pub struct BackgroundTimings {
     /// For the session re-check.
     pub session_accounts: app::backend::Accounts,
 }
+
+/// A room's last shown online list (`None`: none to diff against yet).
+type RoomOnline = Arc<tokio::sync::Mutex<Option<Vec<String>>>>;
 
 /// One open socket counted against its user's cap; freed on drop.
 pub struct SocketSlot {
@@ -374,9 +379,11 @@ impl Node {
     /// The whole list goes out only when this node had none to diff against.
     pub async fn refresh_presence(&self, room: RoomId) {
         // Held across the lookup so two refreshes cannot announce the same change twice.
-        let mut last_online = self.last_online.lock().await;
+        let lock = self.room_online(room);
+        let mut last_online = lock.lock().await;
         if !self.hub.has_room(room) {
-            last_online.remove(&room);
+            *last_online = None;
+            self.forget_online(room, &lock);
             return;
         }
         let online = match self.presence.online(room).await {
@@ -386,7 +393,7 @@ impl Node {
                 return;
             }
         };
-        let previous = last_online.insert(room, online.clone());
+        let previous = last_online.replace(online.clone());
         let Some(previous) = previous else {
             self.hub
                 .deliver(room, &serialize(&ServerFrame::Online { room, online }));
@@ -418,8 +425,9 @@ impl Node {
     /// Keeping it would let a later joiner's lookup, which already holds the
     /// later joiner, stand in for the change nobody was told about.
     pub async fn joined(&self, room: RoomId, fallback: &str, reply: impl FnOnce(Vec<String>)) {
-        let last_online = self.last_online.lock().await;
-        let online = match last_online.get(&room) {
+        let lock = self.room_online(room);
+        let last_online = lock.lock().await;
+        let online = match &*last_online {
             Some(online) => online.clone(),
             None => self.presence.online(room).await.unwrap_or_else(|e| {
                 tracing::warn!(%room, error = %e, "presence lookup failed");
@@ -427,6 +435,23 @@ impl Node {
             }),
         };
         reply(online);
+    }
+
+    /// `room`'s online-list lock, made on first use.
+    fn room_online(&self, room: RoomId) -> RoomOnline {
+        // Every critical section is one map lookup or edit: a poisoned lock holds consistent data.
+        let mut rooms = self.last_online.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.entry(room).or_default().clone()
+    }
+
+    /// Drops `room`'s entry (it has no sockets here) unless it has been
+    /// replaced meanwhile. Whoever still holds the old lock keeps a list
+    /// nobody reads; the next refresh starts afresh and shows the whole list.
+    fn forget_online(&self, room: RoomId, lock: &RoomOnline) {
+        let mut rooms = self.last_online.lock().unwrap_or_else(|p| p.into_inner());
+        if rooms.get(&room).is_some_and(|held| Arc::ptr_eq(held, lock)) {
+            rooms.remove(&room);
+        }
     }
 
     /// Delivers what other nodes (and this one) publish, until the process stops.
@@ -548,5 +573,52 @@ pub struct NodePublisher(pub Arc<Node>);
 impl app::backend::Publisher for NodePublisher {
     fn publish(&self, events: Vec<RoomEvent>) -> Published<'_> {
         self.0.publish(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_room_whose_online_list_is_busy_does_not_hold_up_a_join_elsewhere() {
+        let path = std::env::temp_dir().join(format!("natter-node-{}.db", std::process::id()));
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()), 1)
+            .await
+            .expect("store opens");
+        let node = Node::new(
+            "test".into(),
+            store.clone(),
+            AccessControl::new(store),
+            Presence::local(),
+            None,
+        );
+        let (busy, free) = (RoomId(1), RoomId(2));
+        // As a refresh of room 1 holds its lock while it waits on Redis.
+        let busy_lock = node.room_online(busy);
+        let held = busy_lock.lock().await;
+
+        let mut answered = None;
+        let join = node.joined(free, "alice", |online| answered = Some(online));
+        tokio::time::timeout(Duration::from_secs(5), join)
+            .await
+            .expect("a join in room 2 does not wait for room 1's lock");
+        assert_eq!(answered, Some(Vec::new()), "nobody is online in room 2 yet");
+
+        // Room 1's own join does wait, and goes on once the lock is let go.
+        let mut busy_join = Box::pin(node.joined(busy, "bob", |_| {}));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut busy_join)
+                .await
+                .is_err(),
+            "a join in the busy room waits for its lock"
+        );
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(5), busy_join)
+            .await
+            .expect("and proceeds once it is free");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }

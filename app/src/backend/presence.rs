@@ -72,11 +72,14 @@ impl Presence {
             }
             Presence::Redis { client, prefix } => {
                 let key = Self::key(prefix, room);
-                let _: () = client
+                // One round trip for both: a join waits on this.
+                let pipeline = client.pipeline();
+                let _: () = pipeline
                     .zadd(&key, None, None, false, false, (expires as f64, member(conn, username)))
                     .await?;
                 // The whole set goes away if nobody refreshes it.
-                let _: () = client.pexpire(&key, ttl_ms * 2, None).await?;
+                let _: () = pipeline.pexpire(&key, ttl_ms * 2, None).await?;
+                let _: () = pipeline.all().await?;
             }
         }
         Ok(())

@@ -1,0 +1,415 @@
+//! One handler per client frame (`join`, `leave`, `catch_up`, `send`), and
+//! the state they share: the connection as its reader task owns it.
+
+use super::reader::Committed;
+use super::{CATCH_UP_BYTES, CATCH_UP_LIMIT, millis};
+use crate::hub::ConnHandle;
+use crate::mailbox::Pushed;
+use crate::node::serialize;
+use crate::state::AppState;
+use app::backend::store::{NewMessage, Posted};
+use app::backend::{Access, BackendError, Services};
+use app::protocol::{ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
+use app::validate::{ClientMessageId, MessageBody};
+use futures::future::BoxFuture;
+use std::collections::HashSet;
+
+/// One connection's state, owned by its reader task.
+pub(super) struct Connection {
+    pub(super) state: AppState,
+    pub(super) me: Me,
+    pub(super) id: u64,
+    /// Cluster-unique name used for presence entries.
+    pub(super) presence_id: String,
+    pub(super) handle: ConnHandle,
+    pub(super) rooms: HashSet<RoomId>,
+    /// The mailbox position of the last catch-up (or join) reply: no further
+    /// frame is read until the writer has taken it. A client that asks and
+    /// asks without reading is then no longer read, and its socket's buffers
+    /// fill, instead of the server holding every answer for it.
+    pub(super) awaiting_reply: Option<u64>,
+}
+
+impl Connection {
+    fn services(&self) -> &Services {
+        &self.state.services
+    }
+
+    /// Queues a frame for this connection only.
+    pub(super) fn reply(&self, frame: ServerFrame) {
+        // A full mailbox signals `overflowed` itself.
+        let _: Pushed = self.handle.mailbox.push(serialize(&frame));
+    }
+
+    /// Queues a large reply (a catch-up) and reads no further frame until
+    /// the writer has taken it (see [`Connection::awaiting_reply`]).
+    fn reply_and_wait(&mut self, frame: ServerFrame) {
+        // None: not queued (full or closing); the connection is on its way out.
+        self.awaiting_reply = self.handle.mailbox.push_reply(serialize(&frame));
+    }
+
+    /// Whether the last awaited reply has been taken by the writer.
+    pub(super) fn reply_taken(&mut self) -> bool {
+        match self.awaiting_reply {
+            Some(position) if !self.handle.mailbox.reply_taken(position) => false,
+            _ => {
+                self.awaiting_reply = None;
+                true
+            }
+        }
+    }
+
+    /// Handles one frame; a send comes back as the wait for its commit.
+    pub(super) async fn handle_text(&mut self, text: &str) -> Option<BoxFuture<'static, Committed>> {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.reply(ServerFrame::error(
+                    ErrorCode::BadFrame,
+                    format!("Unrecognised frame: {e}"),
+                    None,
+                ));
+                return None;
+            }
+        };
+        match frame {
+            ClientFrame::Send { room, client_id, body } => return self.send(room, client_id, body).await,
+            ClientFrame::Join { room, since } => self.join(room, since).await,
+            ClientFrame::Leave { room } => self.leave(room).await,
+            ClientFrame::CatchUp { room, since } => self.catch_up(room, since).await,
+        }
+        None
+    }
+
+    /// `join`: subscribes to the room (or, joined already, checks access
+    /// again), then answers `Joined` with who is online and a `CatchUp` with
+    /// what the client missed since `since`.
+    ///
+    /// After the access check and the subscription, the four things a join
+    /// needs from storage and Redis — recording the opening, the room's last
+    /// sequence, this socket's presence entry and the backlog — are asked at
+    /// once, not one round trip after another on the reader task.
+    pub(super) async fn join(&mut self, room: RoomId, since: Seq) {
+        let newly = !self.rooms.contains(&room);
+        if newly {
+            if !self.subscribe(room).await {
+                return;
+            }
+        } else if !self.still_allowed(room, Access::Read, None).await {
+            // Joined already: this is a catch-up, checked as one.
+            return;
+        }
+        let services = &self.state.services;
+        let user = self.me.id;
+        let record_opening = async {
+            if newly && let Err(e) = services.access.opened(user, room).await {
+                // Only the record of the opening is lost; it is made again next time.
+                tracing::warn!(%room, error = %e, "could not record that the room was opened");
+            }
+        };
+        // Read after subscribing: anything up to here reaches the client
+        // through the catch-up, anything later live.
+        let last_seq = async {
+            match newly.then_some(services.store.last_seq(room)) {
+                Some(read) => read.await,
+                None => Ok(None),
+            }
+        };
+        let touch = async {
+            let ttl = self.presence_ttl_ms();
+            if let Err(e) = services
+                .presence
+                .touch(room, &self.presence_id, &self.me.username, ttl)
+                .await
+            {
+                tracing::warn!(%room, error = %e, "presence update failed");
+            }
+        };
+        let ((), last_seq, (), backlog) =
+            tokio::join!(record_opening, last_seq, touch, self.read_catch_up(room, since));
+        match last_seq {
+            Ok(Some(last_seq)) => self.state.node.ledger.track(room, last_seq),
+            Ok(None) => {}
+            // Untracked, the room is not de-duplicated until the repair loop tracks it.
+            Err(e) => tracing::warn!(%room, error = %e, "could not read the room's last sequence"),
+        }
+        self.state
+            .node
+            .joined(room, &self.me.username, |mut online| {
+                // Whoever just joined is online, even before the refresh that announces it.
+                if let Err(at) = online.binary_search(&self.me.username) {
+                    online.insert(at, self.me.username.clone());
+                }
+                self.reply(ServerFrame::Joined { room, online })
+            })
+            .await;
+        self.reply_catch_up(backlog);
+        self.state.node.presence_changed(room).await;
+    }
+
+    /// `catch_up`: the messages after `since` in a room this socket joined.
+    pub(super) async fn catch_up(&mut self, room: RoomId, since: Seq) {
+        if !self.rooms.contains(&room) {
+            self.reply(not_joined(None));
+        } else if self.still_allowed(room, Access::Read, None).await {
+            let backlog = self.read_catch_up(room, since).await;
+            self.reply_catch_up(backlog);
+        }
+    }
+
+    /// Checks that the user may see `room` and subscribes this connection
+    /// to it; false (and the client told why) if not.
+    async fn subscribe(&mut self, room: RoomId) -> bool {
+        // A removal landing between the check and the subscription makes the
+        // hub refuse the subscription; the check is then made again.
+        for _ in 0..3 {
+            let kicks = self.state.node.hub.kicks();
+            if let Err(e) = self.services().access.require(self.me.id, room, Access::Read).await {
+                self.reply(api_error(e, None));
+                return false;
+            }
+            // Subscribe before reading the backlog: a message committed in between
+            // arrives twice (the client de-duplicates by sequence), never zero times.
+            if self
+                .state
+                .node
+                .hub
+                .join_unless_kicked(room, self.id, self.handle.clone(), kicks)
+            {
+                self.rooms.insert(room);
+                return true;
+            }
+        }
+        self.reply(ServerFrame::error(
+            ErrorCode::Unavailable,
+            "Could not join the room just now; try again.",
+            None,
+        ));
+        false
+    }
+
+    /// The catch-up frame for `room` after `since`: at most
+    /// [`CATCH_UP_LIMIT`] messages and about [`CATCH_UP_BYTES`], with `more`
+    /// set when the client should ask again.
+    async fn read_catch_up(&self, room: RoomId, since: Seq) -> Result<ServerFrame, BackendError> {
+        let events = self
+            .services()
+            .store
+            .events_after(room, since.max(0), CATCH_UP_LIMIT)
+            .await?;
+        let mut more = events.len() == CATCH_UP_LIMIT as usize;
+        // Posted messages are the only logged kind the wire carries yet.
+        let mut messages: Vec<_> = events
+            .into_iter()
+            .filter_map(|event| match event {
+                app::backend::RoomEvent::Posted(message) => Some(message),
+                _ => None,
+            })
+            .collect();
+        let fits = fitting(&messages, CATCH_UP_BYTES);
+        if fits < messages.len() {
+            messages.truncate(fits);
+            more = true;
+        }
+        Ok(ServerFrame::CatchUp { room, messages, more })
+    }
+
+    fn reply_catch_up(&mut self, backlog: Result<ServerFrame, BackendError>) {
+        match backlog {
+            Ok(frame) => self.reply_and_wait(frame),
+            Err(e) => self.reply(api_error(e, None)),
+        }
+    }
+
+    /// `leave`: unsubscribes and drops this socket's presence in the room.
+    pub(super) async fn leave(&mut self, room: RoomId) {
+        if self.rooms.remove(&room) {
+            if !self.state.node.hub.leave(room, self.id) {
+                self.state.node.ledger.forget(room);
+            }
+            if let Err(e) = self
+                .services()
+                .presence
+                .remove(room, &self.presence_id, &self.me.username)
+                .await
+            {
+                tracing::warn!(%room, error = %e, "presence removal failed");
+            }
+            self.state.node.presence_changed(room).await;
+        }
+    }
+
+    /// Checked on every frame that reads or writes a room: membership of a
+    /// private room can end while the socket is open. If it did, the
+    /// connection leaves the room and is told so.
+    async fn still_allowed(&mut self, room: RoomId, need: Access, client_id: Option<&str>) -> bool {
+        match self.services().access.require(self.me.id, room, need).await {
+            Ok(_) => true,
+            Err(BackendError::RoomNotFound) => {
+                self.leave(room).await;
+                self.reply(no_access(client_id.map(str::to_owned)));
+                false
+            }
+            Err(e) => {
+                self.reply(api_error(e, client_id.map(str::to_owned)));
+                false
+            }
+        }
+    }
+
+    /// The user was removed from `room` (the hub already stopped delivering it).
+    pub(super) async fn lose_access(&mut self, room: RoomId) {
+        if self.rooms.contains(&room) {
+            self.leave(room).await;
+            self.reply(no_access(None));
+        }
+    }
+
+    pub(super) async fn leave_all(&mut self) {
+        for room in self.rooms.clone() {
+            self.leave(room).await;
+        }
+    }
+
+    fn presence_ttl_ms(&self) -> i64 {
+        millis(self.state.config.timings.presence_ttl)
+    }
+
+    pub(super) async fn refresh_presence(&self) {
+        let presence = &self.services().presence;
+        if let Err(e) = presence
+            .refresh_socket(self.me.id, &self.presence_id, self.presence_ttl_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "socket slot refresh failed");
+        }
+        for &room in &self.rooms {
+            if let Err(e) = self
+                .services()
+                .presence
+                .touch(room, &self.presence_id, &self.me.username, self.presence_ttl_ms())
+                .await
+            {
+                tracing::warn!(%room, error = %e, "presence refresh failed");
+            }
+        }
+    }
+
+    /// `send`: checks and queues a message; what comes back resolves once
+    /// it is committed, for [`Connection::finish_send`]. The connection keeps
+    /// reading meanwhile, so one sender can have several messages in flight
+    /// (up to [`super::reader::SENDS_IN_FLIGHT`]); they commit, and are
+    /// acknowledged, in order.
+    async fn send(&mut self, room: RoomId, client_id: String, body: String) -> Option<BoxFuture<'static, Committed>> {
+        let client_id = match ClientMessageId::parse(&client_id) {
+            Ok(id) => id,
+            Err(e) => {
+                self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, None));
+                return None;
+            }
+        };
+        // The author is this connection's user and the room one it joined:
+        // nothing in the frame can post as someone else or elsewhere.
+        if !self.rooms.contains(&room) {
+            self.reply(not_joined(Some(client_id.into_inner())));
+            return None;
+        }
+        if !self.still_allowed(room, Access::Post, Some(client_id.as_str())).await {
+            return None;
+        }
+        let body = match MessageBody::parse(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                self.reply(ServerFrame::error(
+                    ErrorCode::Invalid,
+                    e.0,
+                    Some(client_id.into_inner()),
+                ));
+                return None;
+            }
+        };
+        let limited = self
+            .services()
+            .limiter
+            .enforce(
+                &format!("msg:{}", self.me.id.0),
+                self.services().limits.messages,
+                "You are sending messages too fast",
+            )
+            .await;
+        if let Err(e) = limited {
+            self.reply(api_error(e, Some(client_id.into_inner())));
+            return None;
+        }
+        let queued = self
+            .services()
+            .writer
+            .submit(NewMessage {
+                room,
+                author: self.me.clone(),
+                client_id: client_id.as_str().to_owned(),
+                body: body.into_inner(),
+            })
+            .await;
+        let committed = match queued {
+            Ok(committed) => committed,
+            Err(e) => {
+                self.reply(api_error(e, Some(client_id.into_inner())));
+                return None;
+            }
+        };
+        let client_id = client_id.into_inner();
+        Some(Box::pin(async move { (client_id, committed.await) }))
+    }
+
+    /// Acknowledges a committed send (only now is the sender told "sent"),
+    /// or tells the sender why it failed. (The writer published it already.)
+    pub(super) fn finish_send(&self, client_id: String, outcome: Result<Posted, BackendError>) {
+        match outcome {
+            Ok(posted) => {
+                let m = posted.message;
+                self.reply(ServerFrame::Ack {
+                    room: m.room,
+                    client_id: m.client_id,
+                    id: m.id,
+                    seq: m.seq,
+                    created_at: m.created_at,
+                });
+            }
+            Err(e) => self.reply(api_error(e, Some(client_id))),
+        }
+    }
+}
+
+/// How many of `messages`, from the first, fit in a frame of `budget` bytes
+/// (at least one, so a catch-up always moves on). Estimated from the text's
+/// lengths: JSON at most doubles a body (quotes and backslashes are the only
+/// characters it escapes that a body may hold), plus the fixed fields.
+fn fitting(messages: &[app::protocol::ChatMessage], budget: usize) -> usize {
+    let mut used = 0;
+    let fit = messages
+        .iter()
+        .take_while(|m| {
+            used += 2 * m.body.len() + m.author.len() + m.client_id.len() + 128;
+            used <= budget
+        })
+        .count();
+    fit.max(1).min(messages.len())
+}
+
+fn no_access(client_id: Option<String>) -> ServerFrame {
+    ServerFrame::error(
+        ErrorCode::NotFound,
+        "You no longer have access to this room.",
+        client_id,
+    )
+}
+
+fn not_joined(client_id: Option<String>) -> ServerFrame {
+    ServerFrame::error(ErrorCode::Invalid, "Join the room before sending to it.", client_id)
+}
+
+fn api_error(e: BackendError, client_id: Option<String>) -> ServerFrame {
+    let api = e.to_api();
+    ServerFrame::error(api.code, api.message, client_id)
+}
