@@ -2,11 +2,37 @@
 //! WebSocket, in one list. Every one of them authenticates from the session
 //! cookie (except sign-up and login) and validates its input on the server.
 
-use crate::protocol::{ApiError, HistoryPage, Me, RoomId, RoomPage, RoomSummary};
+use crate::protocol::{ApiError, ErrorCode, HistoryPage, Me, RoomId, RoomPage, RoomSummary};
 use leptos::prelude::*;
 
 /// Messages rendered with the room page and fetched per "Load older".
 pub const PAGE_SIZE: u32 = 50;
+
+/// How a server function's failure travels: as JSON, and a request that
+/// could not even be decoded becomes an [`ApiError`] like any other.
+impl server_fn::error::FromServerFnError for ApiError {
+    type Encoder = server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
+        use server_fn::error::ServerFnErrorErr as E;
+        let error = match value {
+            E::Args(m) | E::MissingArg(m) | E::Deserialization(m) => {
+                ApiError::invalid(format!("The request was malformed: {m}"))
+            }
+            E::Request(_) => ApiError::new(
+                ErrorCode::Unavailable,
+                "Could not reach the server. Check your connection and try again.",
+            ),
+            other => ApiError::new(ErrorCode::Unavailable, other.to_string()),
+        };
+        // On the server this is how a request that could not be decoded is
+        // answered: it gets the status its code means (400), like every
+        // other failure, instead of leptos's 500.
+        #[cfg(feature = "ssr")]
+        crate::backend::error::set_response_status(error.code);
+        error
+    }
+}
 
 #[cfg(feature = "ssr")]
 fn set_cookie(value: &str) -> Result<(), ApiError> {
@@ -133,10 +159,7 @@ pub async fn create_room(name: String, topic: String, private: Option<String>) -
     let topic = Topic::parse(&topic).map_err(BackendError::from)?;
     // A checkbox: present ("on") when ticked, absent otherwise.
     let private = private.is_some_and(|v| !v.is_empty() && v != "false");
-    let id = services
-        .store
-        .create_room(name.as_str(), &name.key(), topic.as_str(), me.id, private)
-        .await?;
+    let id = services.store.create_room(&name, &topic, me.id, private).await?;
     leptos_axum::redirect(&format!("/rooms/{id}"));
     Ok(id)
 }
@@ -148,8 +171,8 @@ pub async fn direct_message(username: String) -> Result<RoomId, ApiError> {
     use crate::backend::{BackendError, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let key = username.trim().to_ascii_lowercase();
-    if key == me.username.to_ascii_lowercase() {
+    let key = crate::validate::UserKey::of(&username);
+    if key == crate::validate::UserKey::of(&me.username) {
         let why = "You cannot send direct messages to yourself.";
         return Err(BackendError::Invalid(crate::validate::Invalid(why.into())).into());
     }
@@ -222,7 +245,7 @@ pub async fn add_member(room: i64, username: String) -> Result<Vec<String>, ApiE
     let (services, room, _) = owned_private_room(room).await?;
     services
         .store
-        .add_member(room, &username.trim().to_ascii_lowercase())
+        .add_member(room, &crate::validate::UserKey::of(&username))
         .await?;
     Ok(services.store.members(room).await?)
 }
@@ -233,8 +256,8 @@ pub async fn add_member(room: i64, username: String) -> Result<Vec<String>, ApiE
 pub async fn remove_member(room: i64, username: String) -> Result<Vec<String>, ApiError> {
     use crate::backend::{BackendError, RoomEvent};
     let (services, room, me) = owned_private_room(room).await?;
-    let key = username.trim().to_ascii_lowercase();
-    if key == me.username.to_ascii_lowercase() {
+    let key = crate::validate::UserKey::of(&username);
+    if key == crate::validate::UserKey::of(&me.username) {
         return Err(BackendError::Forbidden(crate::backend::error::Refusal::OwnerCannotLeave).into());
     }
     if let Some(user) = services.store.remove_member(room, &key).await? {

@@ -221,30 +221,6 @@ impl ApiError {
     }
 }
 
-impl server_fn::error::FromServerFnError for ApiError {
-    type Encoder = server_fn::codec::JsonEncoding;
-
-    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
-        use server_fn::error::ServerFnErrorErr as E;
-        let error = match value {
-            E::Args(m) | E::MissingArg(m) | E::Deserialization(m) => {
-                ApiError::invalid(format!("The request was malformed: {m}"))
-            }
-            E::Request(_) => ApiError::new(
-                ErrorCode::Unavailable,
-                "Could not reach the server. Check your connection and try again.",
-            ),
-            other => ApiError::new(ErrorCode::Unavailable, other.to_string()),
-        };
-        // On the server this is how a request that could not be decoded is
-        // answered: it gets the status its code means (400), like every
-        // other failure, instead of leptos's 500.
-        #[cfg(feature = "ssr")]
-        crate::backend::error::set_response_status(error.code);
-        error
-    }
-}
-
 impl ServerFrame {
     pub fn error(code: ErrorCode, message: impl Into<String>, client_id: Option<String>) -> Self {
         ServerFrame::Error {

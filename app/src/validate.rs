@@ -79,8 +79,22 @@ impl Username {
     }
 
     /// The form compared for uniqueness and at login.
-    pub fn key(&self) -> String {
-        self.0.to_ascii_lowercase()
+    pub fn key(&self) -> UserKey {
+        UserKey::of(&self.0)
+    }
+}
+
+/// A username as accounts are looked up by it (at login, by the admin
+/// commands, when adding or removing a member, for a direct conversation):
+/// trimmed and case-folded. Any text makes a key; one that is not a valid
+/// username matches no account and finds nobody.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UserKey(String);
+text_newtype!(UserKey);
+
+impl UserKey {
+    pub fn of(raw: &str) -> Self {
+        Self(raw.trim().to_ascii_lowercase())
     }
 }
 
@@ -246,7 +260,8 @@ mod tests {
         assert!(Username::parse("bøb").is_err());
         assert!(Username::parse("<script>").is_err());
         assert_eq!(Username::parse("  Bob ").unwrap().as_str(), "Bob");
-        assert_eq!(Username::parse("BoB").unwrap().key(), "bob");
+        assert_eq!(Username::parse("BoB").unwrap().key().as_str(), "bob");
+        assert_eq!(UserKey::of("  BoB "), Username::parse("bob").unwrap().key());
     }
 
     #[test]

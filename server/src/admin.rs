@@ -36,7 +36,7 @@ impl Command {
             Command::Disable(name) => (name, true),
             Command::Enable(name) => (name, false),
         };
-        let done = store.set_disabled(&name.trim().to_ascii_lowercase(), disable).await;
+        let done = store.set_disabled(&app::validate::UserKey::of(name), disable).await;
         store.close().await;
         match done? {
             None => Err(BackendError::Invalid(app::validate::Invalid(format!(

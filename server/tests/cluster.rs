@@ -409,10 +409,21 @@ async fn an_access_change_published_on_one_node_is_enforced_on_another_at_once()
     };
     let (one, _one_tasks) = start("one").await;
     let (two, _two_tasks) = start("two").await;
-    let alice = store.create_user("alice", "alice", "h").await.unwrap();
-    let bob = store.create_user("bob", "bob", "h").await.unwrap();
+    let alice = store
+        .create_user(&app::validate::Username::parse("alice").unwrap(), "h")
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(&app::validate::Username::parse("bob").unwrap(), "h")
+        .await
+        .unwrap();
     let room = store
-        .create_room("Soon private", "soon private", "", alice.id, false)
+        .create_room(
+            &app::validate::RoomName::parse("Soon private").unwrap(),
+            &app::validate::Topic::parse("").unwrap(),
+            alice.id,
+            false,
+        )
         .await
         .unwrap();
 

@@ -148,6 +148,7 @@ impl AccessControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::{RoomName, Topic, UserKey, Username};
 
     fn room(private: bool, direct: bool) -> RoomRow {
         RoomRow {
@@ -192,10 +193,26 @@ mod tests {
         let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()), 2)
             .await
             .unwrap();
-        let ann = store.create_user("ann", "ann", "h").await.unwrap();
-        let bob = store.create_user("bob", "bob", "h").await.unwrap();
-        let public = store.create_room("Pub", "pub", "", ann.id, false).await.unwrap();
-        let private = store.create_room("Priv", "priv", "", ann.id, true).await.unwrap();
+        let ann = store.create_user(&Username::parse("ann").unwrap(), "h").await.unwrap();
+        let bob = store.create_user(&Username::parse("bob").unwrap(), "h").await.unwrap();
+        let public = store
+            .create_room(
+                &RoomName::parse("Pub").unwrap(),
+                &Topic::parse("").unwrap(),
+                ann.id,
+                false,
+            )
+            .await
+            .unwrap();
+        let private = store
+            .create_room(
+                &RoomName::parse("Priv").unwrap(),
+                &Topic::parse("").unwrap(),
+                ann.id,
+                true,
+            )
+            .await
+            .unwrap();
         let door = AccessControl::new(store.clone());
 
         assert_eq!(door.require(ann.id, public, Access::Own).await.unwrap(), Access::Own);
@@ -215,9 +232,9 @@ mod tests {
             door.require(bob.id, private, Access::Read).await,
             Err(BackendError::RoomNotFound)
         ));
-        store.add_member(private, "bob").await.unwrap();
+        store.add_member(private, &UserKey::of("bob")).await.unwrap();
         assert_eq!(door.require(bob.id, private, Access::Post).await.unwrap(), Access::Post);
-        store.remove_member(private, "bob").await.unwrap();
+        store.remove_member(private, &UserKey::of("bob")).await.unwrap();
         assert!(
             matches!(
                 door.require(bob.id, private, Access::Read).await,

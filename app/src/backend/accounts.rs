@@ -5,14 +5,13 @@
 
 use super::clock::now_ms;
 use super::error::{BackendError, LoginRefusal};
-use super::store::Store;
+use super::store::{Store, TokenHash};
 use crate::protocol::Me;
-use crate::validate::{Password, Username};
+use crate::validate::{Password, UserKey, Username};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use http::HeaderMap;
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 
 pub const SESSION_COOKIE: &str = "natter_session";
@@ -59,10 +58,7 @@ impl Accounts {
     /// Creates the account and a session for it.
     pub async fn sign_up(&self, username: &Username, password: &Password) -> Result<(Me, SessionToken)> {
         let hash = hash_blocking(&self.hashing, password.as_bytes().to_vec()).await?;
-        let me = self
-            .store
-            .create_user(username.as_str(), &username.key(), &hash)
-            .await?;
+        let me = self.store.create_user(username, &hash).await?;
         let token = self.start_session(&me).await?;
         Ok((me, token))
     }
@@ -75,8 +71,7 @@ impl Accounts {
         if password.chars().count() > crate::validate::PASSWORD_MAX {
             return Err(wrong());
         }
-        let key = username.trim().to_ascii_lowercase();
-        let found = self.store.credentials(&key).await?;
+        let found = self.store.credentials(&UserKey::of(username)).await?;
         let (hash, me, disabled) = match found {
             Some(c) => (c.password_hash, Some(c.me), c.disabled),
             None => (self.dummy_hash.as_ref().clone(), None, false),
@@ -99,14 +94,14 @@ impl Accounts {
         getrandom::fill(&mut bytes).map_err(|e| BackendError::Hashing(e.to_string()))?;
         let token = hex(&bytes);
         self.store
-            .create_session(&token_hash(&token), me.id, now_ms() + SESSION_LIFETIME_MS)
+            .create_session(&TokenHash::of(&token), me.id, now_ms() + SESSION_LIFETIME_MS)
             .await?;
         Ok(SessionToken(token))
     }
 
     pub async fn log_out(&self, headers: &HeaderMap) -> Result<()> {
         if let Some(token) = self.token_from_headers(headers) {
-            self.store.delete_session(&token_hash(&token)).await?;
+            self.store.delete_session(&TokenHash::of(&token)).await?;
         }
         Ok(())
     }
@@ -114,7 +109,7 @@ impl Accounts {
     /// Which of `tokens` are still live sessions (not logged out, expired or
     /// disabled), in one query; using them keeps them alive.
     pub async fn live_tokens<'t>(&self, tokens: &[&'t str]) -> Result<std::collections::HashSet<&'t str>> {
-        let hashes: Vec<String> = tokens.iter().map(|t| token_hash(t)).collect();
+        let hashes: Vec<TokenHash> = tokens.iter().map(|t| TokenHash::of(t)).collect();
         let live = self.store.live_sessions(&hashes, SESSION_IDLE_MS).await?;
         Ok(tokens
             .iter()
@@ -128,7 +123,7 @@ impl Accounts {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Me> {
         let token = self.token_from_headers(headers).ok_or(BackendError::Unauthorized)?;
         self.store
-            .session_user(&token_hash(&token), SESSION_IDLE_MS)
+            .session_user(&TokenHash::of(&token), SESSION_IDLE_MS)
             .await?
             .ok_or(BackendError::Unauthorized)
     }
@@ -173,11 +168,6 @@ impl Accounts {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Only this digest is stored, so a leaked sessions table opens no session.
-fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// The value of the cookie `name` from the `Cookie` header(s), if any.
@@ -331,8 +321,11 @@ mod tests {
 
     #[test]
     fn tokens_are_stored_as_digests() {
-        let h = token_hash("secret");
-        assert_eq!(h.len(), 64);
-        assert_ne!(h, "secret");
+        let h = TokenHash::of("secret");
+        // SHA-256 of "secret", as `sha256sum` prints it.
+        assert_eq!(
+            h.as_str(),
+            "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+        );
     }
 }

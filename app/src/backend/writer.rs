@@ -109,7 +109,7 @@ async fn commit(store: &Store, messages: &[NewMessage]) -> Vec<Result<Posted>> {
             tracing::debug!(error = %e, size = messages.len(), "batch rolled back; committing one by one");
             let mut outcomes = Vec::with_capacity(messages.len());
             for m in messages {
-                outcomes.push(store.post_message(m.room, &m.author, &m.client_id, &m.body).await);
+                outcomes.push(store.post_message(m).await);
             }
             outcomes
         }

@@ -2,6 +2,7 @@
 //! and when silence means the other end is gone — kept on one timer.
 
 use crate::config::Timings;
+use std::time::Duration;
 
 /// A connection's clocks: when to ping, when to refresh its presence, and
 /// when silence means the other end is gone. (The periods are read from the
@@ -59,10 +60,14 @@ impl Clocks {
     }
 }
 
+/// A duration in whole milliseconds, as Redis expiries take them.
+pub(super) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn timings() -> Timings {
         Timings {

@@ -1,8 +1,7 @@
 //! One handler per client frame (`join`, `leave`, `catch_up`, `send`), and
 //! the state they share: the connection as its reader task owns it.
 
-use super::reader::Committed;
-use super::{CATCH_UP_BYTES, CATCH_UP_LIMIT, millis};
+use super::clocks::millis;
 use crate::hub::ConnHandle;
 use crate::mailbox::Pushed;
 use crate::node::serialize;
@@ -13,6 +12,15 @@ use app::protocol::{ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
 use app::validate::{ClientMessageId, MessageBody};
 use futures::future::BoxFuture;
 use std::collections::HashSet;
+
+/// Most messages one catch-up frame carries; the client asks again for the rest.
+pub const CATCH_UP_LIMIT: u32 = 500;
+/// A catch-up frame stops short of this many bytes (with `more`), however
+/// many messages that is: 500 long messages would make an 8 MiB frame, and
+/// the socket's write buffer keeps the size of the largest frame it sent.
+const CATCH_UP_BYTES: usize = 64 * 1024;
+/// A send once committed (or refused): its client id and the outcome.
+pub(super) type Committed = (String, Result<Posted, BackendError>);
 
 /// One connection's state, owned by its reader task.
 pub(super) struct Connection {
@@ -298,7 +306,7 @@ impl Connection {
     /// `send`: checks and queues a message; what comes back resolves once
     /// it is committed, for [`Connection::finish_send`]. The connection keeps
     /// reading meanwhile, so one sender can have several messages in flight
-    /// (up to [`super::reader::SENDS_IN_FLIGHT`]); they commit, and are
+    /// (up to the reader's `SENDS_IN_FLIGHT`); they commit, and are
     /// acknowledged, in order.
     async fn send(&mut self, room: RoomId, client_id: String, body: String) -> Option<BoxFuture<'static, Committed>> {
         let client_id = match ClientMessageId::parse(&client_id) {
@@ -347,8 +355,8 @@ impl Connection {
             .submit(NewMessage {
                 room,
                 author: self.me.clone(),
-                client_id: client_id.as_str().to_owned(),
-                body: body.into_inner(),
+                client_id: client_id.clone(),
+                body,
             })
             .await;
         let committed = match queued {

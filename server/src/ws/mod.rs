@@ -14,18 +14,16 @@ mod reader;
 mod tests;
 mod writer;
 
-use crate::hub::{CONNECTION_QUEUE, CONNECTION_QUEUE_BYTES};
-use crate::mailbox::Mailbox;
+pub use frames::CATCH_UP_LIMIT;
+
 use crate::state::AppState;
 use app::backend::BackendError;
-use app::protocol::Me;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use std::sync::Arc;
-use std::time::Duration;
+use reader::Opened;
 
 /// Largest frame or message accepted from a client.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -34,12 +32,6 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// for a larger one the codec reserves exactly its length once the header
 /// says it, so this costs no extra reads.
 const READ_BUFFER_BYTES: usize = 256;
-/// Most messages one catch-up frame carries; the client asks again for the rest.
-pub const CATCH_UP_LIMIT: u32 = 500;
-/// A catch-up frame stops short of this many bytes (with `more`), however
-/// many messages that is: 500 long messages would make an 8 MiB frame, and
-/// the socket's write buffer keeps the size of the largest frame it sent.
-const CATCH_UP_BYTES: usize = 64 * 1024;
 
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if !crate::origin::origin_allowed(&headers, &state.config.allowed_origins) {
@@ -93,65 +85,4 @@ where
         write_timeout,
     ));
     tokio::spawn(reader::serve(stream, opened, writer, close_tx))
-}
-
-/// What the upgrade hands over to the connection.
-struct Opened {
-    state: AppState,
-    me: Me,
-    id: u64,
-    presence_id: String,
-    /// This node's count of the user's sockets; released on drop.
-    slot: crate::node::SocketSlot,
-    mailbox: Arc<Mailbox>,
-    /// The socket's session, watched until the connection ends.
-    session: crate::sessions::Watching,
-}
-
-impl Opened {
-    /// Takes one of the user's socket slots (on this node, then across the
-    /// cluster) and starts watching the session; the response to send
-    /// instead when the user has every slot taken.
-    async fn claim(state: AppState, me: Me, token: String) -> Result<Box<Self>, Response> {
-        let cap = state.services.limits.sockets_per_user;
-        let too_many = || {
-            let message = format!("You already have {cap} connections open; close a tab and try again.");
-            (StatusCode::TOO_MANY_REQUESTS, message).into_response()
-        };
-        let Some(slot) = state.node.open_socket(me.id, cap) else {
-            return Err(too_many());
-        };
-        let id = state.node.next_conn_id();
-        let presence_id = format!("{}:{id}", state.node.id);
-        let ttl_ms = millis(state.config.timings.presence_ttl);
-        // The node's count above is exact for this node; this one spans the
-        // cluster. (If the upgrade never completes, the entry lapses with its TTL.)
-        match state
-            .services
-            .presence
-            .claim_socket(me.id, &presence_id, cap, ttl_ms)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return Err(too_many()),
-            // Redis down: the node's own cap still holds; an outage must not lock everyone out.
-            Err(e) => tracing::warn!(error = %e, "cluster-wide socket cap unavailable; node cap only"),
-        }
-        let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE, CONNECTION_QUEUE_BYTES));
-        // Watched from here: if the upgrade never completes, dropping `opened` ends the watch.
-        let session = state.node.sessions.watch(token, id, mailbox.clone());
-        Ok(Box::new(Opened {
-            state,
-            me,
-            id,
-            presence_id,
-            slot,
-            mailbox,
-            session,
-        }))
-    }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -2,18 +2,20 @@
 //! [`super::frames`]), the connection's sends in flight, its clocks and its
 //! alerts; and, once it stops, the connection's orderly end.
 
-use super::Opened;
-use super::clocks::Clocks;
-use super::frames::Connection;
-use crate::hub::ConnHandle;
-use app::backend::BackendError;
-use app::backend::store::Posted;
-use app::protocol::{CLOSE_SESSION_ENDED, ErrorCode, ServerFrame};
+use super::clocks::{Clocks, millis};
+use super::frames::{Committed, Connection};
+use crate::hub::{CONNECTION_QUEUE, CONNECTION_QUEUE_BYTES, ConnHandle};
+use crate::mailbox::Mailbox;
+use crate::state::AppState;
+use app::protocol::{CLOSE_SESSION_ENDED, ErrorCode, Me, ServerFrame};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, close_code};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::task::Poll;
 
 /// Sends one connection may have waiting for their commit at once; beyond
@@ -23,9 +25,65 @@ pub(super) const SENDS_IN_FLIGHT: usize = 16;
 /// client id and outcome. Acks and publishes happen as they are taken out,
 /// which is in send order (the set may finish them in any order).
 type Sending = FuturesOrdered<BoxFuture<'static, Committed>>;
-pub(super) type Committed = (String, Result<Posted, BackendError>);
 
 type CloseSender = tokio::sync::oneshot::Sender<CloseFrame>;
+
+/// What the upgrade hands over to the connection.
+pub(super) struct Opened {
+    pub(super) state: AppState,
+    pub(super) me: Me,
+    id: u64,
+    presence_id: String,
+    /// This node's count of the user's sockets; released on drop.
+    slot: crate::node::SocketSlot,
+    pub(super) mailbox: Arc<Mailbox>,
+    /// The socket's session, watched until the connection ends.
+    session: crate::sessions::Watching,
+}
+
+impl Opened {
+    /// Takes one of the user's socket slots (on this node, then across the
+    /// cluster) and starts watching the session; the response to send
+    /// instead when the user has every slot taken.
+    pub(super) async fn claim(state: AppState, me: Me, token: String) -> Result<Box<Self>, Response> {
+        let cap = state.services.limits.sockets_per_user;
+        let too_many = || {
+            let message = format!("You already have {cap} connections open; close a tab and try again.");
+            (StatusCode::TOO_MANY_REQUESTS, message).into_response()
+        };
+        let Some(slot) = state.node.open_socket(me.id, cap) else {
+            return Err(too_many());
+        };
+        let id = state.node.next_conn_id();
+        let presence_id = format!("{}:{id}", state.node.id);
+        let ttl_ms = millis(state.config.timings.presence_ttl);
+        // The node's count above is exact for this node; this one spans the
+        // cluster. (If the upgrade never completes, the entry lapses with its TTL.)
+        match state
+            .services
+            .presence
+            .claim_socket(me.id, &presence_id, cap, ttl_ms)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(too_many()),
+            // Redis down: the node's own cap still holds; an outage must not lock everyone out.
+            Err(e) => tracing::warn!(error = %e, "cluster-wide socket cap unavailable; node cap only"),
+        }
+        let mailbox = Arc::new(Mailbox::new(CONNECTION_QUEUE, CONNECTION_QUEUE_BYTES));
+        // Watched from here: if the upgrade never completes, dropping `opened` ends the watch.
+        let session = state.node.sessions.watch(token, id, mailbox.clone());
+        Ok(Box::new(Opened {
+            state,
+            me,
+            id,
+            presence_id,
+            slot,
+            mailbox,
+            session,
+        }))
+    }
+}
 
 // The reader and the writer are plain functions returning `async move`
 // blocks, not `async fn`s: an `async fn` keeps a second copy of each of its

@@ -2,12 +2,13 @@
 //! server builds one (on an embedded SQLite file, in-process fan-out), the
 //! socket's halves replaced by channels. No listener, no HTTP, no browser.
 
-use super::{Opened, start};
+use super::reader::Opened;
+use super::start;
 use crate::config::Config;
 use crate::state::AppState;
 use app::backend::accounts::SessionToken;
 use app::protocol::{ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
-use app::validate::{Password, Username};
+use app::validate::{Password, RoomName, Topic, Username};
 use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
@@ -61,7 +62,12 @@ impl TestNode {
         self.state
             .services
             .store
-            .create_room(name, &name.to_lowercase(), "", creator.id, private)
+            .create_room(
+                &RoomName::parse(name).expect("valid name"),
+                &Topic::parse("").expect("no topic"),
+                creator.id,
+                private,
+            )
             .await
             .expect("room created")
     }

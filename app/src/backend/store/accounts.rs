@@ -5,6 +5,7 @@ use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Taken};
 use crate::protocol::{Me, UserId};
+use crate::validate::{UserKey, Username};
 
 /// A user with the hash to check a login against.
 pub struct Credentials {
@@ -40,11 +41,12 @@ impl From<UserRow> for Me {
 
 impl Store {
     /// Creates a user; `Conflict` if the name is taken (case-insensitively).
-    pub async fn create_user(&self, username: &str, key: &str, password_hash: &str) -> Result<Me> {
+    pub async fn create_user(&self, username: &Username, password_hash: &str) -> Result<Me> {
+        let key = username.key();
         let result =
             sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)")
-                .bind(username)
-                .bind(key)
+                .bind(username.as_str())
+                .bind(key.as_str())
                 .bind(password_hash)
                 .bind(now_ms())
                 .execute(&self.pool)
@@ -53,12 +55,12 @@ impl Store {
         match result {
             Ok(done) => {
                 let id = match done.last_insert_id() {
-                    Some(id) => id,
-                    None => self.user_id_by_key(key).await?,
+                    Some(id) => UserId(id),
+                    None => self.user_id(&key).await?.ok_or(BackendError::UserNotFound)?,
                 };
                 Ok(Me {
-                    id: UserId(id),
-                    username: username.to_owned(),
+                    id,
+                    username: username.as_str().to_owned(),
                 })
             }
             Err(e) if e.is_unique_violation() => Err(BackendError::NameTaken(Taken::Username)),
@@ -66,17 +68,19 @@ impl Store {
         }
     }
 
-    async fn user_id_by_key(&self, key: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await?)
+    /// The id of the user called `key`, if there is one.
+    pub(super) async fn user_id(&self, key: &UserKey) -> Result<Option<UserId>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(UserId))
     }
 
-    pub async fn credentials(&self, key: &str) -> Result<Option<Credentials>> {
+    pub async fn credentials(&self, key: &UserKey) -> Result<Option<Credentials>> {
         let row: Option<CredentialsRow> =
             sqlx::query_as("SELECT id, username, password_hash, disabled_at FROM users WHERE username_key = ?")
-                .bind(key)
+                .bind(key.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(|r| Credentials {
@@ -92,10 +96,10 @@ impl Store {
     /// Disables (or re-enables) the account called `key`; disabling also
     /// deletes its sessions, so every open socket of it closes at its next
     /// session re-check. `None` if there is no such user.
-    pub async fn set_disabled(&self, key: &str, disabled: bool) -> Result<Option<UserId>> {
+    pub async fn set_disabled(&self, key: &UserKey, disabled: bool) -> Result<Option<UserId>> {
         let mut tx = self.pool.begin().await?;
         let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
-            .bind(key)
+            .bind(key.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         let Some(user) = user else { return Ok(None) };

@@ -1,12 +1,11 @@
 //! Group commit's statement: many messages, to many rooms, in one
 //! transaction (see [`crate::backend::writer`]).
 
-use super::log::{NewMessage, Posted};
+use super::log::{EVENT_ROW, NewMessage, Posted, insert_events};
 use super::{Result, Store, placeholders};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
-use crate::backend::events::EventKind;
-use crate::protocol::{ChatMessage, Seq};
+use crate::protocol::Seq;
 use sqlx::{AssertSqlSafe, FromRow};
 use std::collections::HashMap;
 
@@ -153,19 +152,13 @@ impl Store {
             };
             for chunk in power_of_two_chunks(&fresh) {
                 let sql = format!(
-                    "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at) VALUES {}{returning}",
-                    vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                    "{}{}{returning}",
+                    insert_events!(),
+                    vec![EVENT_ROW; chunk.len()].join(", ")
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for (m, seq) in chunk {
-                    query = query
-                        .bind(m.room.0)
-                        .bind(*seq)
-                        .bind(EventKind::Posted.code())
-                        .bind(m.author.id.0)
-                        .bind(m.client_id.as_str())
-                        .bind(m.body.as_str())
-                        .bind(now);
+                    query = m.bind_row(query, *seq, now);
                 }
                 if self.returning {
                     for row in query.fetch_all(&mut *tx).await? {
@@ -204,15 +197,7 @@ impl Store {
                     BackendError::Unavailable(format!("committed message {}/{seq} not read back", m.room))
                 })?;
                 Ok(Posted {
-                    message: ChatMessage {
-                        id,
-                        room: m.room,
-                        seq,
-                        author: m.author.username.clone(),
-                        body: m.body.clone(),
-                        created_at: now,
-                        client_id: m.client_id.clone(),
-                    },
+                    message: m.committed(id, seq, now),
                     fresh: true,
                 })
             })

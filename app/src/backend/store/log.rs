@@ -8,15 +8,66 @@ use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
 use crate::backend::events::{EventKind, RoomEvent};
-use crate::protocol::{ChatMessage, Me, RoomId, Seq, UserId};
+use crate::protocol::{ChatMessage, Me, Millis, RoomId, Seq, UserId};
+use crate::validate::{ClientMessageId, MessageBody};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 
 /// One message to commit.
 pub struct NewMessage {
     pub room: RoomId,
     pub author: Me,
-    pub client_id: String,
-    pub body: String,
+    pub client_id: ClientMessageId,
+    pub body: MessageBody,
 }
+
+impl NewMessage {
+    /// The message as committed with `id` and `seq` at `now`.
+    pub(super) fn committed(&self, id: i64, seq: Seq, now: Millis) -> ChatMessage {
+        ChatMessage {
+            id,
+            room: self.room,
+            seq,
+            author: self.author.username.clone(),
+            body: self.body.as_str().to_owned(),
+            created_at: now,
+            client_id: self.client_id.as_str().to_owned(),
+        }
+    }
+
+    /// Binds this message's row, in [`INSERT_EVENTS`]' column order.
+    pub(super) fn bind_row<'q>(
+        &'q self,
+        query: Query<'q, sqlx::Any, AnyArguments>,
+        seq: Seq,
+        now: Millis,
+    ) -> Query<'q, sqlx::Any, AnyArguments> {
+        query
+            .bind(self.room.0)
+            .bind(seq)
+            .bind(EventKind::Posted.code())
+            .bind(self.author.id.0)
+            .bind(self.client_id.as_str())
+            .bind(self.body.as_str())
+            .bind(now)
+    }
+}
+
+/// The start of every insert into the log; each row is [`EVENT_ROW`],
+/// bound by [`NewMessage::bind_row`].
+macro_rules! insert_events {
+    () => {
+        "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at) VALUES "
+    };
+}
+/// One row's placeholders in [`insert_events`].
+macro_rules! event_row {
+    () => {
+        "(?, ?, ?, ?, ?, ?, ?)"
+    };
+}
+pub(super) use insert_events;
+pub(super) const EVENT_ROW: &str = event_row!();
 
 /// The outcome of posting a message.
 #[derive(Clone, Debug)]
@@ -115,14 +166,15 @@ impl Store {
     /// The sequence is bumped and the row inserted in one transaction: the
     /// `UPDATE` takes the room row's write lock, so concurrent senders are
     /// serialised and a failed insert rolls the counter back — no gaps.
-    pub async fn post_message(&self, room: RoomId, author: &Me, client_id: &str, body: &str) -> Result<Posted> {
-        if let Some(message) = self.message_by_client_id(author.id, client_id).await? {
+    pub async fn post_message(&self, new: &NewMessage) -> Result<Posted> {
+        let (author, client_id) = (new.author.id, new.client_id.as_str());
+        if let Some(message) = self.message_by_client_id(author, client_id).await? {
             return Ok(Posted { message, fresh: false });
         }
-        match self.insert_message(room, author, client_id, body).await {
+        match self.insert_message(new).await {
             Ok(message) => Ok(Posted { message, fresh: true }),
             // A concurrent retry with the same client id won the race.
-            Err(e) if e.is_unique_violation() => match self.message_by_client_id(author.id, client_id).await? {
+            Err(e) if e.is_unique_violation() => match self.message_by_client_id(author, client_id).await? {
                 Some(message) => Ok(Posted { message, fresh: false }),
                 None => Err(e),
             },
@@ -130,8 +182,8 @@ impl Store {
         }
     }
 
-    async fn insert_message(&self, room: RoomId, author: &Me, client_id: &str, body: &str) -> Result<ChatMessage> {
-        let now = now_ms();
+    async fn insert_message(&self, new: &NewMessage) -> Result<ChatMessage> {
+        let (room, now) = (new.room, now_ms());
         let mut tx = self.pool.begin().await?;
         let bumped = sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ?")
             .bind(now)
@@ -145,18 +197,8 @@ impl Store {
             .bind(room.0)
             .fetch_one(&mut *tx)
             .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(room.0)
-        .bind(seq)
-        .bind(EventKind::Posted.code())
-        .bind(author.id.0)
-        .bind(client_id)
-        .bind(body)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let insert = sqlx::query(concat!(insert_events!(), event_row!()));
+        let inserted = new.bind_row(insert, seq, now).execute(&mut *tx).await?;
         let id = match inserted.last_insert_id() {
             Some(id) => id,
             None => {
@@ -168,15 +210,7 @@ impl Store {
             }
         };
         tx.commit().await?;
-        Ok(ChatMessage {
-            id,
-            room,
-            seq,
-            author: author.username.clone(),
-            body: body.to_owned(),
-            created_at: now,
-            client_id: client_id.to_owned(),
-        })
+        Ok(new.committed(id, seq, now))
     }
 
     async fn message_by_client_id(&self, author: UserId, client_id: &str) -> Result<Option<ChatMessage>> {

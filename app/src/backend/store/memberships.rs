@@ -6,6 +6,7 @@ use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
 use crate::protocol::{RoomId, UserId};
+use crate::validate::UserKey;
 
 impl Store {
     /// Names of a private room's members, sorted.
@@ -18,30 +19,24 @@ impl Store {
         .await?)
     }
 
-    /// Adds the user called `key` (lower-cased name); `UserNotFound` if there is none.
-    pub async fn add_member(&self, room: RoomId, key: &str) -> Result<UserId> {
-        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        let user = UserId(user.ok_or(BackendError::UserNotFound)?);
+    /// Adds the user called `key`; `UserNotFound` if there is none.
+    pub async fn add_member(&self, room: RoomId, key: &UserKey) -> Result<UserId> {
+        let user = self.user_id(key).await?.ok_or(BackendError::UserNotFound)?;
         self.ensure_member(room, user).await?;
         Ok(user)
     }
 
     /// Removes the user called `key`; returns who was removed, if anyone.
-    pub async fn remove_member(&self, room: RoomId, key: &str) -> Result<Option<UserId>> {
-        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(user) = user else { return Ok(None) };
+    pub async fn remove_member(&self, room: RoomId, key: &UserKey) -> Result<Option<UserId>> {
+        let Some(user) = self.user_id(key).await? else {
+            return Ok(None);
+        };
         let done = sqlx::query("DELETE FROM memberships WHERE room_id = ? AND user_id = ?")
             .bind(room.0)
-            .bind(user)
+            .bind(user.0)
             .execute(&self.pool)
             .await?;
-        Ok((done.rows_affected() > 0).then_some(UserId(user)))
+        Ok((done.rows_affected() > 0).then_some(user))
     }
 
     /// Makes `user` a member of `room` (a no-op if they are one): for a

@@ -15,6 +15,7 @@ mod tests;
 pub use accounts::Credentials;
 pub use log::{NewMessage, Posted};
 pub use rooms::RoomRow;
+pub use sessions::TokenHash;
 
 use super::error::BackendError;
 use sqlx::AnyPool;

@@ -7,6 +7,7 @@ use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Taken};
 use crate::protocol::{Me, Millis, RoomId, Seq, UserId};
+use crate::validate::{RoomName, Topic, UserKey};
 
 /// A room as stored.
 #[derive(Clone, Debug)]
@@ -67,22 +68,16 @@ impl Store {
     /// reveals itself by refusing it. Public rooms' names are unique among
     /// public rooms (the index on their plain key); a private room's key is
     /// scoped to its creator (see `migrations/*/0007_private_names_scoped.sql`).
-    pub async fn create_room(
-        &self,
-        name: &str,
-        key: &str,
-        topic: &str,
-        creator: UserId,
-        private: bool,
-    ) -> Result<RoomId> {
+    pub async fn create_room(&self, name: &RoomName, topic: &Topic, creator: UserId, private: bool) -> Result<RoomId> {
         let taken = || BackendError::NameTaken(Taken::RoomName);
-        if self.sees_room_named(creator, key).await? {
+        let key = name.key();
+        if self.sees_room_named(creator, &key).await? {
             return Err(taken());
         }
         let key = if private {
             format!("\u{2}{}:{key}", creator.0)
         } else {
-            key.to_owned()
+            key
         };
         let key = key.as_str();
         let now = now_ms();
@@ -90,9 +85,9 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO rooms (name, name_key, topic, created_by, created_at, is_private) VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(name)
+        .bind(name.as_str())
         .bind(key)
-        .bind(topic)
+        .bind(topic.as_str())
         .bind(creator.0)
         .bind(now)
         .bind(i64::from(private))
@@ -140,9 +135,9 @@ impl Store {
 
     /// The direct-message room of `me` and the user called `other_key`,
     /// created on first use: a private room whose two members are fixed.
-    pub async fn direct_room(&self, me: &Me, other_key: &str) -> Result<RoomId> {
+    pub async fn direct_room(&self, me: &Me, other_key: &UserKey) -> Result<RoomId> {
         let other: Me = sqlx::query_as::<_, UserRow>("SELECT id, username FROM users WHERE username_key = ?")
-            .bind(other_key)
+            .bind(other_key.as_str())
             .fetch_optional(&self.pool)
             .await?
             .ok_or(BackendError::UserNotFound)?

@@ -4,7 +4,23 @@
 use super::{Result, Store, placeholders};
 use crate::backend::clock::now_ms;
 use crate::protocol::{Me, Millis, UserId};
+use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
+
+/// A session token's SHA-256, the only form of it the store receives or
+/// keeps: a leaked sessions table opens no session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    pub fn of(token: &str) -> Self {
+        Self(format!("{:x}", Sha256::digest(token.as_bytes())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A session's last use is written at most this often, so that busy
 /// sessions do not write on every request.
@@ -24,12 +40,12 @@ struct LiveSessionRow {
 }
 
 impl Store {
-    pub async fn create_session(&self, token_hash: &str, user: UserId, expires_at: Millis) -> Result<()> {
+    pub async fn create_session(&self, token_hash: &TokenHash, user: UserId, expires_at: Millis) -> Result<()> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(token_hash)
+        .bind(token_hash.as_str())
         .bind(user.0)
         .bind(now)
         .bind(expires_at)
@@ -43,13 +59,13 @@ impl Store {
     /// sessions past their absolute expiry or unused for `idle_ms`. Using a
     /// session keeps it alive; the write happens at most every `SEEN_EVERY_MS`
     /// so that busy sessions do not write on every request.
-    pub async fn session_user(&self, token_hash: &str, idle_ms: Millis) -> Result<Option<Me>> {
+    pub async fn session_user(&self, token_hash: &TokenHash, idle_ms: Millis) -> Result<Option<Me>> {
         let now = now_ms();
         let row: Option<SessionUserRow> = sqlx::query_as(
             "SELECT u.id, u.username, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_seen_at > ? AND u.disabled_at IS NULL",
         )
-        .bind(token_hash)
+        .bind(token_hash.as_str())
         .bind(now)
         .bind(now - idle_ms)
         .fetch_optional(&self.pool)
@@ -59,7 +75,7 @@ impl Store {
         {
             sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
                 .bind(now)
-                .bind(token_hash)
+                .bind(token_hash.as_str())
                 .execute(&self.pool)
                 .await?;
         }
@@ -73,9 +89,9 @@ impl Store {
     /// rules); using them keeps them alive, as a request would.
     pub async fn live_sessions(
         &self,
-        token_hashes: &[String],
+        token_hashes: &[TokenHash],
         idle_ms: Millis,
-    ) -> Result<std::collections::HashSet<String>> {
+    ) -> Result<std::collections::HashSet<TokenHash>> {
         if token_hashes.is_empty() {
             return Ok(Default::default());
         }
@@ -96,7 +112,7 @@ impl Store {
             if row.last_seen_at < now - SEEN_EVERY_MS {
                 stale.push(row.token_hash.clone());
             }
-            live.insert(row.token_hash);
+            live.insert(TokenHash(row.token_hash));
         }
         if !stale.is_empty() {
             let sql = format!(
@@ -112,9 +128,9 @@ impl Store {
         Ok(live)
     }
 
-    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+    pub async fn delete_session(&self, token_hash: &TokenHash) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
+            .bind(token_hash.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -5,8 +5,30 @@ use crate::backend::RoomEvent;
 use crate::backend::clock::now_ms;
 use crate::backend::error::Taken;
 use crate::protocol::{ChatMessage, Me, RoomId, Seq, UserId};
+use crate::validate::{ClientMessageId, MessageBody, RoomName, Topic, Username};
 use sqlx::Row;
 use std::collections::HashMap;
+
+fn name(name: &str) -> Username {
+    Username::parse(name).unwrap()
+}
+
+fn room_name(name: &str) -> RoomName {
+    RoomName::parse(name).unwrap()
+}
+
+fn no_topic() -> Topic {
+    Topic::parse("").unwrap()
+}
+
+fn message(room: RoomId, author: &Me, client_id: &str, body: &str) -> NewMessage {
+    NewMessage {
+        room,
+        author: author.clone(),
+        client_id: ClientMessageId::parse(client_id).unwrap(),
+        body: MessageBody::parse(body).unwrap(),
+    }
+}
 
 /// The messages a room's log holds after `since`, each checked to be a post.
 async fn posted_after(store: &Store, room: RoomId, since: Seq, limit: u32) -> Vec<ChatMessage> {
@@ -68,33 +90,55 @@ async fn cleanup(store: Store, path: &std::path::Path) {
 #[tokio::test]
 async fn sequences_are_per_room_and_a_retry_returns_the_original() {
     let (store, path) = store().await;
-    let me = store.create_user("ann", "ann", "hash").await.unwrap();
-    let a = store.create_room("A", "a", "", me.id, false).await.unwrap();
-    let b = store.create_room("B", "b", "", me.id, false).await.unwrap();
+    let me = store.create_user(&name("ann"), "hash").await.unwrap();
+    let a = store
+        .create_room(&room_name("A"), &no_topic(), me.id, false)
+        .await
+        .unwrap();
+    let b = store
+        .create_room(&room_name("B"), &no_topic(), me.id, false)
+        .await
+        .unwrap();
 
-    let first = store.post_message(a, &me, "c1", "one").await.unwrap();
+    let first = store.post_message(&message(a, &me, "c1", "one")).await.unwrap();
     assert!(first.fresh);
     assert_eq!(first.message.seq, 1);
     assert_eq!(
         store
-            .post_message(b, &me, "c2", "other room")
+            .post_message(&message(b, &me, "c2", "other room"))
             .await
             .unwrap()
             .message
             .seq,
         1
     );
-    let retry = store.post_message(a, &me, "c1", "one").await.unwrap();
+    let retry = store.post_message(&message(a, &me, "c1", "one")).await.unwrap();
     assert!(!retry.fresh);
     assert_eq!((retry.message.id, retry.message.seq), (first.message.id, 1));
-    assert_eq!(store.post_message(a, &me, "c3", "two").await.unwrap().message.seq, 2);
+    assert_eq!(
+        store
+            .post_message(&message(a, &me, "c3", "two"))
+            .await
+            .unwrap()
+            .message
+            .seq,
+        2
+    );
 
     // A failed post (unknown room) burns no sequence anywhere.
     assert!(matches!(
-        store.post_message(RoomId(999), &me, "c4", "lost").await,
+        store.post_message(&message(RoomId(999), &me, "c4", "lost")).await,
         Err(BackendError::RoomNotFound)
     ));
-    assert_eq!(store.post_message(a, &me, "c5", "three").await.unwrap().message.seq, 3);
+    assert_eq!(
+        store
+            .post_message(&message(a, &me, "c5", "three"))
+            .await
+            .unwrap()
+            .message
+            .seq,
+        3
+    );
     let all: Vec<Seq> = posted_after(&store, a, 0, 100).await.iter().map(|m| m.seq).collect();
     assert_eq!(all, [1, 2, 3]);
     cleanup(store, &path).await;
@@ -197,10 +241,16 @@ async fn mariadb_batches_get_their_ids_with_and_without_returning() {
 
 async fn posts_through_the_writer(store: &Store) {
     use crate::backend::writer::Writer;
-    let ann = store.create_user("ann", "ann", "hash").await.unwrap();
-    let bob = store.create_user("bob", "bob", "hash").await.unwrap();
-    let a = store.create_room("A", "a", "", ann.id, false).await.unwrap();
-    let b = store.create_room("B", "b", "", ann.id, false).await.unwrap();
+    let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let bob = store.create_user(&name("bob"), "hash").await.unwrap();
+    let a = store
+        .create_room(&room_name("A"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    let b = store
+        .create_room(&room_name("B"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
     /// What the writer published, in the order it did.
     #[derive(Default)]
     struct Published(std::sync::Mutex<Vec<ChatMessage>>);
@@ -223,8 +273,8 @@ async fn posts_through_the_writer(store: &Store) {
         let message = NewMessage {
             room,
             author: author.clone(),
-            client_id,
-            body: "hi".into(),
+            client_id: ClientMessageId::parse(&client_id).unwrap(),
+            body: MessageBody::parse("hi").unwrap(),
         };
         tokio::spawn(async move { writer.post(message).await })
     };
@@ -276,8 +326,8 @@ async fn posts_through_the_writer(store: &Store) {
     let new = |room: RoomId, client_id: &str| NewMessage {
         room,
         author: bob.clone(),
-        client_id: client_id.into(),
-        body: client_id.into(),
+        client_id: ClientMessageId::parse(client_id).unwrap(),
+        body: MessageBody::parse(client_id).unwrap(),
     };
     let outcomes = store
         .post_batch(&[new(a, "x1"), new(RoomId(999), "x2"), new(b, "x3"), new(a, "x4")])
@@ -305,10 +355,16 @@ async fn posts_through_the_writer(store: &Store) {
 #[tokio::test]
 async fn keyset_pages_walk_back_to_the_first_message() {
     let (store, path) = store().await;
-    let me = store.create_user("ann", "ann", "hash").await.unwrap();
-    let room = store.create_room("A", "a", "", me.id, false).await.unwrap();
+    let me = store.create_user(&name("ann"), "hash").await.unwrap();
+    let room = store
+        .create_room(&room_name("A"), &no_topic(), me.id, false)
+        .await
+        .unwrap();
     for i in 0..7 {
-        store.post_message(room, &me, &format!("c{i}"), "x").await.unwrap();
+        store
+            .post_message(&message(room, &me, &format!("c{i}"), "x"))
+            .await
+            .unwrap();
     }
     let seqs = |page: &[ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
     let (page, older) = store.messages_before(room, None, 3).await.unwrap();
@@ -326,8 +382,11 @@ async fn keyset_pages_walk_back_to_the_first_message() {
 #[tokio::test]
 async fn mariadb_reads_a_keyset_page_from_the_range_without_sorting_the_room() {
     let (store, db) = MariaDb::store("natter_plan").await;
-    let me = store.create_user("ann", "ann", "hash").await.unwrap();
-    let room = store.create_room("A", "a", "", me.id, false).await.unwrap();
+    let me = store.create_user(&name("ann"), "hash").await.unwrap();
+    let room = store
+        .create_room(&room_name("A"), &no_topic(), me.id, false)
+        .await
+        .unwrap();
     // 20,000 messages in one statement (MariaDB's sequence engine).
     sqlx::query(
         "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at) \
@@ -383,13 +442,18 @@ async fn mariadb_reads_a_keyset_page_from_the_range_without_sorting_the_room() {
 #[tokio::test]
 async fn names_are_unique_case_insensitively_through_their_keys() {
     let (store, path) = store().await;
-    let me = store.create_user("Ann", "ann", "hash").await.unwrap();
+    let me = store.create_user(&name("Ann"), "hash").await.unwrap();
     assert!(matches!(
-        store.create_user("ANN", "ann", "h").await,
+        store.create_user(&name("ANN"), "h").await,
         Err(BackendError::NameTaken(Taken::Username))
     ));
-    store.create_room("Général", "général", "", me.id, false).await.unwrap();
-    let again = store.create_room("GÉNÉRAL", "général", "", me.id, false).await;
+    store
+        .create_room(&room_name("Général"), &no_topic(), me.id, false)
+        .await
+        .unwrap();
+    let again = store
+        .create_room(&room_name("GÉNÉRAL"), &no_topic(), me.id, false)
+        .await;
     assert!(matches!(again, Err(BackendError::NameTaken(Taken::RoomName))));
     cleanup(store, &path).await;
 }
@@ -480,9 +544,12 @@ async fn messages_become_events_keeping_ids_and_sequences(url: &str, dialect: &s
         username: "Ann".into(),
     };
     // A retried send from before the upgrade still finds its original.
-    let retry = store.post_message(room, &ann, "c2", "again").await.unwrap();
+    let retry = store.post_message(&message(room, &ann, "c2", "again")).await.unwrap();
     assert_eq!((retry.fresh, retry.message.id), (false, 41));
-    let next = store.post_message(room, &ann, "c4", "after the log").await.unwrap();
+    let next = store
+        .post_message(&message(room, &ann, "c4", "after the log"))
+        .await
+        .unwrap();
     assert_eq!((next.fresh, next.message.seq), (true, 4));
     store.close().await;
 }
