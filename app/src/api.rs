@@ -6,7 +6,8 @@ use crate::protocol::{ApiError, ErrorCode, HistoryPage, Me, RoomId, RoomPage, Ro
 use leptos::prelude::*;
 
 /// Messages rendered with the room page and fetched per "Load older".
-pub const PAGE_SIZE: u32 = 50;
+#[cfg(feature = "ssr")]
+const PAGE_SIZE: u32 = 50;
 
 /// How a server function's failure travels: as JSON, and a request that
 /// could not even be decoded becomes an [`ApiError`] like any other.

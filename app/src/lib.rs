@@ -11,14 +11,14 @@
 //! - [`timeline`]: a room page's chat state as plain data: server frames in, what to render out.
 //! - `backend` (server only): storage, access, room events, accounts and presence.
 
-pub mod api;
-pub mod components;
-pub mod live;
-pub mod outbox;
-pub mod pages;
+pub(crate) mod api;
+pub(crate) mod components;
+pub(crate) mod live;
+pub(crate) mod outbox;
+pub(crate) mod pages;
 pub mod protocol;
-pub mod time;
-pub mod timeline;
+pub(crate) mod time;
+pub(crate) mod timeline;
 pub mod validate;
 
 #[cfg(feature = "ssr")]

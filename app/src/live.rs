@@ -2,6 +2,10 @@
 //! missed, and reconnects with exponential backoff and jitter when the
 //! connection drops. The room page owns the chat state; this module only moves
 //! frames and reports the connection's state.
+//!
+//! Only the browser build opens sockets; the server build renders the page
+//! with the initial state and never calls the rest.
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use crate::protocol::{ClientFrame, RoomId, Seq, ServerFrame};
 use leptos::prelude::*;

@@ -1,9 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { signUp, send, unique, waitConnected } from './helpers';
+import { secondPersonContext, signUp, send, unique, waitConnected } from './helpers';
 
 test('two people sign up, share a room and chat live both ways', async ({ browser }) => {
   const aliceContext = await browser.newContext();
-  const bobContext = await browser.newContext();
+  const bobContext = await secondPersonContext(browser);
   const alice = await aliceContext.newPage();
   const bob = await bobContext.newPage();
   const dialogs: string[] = [];
@@ -17,6 +17,9 @@ test('two people sign up, share a room and chat live both ways', async ({ browse
   const roomName = unique('Lobby');
   await signUp(alice, aliceName);
   await signUp(bob, bobName);
+  // In the two-node run, Bob's page (and so his socket) is the second node's.
+  const secondNode = process.env.NATTER_URL_2;
+  if (secondNode) expect(new URL(bob.url()).origin).toBe(new URL(secondNode).origin);
 
   // Alice creates the room and lands in it.
   await alice.getByLabel('Room name').fill(roomName);

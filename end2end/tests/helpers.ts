@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test';
+import { expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
 
 /** A name no earlier run used, so tests never collide in a reused database. */
 export function unique(prefix: string): string {
@@ -23,4 +23,14 @@ export async function send(page: Page, text: string): Promise<void> {
   await box.fill(text);
   await box.press('Enter');
   await expect(box).toHaveValue('');
+}
+
+/**
+ * A browser context for a test's second person. With NATTER_URL_2 set (the
+ * run against two MariaDB + Redis nodes), it talks to the second node, so
+ * every exchange between the two people crosses the cluster.
+ */
+export async function secondPersonContext(browser: Browser): Promise<BrowserContext> {
+  const second = process.env.NATTER_URL_2;
+  return browser.newContext(second ? { baseURL: second } : {});
 }

@@ -1,9 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { signUp, send, unique, waitConnected } from './helpers';
+import { secondPersonContext, signUp, send, unique, waitConnected } from './helpers';
 
 test('a private room is shown only to the members its owner adds, and removal takes effect live', async ({ browser }) => {
   const ownerContext = await browser.newContext();
-  const guestContext = await browser.newContext();
+  const guestContext = await secondPersonContext(browser);
   const owner = await ownerContext.newPage();
   const guest = await guestContext.newPage();
   const guestName = unique('guest');
@@ -20,7 +20,7 @@ test('a private room is shown only to the members its owner adds, and removal ta
   // Not a member: not listed, and the address shows nothing.
   await guest.reload();
   await expect(guest.getByRole('link', { name: roomName })).toHaveCount(0);
-  await guest.goto(owner.url());
+  await guest.goto(new URL(owner.url()).pathname);
   await expect(guest.getByRole('alert')).toHaveText('That room does not exist.');
 
   // The owner adds the guest.
@@ -45,7 +45,7 @@ test('a private room is shown only to the members its owner adds, and removal ta
 });
 
 test('a direct message opens the private room of the two, and only they see it', async ({ browser }) => {
-  const contexts = [await browser.newContext(), await browser.newContext()];
+  const contexts = [await browser.newContext(), await secondPersonContext(browser)];
   const [ann, bob] = await Promise.all(contexts.map((c) => c.newPage()));
   const annName = unique('ann');
   const bobName = unique('bob');

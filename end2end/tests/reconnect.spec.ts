@@ -1,9 +1,9 @@
 import { test, expect, type WebSocketRoute } from '@playwright/test';
-import { signUp, send, unique, waitConnected } from './helpers';
+import { secondPersonContext, signUp, send, unique, waitConnected } from './helpers';
 
 test('a dropped connection resumes: the outbox is re-sent once and missed messages arrive', async ({ browser }) => {
   const aliceContext = await browser.newContext();
-  const bobContext = await browser.newContext();
+  const bobContext = await secondPersonContext(browser);
   const alice = await aliceContext.newPage();
   const bob = await bobContext.newPage();
 

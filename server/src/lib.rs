@@ -23,15 +23,15 @@
 pub mod admin;
 pub mod bus;
 pub mod config;
-pub mod guard;
-pub mod health;
-pub mod hub;
-pub mod ledger;
-pub mod mailbox;
+pub(crate) mod guard;
+pub(crate) mod health;
+pub(crate) mod hub;
+pub(crate) mod ledger;
+pub(crate) mod mailbox;
 pub mod node;
-pub mod origin;
-pub mod sessions;
-pub mod state;
+pub(crate) mod origin;
+pub(crate) mod sessions;
+pub(crate) mod state;
 pub mod ws;
 
 use crate::bus::RedisBus;

@@ -40,11 +40,11 @@ struct Unpublished {
 pub struct Node {
     /// Random per process: connection ids are `node:n`, unique across the cluster.
     pub id: String,
-    pub hub: Hub,
+    pub(crate) hub: Hub,
     pub presence: Presence,
     pub redis: Option<RedisBus>,
     /// What this node delivered, to deliver every message once.
-    pub ledger: Ledger,
+    pub(crate) ledger: Ledger,
     /// What each user may do in each room (forgotten on `AccessChanged`).
     pub access: AccessControl,
     store: Store,
@@ -59,7 +59,7 @@ pub struct Node {
     presence_dirty: std::sync::Mutex<std::collections::HashSet<RoomId>>,
     presence_wake: tokio::sync::Notify,
     /// The sessions of this node's sockets, re-checked together.
-    pub sessions: Arc<crate::sessions::SessionWatch>,
+    pub(crate) sessions: Arc<crate::sessions::SessionWatch>,
     /// Open sockets per user on this node, for the per-user cap.
     sockets: std::sync::Mutex<HashMap<UserId, u32>>,
     /// Room events for [`Node::run_publisher`], in the order published.

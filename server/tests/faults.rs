@@ -20,6 +20,7 @@ async fn drain_messages(ws: &mut common::Ws, quiet: Duration) -> Vec<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn a_message_the_bus_lost_reaches_the_other_node_from_the_database_once() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let one = env.node().await;
@@ -53,6 +54,7 @@ async fn a_message_the_bus_lost_reaches_the_other_node_from_the_database_once() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn a_message_another_node_could_not_publish_is_filled_in_ahead_of_later_ones() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let mut config = env.config();
@@ -112,6 +114,7 @@ async fn until_healthy(server: &TestServer) {
 /// lookup must not become one, or it would already hold the joiner and the
 /// join would never be announced.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn who_joined_during_a_redis_outage_hears_of_the_next_joiner() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let url = env.redis_url.clone().unwrap();
@@ -173,6 +176,7 @@ async fn who_joined_during_a_redis_outage_hears_of_the_next_joiner() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn with_redis_down_a_node_keeps_its_rooms_going_and_says_degraded() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let (server, redis) = env.node_behind_redis_proxy().await;
@@ -202,6 +206,7 @@ async fn with_redis_down_a_node_keeps_its_rooms_going_and_says_degraded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn with_the_database_unreachable_a_send_fails_retryably_and_its_retry_lands_once() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let (server, db) = env.node_behind_database_proxy().await;
@@ -259,6 +264,7 @@ async fn with_the_database_unreachable_a_send_fails_retryably_and_its_retry_land
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn a_client_that_stops_reading_is_cut_off_and_the_room_goes_on() {
     let env = Environment::new(Backend::Embedded).await;
     let server = env.node().await;
@@ -314,6 +320,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_the_room_goes_on() {
 /// answer waits to be written, so it holds a bounded amount for it, closes it
 /// when its writes stall, and the room goes on for everyone else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn a_client_that_asks_and_never_reads_costs_the_server_a_bounded_amount() {
     const REQUESTS: usize = 256;
     let env = Environment::new(Backend::MariaDbRedis).await;
@@ -383,6 +390,7 @@ async fn a_client_that_asks_and_never_reads_costs_the_server_a_bounded_amount() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn a_connection_that_never_answers_pings_is_closed_and_goes_offline() {
     let env = Environment::new(Backend::Embedded).await;
     let mut config = env.config();
@@ -446,6 +454,7 @@ impl Process {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_duplicates() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let mut config = env.config();
@@ -518,6 +527,7 @@ async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_dup
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn presence_lost_with_a_redis_restart_is_rebuilt_within_its_ttl() {
     use fred::prelude::*;
     let env = Environment::new(Backend::MariaDbRedis).await;

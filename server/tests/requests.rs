@@ -169,6 +169,7 @@ async fn malformed_server_function_requests_are_answered_400_and_store_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
 async fn a_request_stuck_on_the_database_is_answered_503_at_its_deadline() {
     let env = Environment::new(Backend::MariaDbRedis).await;
     let mut config = env.config();

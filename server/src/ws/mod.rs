@@ -33,7 +33,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// says it, so this costs no extra reads.
 const READ_BUFFER_BYTES: usize = 256;
 
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if !crate::origin::origin_allowed(&headers, &state.config.allowed_origins) {
         return (StatusCode::FORBIDDEN, "This origin may not open a Natter socket.").into_response();
     }

@@ -630,7 +630,10 @@ impl Ws {
 }
 
 /// Defines `mod embedded` and `mod mariadb_redis`, each running `$body`
-/// (an async fn taking a [`Backend`]) as one test per name.
+/// (an async fn taking a [`Backend`]) as one test per name. The second set
+/// needs MariaDB and Redis, so it is `#[ignore]`d: plain `cargo test` runs
+/// on the embedded default alone, and `cargo test -- --include-ignored`
+/// (what `.ci/test` runs) runs both.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -645,6 +648,7 @@ macro_rules! on_both_backends {
         mod mariadb_redis {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MariaDB and Redis: cargo test -- --include-ignored"]
                 async fn $name() {
                     super::$name($crate::common::Backend::MariaDbRedis).await
                 }

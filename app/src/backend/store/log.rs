@@ -35,7 +35,7 @@ impl NewMessage {
         }
     }
 
-    /// Binds this message's row, in [`INSERT_EVENTS`]' column order.
+    /// Binds this message's row, in the column order of [`insert_events`].
     pub(super) fn bind_row<'q>(
         &'q self,
         query: Query<'q, sqlx::Any, AnyArguments>,

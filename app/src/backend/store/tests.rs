@@ -201,6 +201,7 @@ impl MariaDb {
 /// returns to the pool), not two: a connection that came back moments
 /// ago is not pinged again before its next query.
 #[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
 async fn mariadb_a_busy_connection_is_not_pinged_before_each_query() {
     let (store, db) = MariaDb::store("natter_ping").await;
     // One connection, so its session's counters see every ping.
@@ -229,6 +230,7 @@ async fn mariadb_a_busy_connection_is_not_pinged_before_each_query() {
 /// The writer's batches on MariaDB, with their ids from `INSERT …
 /// RETURNING` and read back as on MySQL.
 #[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
 async fn mariadb_batches_get_their_ids_with_and_without_returning() {
     for returning in [true, false] {
         let (store, db) = MariaDb::store("natter_batch").await;
@@ -380,6 +382,7 @@ async fn keyset_pages_walk_back_to_the_first_message() {
 /// wrote everything (so `users` is tiny and tempting to read first).
 /// Needs MariaDB (`TEST_MYSQL_URL`, default the local server's `test`).
 #[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
 async fn mariadb_reads_a_keyset_page_from_the_range_without_sorting_the_room() {
     let (store, db) = MariaDb::store("natter_plan").await;
     let me = store.create_user(&name("ann"), "hash").await.unwrap();
@@ -566,6 +569,7 @@ async fn sqlite_messages_become_events_keeping_ids_and_sequences() {
 
 /// Needs MariaDB (`TEST_MYSQL_URL`, default the local server's `test`).
 #[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
 async fn mariadb_messages_become_events_keeping_ids_and_sequences() {
     let db = MariaDb::empty("natter_upgrade").await;
     messages_become_events_keeping_ids_and_sequences(&db.url, "mysql").await;
@@ -591,6 +595,7 @@ async fn schema_of(pool: &sqlx::AnyPool, sqlite: bool) -> std::collections::BTre
 /// The two migration folders must build the same tables with the same
 /// columns: the one set of queries runs on both. Needs MariaDB.
 #[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
 async fn mariadb_and_sqlite_migrations_build_the_same_tables_and_columns() {
     let (sqlite, path) = store().await;
     let (mariadb, db) = MariaDb::store("natter_parity").await;
