@@ -38,6 +38,13 @@ install_browser_tools() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
+  # Without a colour-emoji font Chromium draws emoji as empty boxes, and the
+  # screenshots (and anyone checking them) cannot tell an emoji from a bug.
+  if [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+    say "Installing Debian's colour-emoji font"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null
+  fi
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     say "Installing the end-to-end test packages (npm)"
     (cd "$ROOT/end2end" && npm ci --no-audit --no-fund)
