@@ -185,12 +185,12 @@ pub async fn direct_message(username: String) -> Result<RoomId, ApiError> {
 /// The room and its newest messages, for the first paint.
 #[server(endpoint = "room")]
 pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
-    use crate::backend::{current_user, services};
+    use crate::backend::{Access, current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
-    let (row, _) = services.access.room(me.id, RoomId(room)).await?;
+    let (row, access) = services.access.room(me.id, RoomId(room)).await?;
     services.access.opened(me.id, row.id).await?;
-    let (messages, has_older) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
+    let (messages, has_older, as_of) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
     let members = if row.private {
         services.store.members(row.id).await?
     } else {
@@ -202,7 +202,9 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         topic: row.topic,
         messages,
         has_older,
+        as_of,
         owner: row.owner == me.id,
+        moderator: access >= Access::Moderate,
         me,
         private: row.private,
         direct: row.direct,
@@ -219,8 +221,12 @@ pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiEr
     let room = RoomId(room);
     // A public room's answer is remembered, saving a query on every page.
     services.access.require(me.id, room, Access::Read).await?;
-    let (messages, has_older) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
-    Ok(HistoryPage { messages, has_older })
+    let (messages, has_older, as_of) = services.store.messages_before(room, Some(before), PAGE_SIZE).await?;
+    Ok(HistoryPage {
+        messages,
+        has_older,
+        as_of,
+    })
 }
 
 /// A private room as its owner may manage it: the members, after a change.

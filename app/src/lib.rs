@@ -9,10 +9,12 @@
 //! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
 //! - [`outbox`]: unacknowledged messages kept in the browser's storage across reloads.
 //! - [`timeline`]: a room page's chat state as plain data: server frames in, what to render out.
+//! - [`emoji`]: emoji names, search, `:shortcode:` suggestions and the "large emoji" rule.
 //! - `backend` (server only): storage, access, room events, accounts and presence.
 
 pub(crate) mod api;
 pub(crate) mod components;
+pub(crate) mod emoji;
 pub(crate) mod live;
 pub(crate) mod outbox;
 pub(crate) mod pages;

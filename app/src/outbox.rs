@@ -7,7 +7,7 @@
 //! Logging out forgets every stored message: they are that person's words,
 //! and the next person on the machine should not find (or send) them.
 
-use crate::protocol::RoomId;
+use crate::protocol::{Quote, RoomId};
 use serde::{Deserialize, Serialize};
 
 /// A message of ours the server has not acknowledged yet.
@@ -17,6 +17,9 @@ pub struct Pending {
     pub body: String,
     /// Why the server refused it for good; `None` while it is (re)sending.
     pub failed: Option<String>,
+    /// The message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
 }
 
 /// Every key this module writes starts with this.

@@ -13,7 +13,7 @@ use std::fmt;
 pub struct UserId(pub i64);
 
 /// A room's database id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RoomId(pub i64);
 
@@ -56,17 +56,122 @@ pub struct RoomSummary {
     pub direct: bool,
 }
 
-/// A committed chat message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A committed chat message, in its current state (as of the page or
+/// frame that carries it; later [`Update`]s change it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: i64,
     pub room: RoomId,
     pub seq: Seq,
     pub author: String,
+    /// Empty once deleted.
     pub body: String,
     pub created_at: Millis,
     /// The sender's idempotency key; lets the sender match the message to its pending copy.
     pub client_id: String,
+    /// The message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
+    /// When it was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Millis>,
+    /// Deleted: shown as a tombstone; its text is gone from the server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Reactions, each emoji once, in the order they first came.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// How a reply shows the message it answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The original's id.
+    pub id: i64,
+    /// The original's sequence: where to scroll to (or load history back to).
+    pub seq: Seq,
+    pub author: String,
+    /// The start of the original's text (empty once it is deleted).
+    pub excerpt: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// Most characters of the original a quote carries.
+pub const QUOTE_CHARS: usize = 120;
+
+impl Quote {
+    /// The excerpt of `body` a quote shows: its first [`QUOTE_CHARS`]
+    /// characters, on one line.
+    pub fn excerpt(body: &str) -> String {
+        let mut out: String = body
+            .chars()
+            .take(QUOTE_CHARS)
+            .map(|c| if c == '\n' { ' ' } else { c })
+            .collect();
+        if body.chars().nth(QUOTE_CHARS).is_some() {
+            out.push('…');
+        }
+        out
+    }
+}
+
+/// One emoji on a message and who reacted with it, in the order they did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub users: Vec<String>,
+}
+
+/// Most distinct emoji on one message.
+pub const REACTIONS_PER_MESSAGE: usize = 20;
+
+/// A change to a message already posted, logged under the room's next sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    pub room: RoomId,
+    pub seq: Seq,
+    /// The event's own id.
+    pub id: i64,
+    /// The message it changes.
+    pub message: i64,
+    /// Who made the change.
+    pub by: String,
+    pub at: Millis,
+    /// The idempotency key of the frame that made it.
+    pub client_id: String,
+    pub change: Change,
+}
+
+/// What an [`Update`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// The message's text is now `body`.
+    Edited { body: String },
+    /// The message is gone: a tombstone from now on, without reactions.
+    Deleted,
+    /// `by` added `emoji`.
+    Reacted { emoji: String },
+    /// `by` took `emoji` back.
+    Unreacted { emoji: String },
+}
+
+/// One event of a room's log, as catch-up replays it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogEntry {
+    Posted(ChatMessage),
+    Updated(Update),
+}
+
+impl LogEntry {
+    pub fn seq(&self) -> Seq {
+        match self {
+            LogEntry::Posted(m) => m.seq,
+            LogEntry::Updated(u) => u.seq,
+        }
+    }
 }
 
 /// What the room page needs for its first (server-rendered) paint.
@@ -79,12 +184,17 @@ pub struct RoomPage {
     pub messages: Vec<ChatMessage>,
     /// Whether messages older than the first one exist.
     pub has_older: bool,
+    /// The room's last sequence when `messages` were read: they include
+    /// every change up to it, and the client catches up from it.
+    pub as_of: Seq,
     pub me: Me,
     pub private: bool,
     /// A direct conversation: its two members are fixed.
     pub direct: bool,
     /// The viewer created the room (and manages a private room's members).
     pub owner: bool,
+    /// The viewer may delete others' messages here.
+    pub moderator: bool,
     /// A private room's members; empty for a public room.
     pub members: Vec<String>,
 }
@@ -94,6 +204,8 @@ pub struct RoomPage {
 pub struct HistoryPage {
     pub messages: Vec<ChatMessage>,
     pub has_older: bool,
+    /// As [`RoomPage::as_of`].
+    pub as_of: Seq,
 }
 
 /// Frames the browser sends over the WebSocket.
@@ -110,6 +222,31 @@ pub enum ClientFrame {
         room: RoomId,
         client_id: String,
         body: String,
+        /// The id of the message this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+    },
+    /// Replace the text of one's own message. `client_id` as for `send`,
+    /// here and in `delete` and `react`: a retry is applied once.
+    Edit {
+        room: RoomId,
+        client_id: String,
+        message: i64,
+        body: String,
+    },
+    /// Delete a message: one's own, or any in a room one owns.
+    Delete {
+        room: RoomId,
+        client_id: String,
+        message: i64,
+    },
+    /// Add (`on`) or take back one's reaction `emoji` to a message.
+    React {
+        room: RoomId,
+        client_id: String,
+        message: i64,
+        emoji: String,
+        on: bool,
     },
     /// Ask for messages after `since` again (the client saw a gap or a `more` catch-up).
     CatchUp { room: RoomId, since: Seq },
@@ -121,16 +258,22 @@ pub enum ClientFrame {
 pub enum ServerFrame {
     /// The connection is in the room; who is online now.
     Joined { room: RoomId, online: Vec<String> },
-    /// Messages after the requested sequence, in order. `more` means the server
-    /// stopped at its replay limit and the client must ask again from the last one.
+    /// The room's events after the requested sequence, in order. `more` means
+    /// the server stopped at its replay limit and the client must ask again
+    /// from the last one. A replayed message comes in its current state
+    /// (deleted ones as tombstones); the updates after it bring it there.
     CatchUp {
         room: RoomId,
-        messages: Vec<ChatMessage>,
+        events: Vec<LogEntry>,
         more: bool,
     },
     /// A new message in a room the connection has joined.
     Message { message: ChatMessage },
-    /// The sender's message is committed: sent only after the database commit.
+    /// A change to a message in a room the connection has joined.
+    Update { update: Update },
+    /// The sender's message (or edit, deletion, reaction) is committed: sent
+    /// only after the database commit. `seq` 0: a reaction that was already
+    /// so; nothing was logged.
     Ack {
         room: RoomId,
         client_id: String,
@@ -269,6 +412,32 @@ mod tests {
             body: "line one\nline two <b>不</b>".into(),
             created_at: 1_764_000_000_000,
             client_id: "c-1".into(),
+            reply_to: Some(Quote {
+                id: 5,
+                seq: 40,
+                author: "bob".into(),
+                excerpt: "earlier".into(),
+                deleted: false,
+            }),
+            edited_at: Some(1_764_000_000_500),
+            deleted: false,
+            reactions: vec![Reaction {
+                emoji: "👍".into(),
+                users: vec!["bob".into()],
+            }],
+        }
+    }
+
+    fn update(change: Change) -> Update {
+        Update {
+            room: RoomId(3),
+            seq: 43,
+            id: 9,
+            message: 7,
+            by: "bob".into(),
+            at: 1_764_000_000_900,
+            client_id: "u-1".into(),
+            change,
         }
     }
 
@@ -284,6 +453,31 @@ mod tests {
                 room: RoomId(2),
                 client_id: "abc".into(),
                 body: "hi 👋".into(),
+                reply_to: None,
+            },
+            ClientFrame::Send {
+                room: RoomId(2),
+                client_id: "abd".into(),
+                body: "yes".into(),
+                reply_to: Some(7),
+            },
+            ClientFrame::Edit {
+                room: RoomId(2),
+                client_id: "e".into(),
+                message: 7,
+                body: "fixed".into(),
+            },
+            ClientFrame::Delete {
+                room: RoomId(2),
+                client_id: "d".into(),
+                message: 7,
+            },
+            ClientFrame::React {
+                room: RoomId(2),
+                client_id: "r".into(),
+                message: 7,
+                emoji: "👍".into(),
+                on: true,
             },
             ClientFrame::CatchUp {
                 room: RoomId(2),
@@ -305,10 +499,27 @@ mod tests {
             },
             ServerFrame::CatchUp {
                 room: RoomId(1),
-                messages: vec![message()],
+                events: vec![
+                    LogEntry::Posted(message()),
+                    LogEntry::Updated(update(Change::Edited { body: "new".into() })),
+                    LogEntry::Updated(update(Change::Deleted)),
+                ],
                 more: true,
             },
             ServerFrame::Message { message: message() },
+            ServerFrame::Message {
+                message: ChatMessage {
+                    deleted: true,
+                    body: String::new(),
+                    ..message()
+                },
+            },
+            ServerFrame::Update {
+                update: update(Change::Reacted { emoji: "👍".into() }),
+            },
+            ServerFrame::Update {
+                update: update(Change::Unreacted { emoji: "👍".into() }),
+            },
             ServerFrame::Ack {
                 room: RoomId(1),
                 client_id: "x".into(),
@@ -342,6 +553,31 @@ mod tests {
         .unwrap();
         assert_eq!(json["type"], "catch_up");
         assert_eq!(json["room"], 5);
+    }
+
+    #[test]
+    fn a_send_without_reply_to_still_parses_and_plain_messages_stay_small() {
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"send","room":1,"client_id":"a","body":"hi"}"#).unwrap();
+        assert!(matches!(frame, ClientFrame::Send { reply_to: None, .. }));
+        let plain = ChatMessage {
+            body: "hi".into(),
+            ..ChatMessage::default()
+        };
+        let json = serde_json::to_string(&plain).unwrap();
+        for absent in ["reply_to", "edited_at", "deleted", "reactions"] {
+            assert!(!json.contains(absent), "{absent} in {json}");
+        }
+    }
+
+    #[test]
+    fn a_quote_is_the_first_line_of_the_original_cut_short() {
+        assert_eq!(Quote::excerpt("one\ntwo"), "one two");
+        let long = "字".repeat(QUOTE_CHARS + 1);
+        let quote = Quote::excerpt(&long);
+        assert_eq!(quote.chars().count(), QUOTE_CHARS + 1);
+        assert!(quote.ends_with('…'));
+        assert_eq!(Quote::excerpt(&"a".repeat(QUOTE_CHARS)), "a".repeat(QUOTE_CHARS));
     }
 
     #[test]

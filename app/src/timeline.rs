@@ -3,7 +3,11 @@
 //!
 //! Committed messages are keyed by their sequence, so order and
 //! de-duplication come from the server's numbering (a message that arrives
-//! both live and in a catch-up is shown once). The sender's own messages stay
+//! both live and in a catch-up is shown once). Every event of the room's log
+//! (a message, an edit, a deletion, a reaction) is applied once and in
+//! sequence order: the page starts as of a sequence, events up to it are
+//! already in it, and an event beyond a hole waits for the hole to fill (a
+//! message beyond it is shown at once). The sender's own messages stay
 //! [`Pending`] until the server acknowledges them after the commit; join and
 //! leave notices sit after the message that was last when they happened.
 //!
@@ -12,8 +16,10 @@
 //! keeps every transition unit-testable on the server's target.
 
 use crate::outbox::Pending;
-use crate::protocol::{ChatMessage, ErrorCode, RoomId, Seq, ServerFrame, apply_presence};
-use std::collections::BTreeMap;
+use crate::protocol::{
+    Change, ChatMessage, ErrorCode, LogEntry, Quote, Reaction, RoomId, Seq, ServerFrame, Update, apply_presence,
+};
+use std::collections::{BTreeMap, VecDeque};
 
 /// One room's messages, pending sends, notices and online list.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,8 +29,20 @@ pub struct Timeline {
     /// The reader's username: acknowledged messages are theirs, and only
     /// their own committed messages settle a pending one.
     me: String,
-    /// Committed messages by sequence; a gap is a message not received yet.
+    /// Committed messages by sequence.
     messages: BTreeMap<Seq, ChatMessage>,
+    /// Every event of the room's log up to here is reflected in `messages`.
+    applied: Seq,
+    /// Events received beyond a hole after `applied`, applied once it fills.
+    ahead: BTreeMap<Seq, LogEntry>,
+    /// The last updates applied, newest last: an older page read before
+    /// some of them gets them applied too (see [`Timeline::older_page_loaded`]).
+    recent: VecDeque<Update>,
+    /// The newest update dropped from `recent` (0: none).
+    forgotten: Seq,
+    /// Client ids of the reader's edits, deletions and reactions not yet
+    /// acknowledged: an error for one is shown.
+    changing: Vec<String>,
     /// The reader's messages not acknowledged yet, oldest first.
     pending: Vec<Pending>,
     /// Join/leave notices, in the order they came.
@@ -75,15 +93,27 @@ pub enum FollowUp {
     ResendLater { client_id: String },
     /// Show this under the compose box.
     ShowError(String),
+    /// An older page was read before events this page has applied since,
+    /// and too many came to apply them to it here: fetch it again.
+    ReloadOlder,
 }
 
+/// Most updates kept in [`Timeline::recent`].
+const RECENT_UPDATES: usize = 1000;
+
 impl Timeline {
-    /// The state of a freshly rendered page: its first page of history.
-    pub fn new(room: RoomId, me: String, messages: Vec<ChatMessage>, has_older: bool) -> Self {
+    /// The state of a freshly rendered page: its first page of history,
+    /// current as of sequence `as_of`.
+    pub fn new(room: RoomId, me: String, messages: Vec<ChatMessage>, has_older: bool, as_of: Seq) -> Self {
         Timeline {
             room,
             me,
             messages: messages.into_iter().map(|m| (m.seq, m)).collect(),
+            applied: as_of,
+            ahead: BTreeMap::new(),
+            recent: VecDeque::new(),
+            forgotten: 0,
+            changing: Vec::new(),
             pending: Vec::new(),
             notices: Vec::new(),
             online: Vec::new(),
@@ -99,26 +129,15 @@ impl Timeline {
                 self.online = online;
                 None
             }
-            ServerFrame::CatchUp {
-                room: r,
-                messages,
-                more,
-            } if r == room => {
-                for m in messages {
-                    self.insert(m);
+            ServerFrame::CatchUp { room: r, events, more } if r == room => {
+                for entry in events {
+                    self.receive(entry);
                 }
                 // The server stopped at its replay limit: ask for the rest.
-                more.then(|| FollowUp::CatchUp {
-                    since: self.contiguous_end(),
-                })
+                (more || !self.ahead.is_empty()).then_some(FollowUp::CatchUp { since: self.applied })
             }
-            ServerFrame::Message { message } if message.room == room => {
-                let seq = message.seq;
-                let expected = self.contiguous_end() + 1;
-                self.insert(message);
-                // A hole before this message: ask for what is missing.
-                (seq > expected && expected > 1).then_some(FollowUp::CatchUp { since: expected - 1 })
-            }
+            ServerFrame::Message { message } if message.room == room => self.receive_live(LogEntry::Posted(message)),
+            ServerFrame::Update { update } if update.room == room => self.receive_live(LogEntry::Updated(update)),
             ServerFrame::Ack {
                 room: r,
                 client_id,
@@ -126,22 +145,24 @@ impl Timeline {
                 seq,
                 created_at,
             } if r == room => {
+                self.changing.retain(|c| *c != client_id);
                 // Only a pending message settles: a repeated ack finds none.
-                let body = self
-                    .pending
-                    .iter()
-                    .find(|p| p.client_id == client_id)
-                    .map(|p| p.body.clone());
-                if let Some(body) = body {
-                    self.insert(ChatMessage {
+                let pending = self.pending.iter().find(|p| p.client_id == client_id).cloned();
+                if let Some(p) = pending
+                    && seq > 0
+                {
+                    let message = ChatMessage {
                         id,
                         room,
                         seq,
                         author: self.me.clone(),
-                        body,
+                        body: p.body,
                         created_at,
                         client_id,
-                    });
+                        reply_to: p.reply_to,
+                        ..ChatMessage::default()
+                    };
+                    return self.receive_live(LogEntry::Posted(message));
                 }
                 None
             }
@@ -161,6 +182,14 @@ impl Timeline {
                 let id = self.notices.len() as u64;
                 self.notices.push(Notice { id, after, text });
                 None
+            }
+            ServerFrame::Error {
+                message,
+                client_id: Some(client_id),
+                ..
+            } if self.changing.contains(&client_id) => {
+                self.changing.retain(|c| *c != client_id);
+                Some(FollowUp::ShowError(message))
             }
             ServerFrame::Error {
                 code,
@@ -191,6 +220,44 @@ impl Timeline {
         }
     }
 
+    /// A live event: applied, or, beyond a hole, held and the hole asked for.
+    fn receive_live(&mut self, entry: LogEntry) -> Option<FollowUp> {
+        let seq = entry.seq();
+        self.receive(entry);
+        self.ahead
+            .contains_key(&seq)
+            .then_some(FollowUp::CatchUp { since: self.applied })
+    }
+
+    /// An event of the log, live or replayed: applied now if it is the next
+    /// one, held if a hole comes before it, dropped if already reflected.
+    fn receive(&mut self, entry: LogEntry) {
+        let seq = entry.seq();
+        if seq <= self.applied {
+            return;
+        }
+        if let LogEntry::Posted(message) = &entry {
+            // Shown at once, even beyond a hole.
+            self.insert(message.clone());
+        }
+        self.ahead.insert(seq, entry);
+        while let Some(entry) = self.ahead.remove(&(self.applied + 1)) {
+            self.applied += 1;
+            match entry {
+                LogEntry::Posted(message) => self.insert(message),
+                LogEntry::Updated(update) => {
+                    apply_update(self.messages.values_mut(), &update);
+                    if self.recent.len() == RECENT_UPDATES
+                        && let Some(dropped) = self.recent.pop_front()
+                    {
+                        self.forgotten = dropped.seq;
+                    }
+                    self.recent.push_back(update);
+                }
+            }
+        }
+    }
+
     /// A committed message: it replaces any copy with its sequence, and
     /// settles the reader's pending message with its client id.
     fn insert(&mut self, message: ChatMessage) {
@@ -200,27 +267,40 @@ impl Timeline {
         self.messages.insert(message.seq, message);
     }
 
-    /// The last sequence up to which this page has every message: where a
-    /// catch-up resumes. Holes (a message skipped by a reordering) stop it.
+    /// The sequence up to which this page reflects the room's log: where a
+    /// catch-up resumes. A hole (an event skipped by a reordering) stops it.
     pub fn contiguous_end(&self) -> Seq {
-        let mut iter = self.messages.keys();
-        let Some(&first) = iter.next() else { return 0 };
-        let mut end = first;
-        for &seq in iter {
-            if seq != end + 1 {
-                break;
-            }
-            end = seq;
-        }
-        end
+        self.applied
+    }
+
+    /// Notes an edit, deletion or reaction the reader sent, so that an
+    /// error for it is shown.
+    pub fn changing(&mut self, client_id: String) {
+        self.changing.push(client_id);
+    }
+
+    /// The committed message with this sequence, if it is on the page.
+    pub fn message_at(&self, seq: Seq) -> Option<&ChatMessage> {
+        self.messages.get(&seq)
+    }
+
+    /// The committed message with this id, if it is on the page.
+    pub fn message(&self, id: i64) -> Option<&ChatMessage> {
+        self.messages.values().find(|m| m.id == id)
+    }
+
+    /// The reader's newest message that can still be edited.
+    pub fn my_last_message(&self) -> Option<&ChatMessage> {
+        self.messages.values().rev().find(|m| m.author == self.me && !m.deleted)
     }
 
     /// A message the reader has just sent, shown until it is acknowledged.
-    pub fn queue_pending(&mut self, client_id: String, body: String) {
+    pub fn queue_pending(&mut self, client_id: String, body: String, reply_to: Option<Quote>) {
         self.pending.push(Pending {
             client_id,
             body,
             failed: None,
+            reply_to,
         });
     }
 
@@ -263,10 +343,27 @@ impl Timeline {
         self.pending.iter().filter(|p| p.failed.is_none()).cloned().collect()
     }
 
-    /// Adds a page of older history (it goes before what is here).
-    pub fn older_page_loaded(&mut self, messages: Vec<ChatMessage>, has_older: bool) {
-        self.messages.extend(messages.into_iter().map(|m| (m.seq, m)));
+    /// Adds a page of older history (it goes before what is here), current
+    /// as of `as_of`. Updates this page applied after that are applied to
+    /// it too, from [`Timeline::recent`]; if some are no longer there, the
+    /// page is not taken and must be fetched again.
+    #[must_use]
+    pub fn older_page_loaded(&mut self, messages: Vec<ChatMessage>, has_older: bool, as_of: Seq) -> Option<FollowUp> {
+        let mut page: Vec<ChatMessage> = messages
+            .into_iter()
+            .filter(|m| !self.messages.contains_key(&m.seq))
+            .collect();
+        if as_of < self.applied {
+            if self.forgotten > as_of {
+                return Some(FollowUp::ReloadOlder);
+            }
+            for update in self.recent.iter().filter(|u| u.seq > as_of) {
+                apply_update(page.iter_mut(), update);
+            }
+        }
+        self.messages.extend(page.into_iter().map(|m| (m.seq, m)));
         self.has_older = has_older;
+        None
     }
 
     /// The sequence of the first message here: older pages end before it.
@@ -308,6 +405,50 @@ impl Timeline {
     }
 }
 
+/// Applies `update` to whichever of `messages` it concerns: the message it
+/// changes, and replies quoting it. A deleted message changes no more.
+pub fn apply_update<'a>(messages: impl Iterator<Item = &'a mut ChatMessage>, update: &Update) {
+    for m in messages {
+        if m.id == update.message && !m.deleted {
+            match &update.change {
+                Change::Edited { body } => {
+                    m.body.clone_from(body);
+                    m.edited_at = Some(update.at);
+                }
+                Change::Deleted => {
+                    m.deleted = true;
+                    m.body.clear();
+                    m.reactions.clear();
+                }
+                Change::Reacted { emoji } => match m.reactions.iter_mut().find(|r| r.emoji == *emoji) {
+                    Some(r) if r.users.contains(&update.by) => {}
+                    Some(r) => r.users.push(update.by.clone()),
+                    None => m.reactions.push(Reaction {
+                        emoji: emoji.clone(),
+                        users: vec![update.by.clone()],
+                    }),
+                },
+                Change::Unreacted { emoji } => {
+                    if let Some(r) = m.reactions.iter_mut().find(|r| r.emoji == *emoji) {
+                        r.users.retain(|u| *u != update.by);
+                    }
+                    m.reactions.retain(|r| !r.users.is_empty());
+                }
+            }
+        }
+        if let Some(q) = m.reply_to.as_mut().filter(|q| q.id == update.message && !q.deleted) {
+            match &update.change {
+                Change::Edited { body } => q.excerpt = Quote::excerpt(body),
+                Change::Deleted => {
+                    q.deleted = true;
+                    q.excerpt.clear();
+                }
+                Change::Reacted { .. } | Change::Unreacted { .. } => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,11 +465,14 @@ mod tests {
             body: format!("body {seq}"),
             created_at: 0,
             client_id: format!("c{seq}"),
+            ..ChatMessage::default()
         }
     }
 
     fn timeline(seqs: impl IntoIterator<Item = Seq>) -> Timeline {
-        Timeline::new(ROOM, ME.into(), seqs.into_iter().map(msg).collect(), false)
+        let messages: Vec<ChatMessage> = seqs.into_iter().map(msg).collect();
+        let as_of = messages.last().map_or(0, |m| m.seq);
+        Timeline::new(ROOM, ME.into(), messages, false, as_of)
     }
 
     fn live(message: ChatMessage) -> ServerFrame {
@@ -373,7 +517,9 @@ mod tests {
     #[test]
     fn catch_up_resumes_from_the_end_of_the_unbroken_run() {
         assert_eq!(timeline([]).contiguous_end(), 0);
-        let mut t = timeline([51, 52, 53, 55]);
+        let mut t = timeline([51, 52, 53]);
+        assert_eq!(t.contiguous_end(), 53);
+        assert_eq!(t.apply(live(msg(55))), Some(FollowUp::CatchUp { since: 53 }));
         assert_eq!(t.contiguous_end(), 53);
         assert_eq!(t.apply(live(msg(54))), None);
         assert_eq!(t.contiguous_end(), 55);
@@ -382,7 +528,7 @@ mod tests {
     #[test]
     fn an_ack_turns_the_pending_message_into_a_committed_one_exactly_once() {
         let mut t = timeline([1]);
-        t.queue_pending("x".into(), "hello".into());
+        t.queue_pending("x".into(), "hello".into(), None);
         assert_eq!(keys(&t), ["m1", "px"]);
 
         assert_eq!(t.apply(ack("x", 2)), None);
@@ -403,6 +549,164 @@ mod tests {
         assert_eq!(keys(&t), ["m1", "m2"]);
     }
 
+    fn update(seq: Seq, message: Seq, by: &str, change: Change) -> Update {
+        Update {
+            room: ROOM,
+            seq,
+            id: 1000 + seq,
+            message,
+            by: by.into(),
+            at: 50 + seq,
+            client_id: format!("u{seq}"),
+            change,
+        }
+    }
+
+    fn live_update(u: Update) -> ServerFrame {
+        ServerFrame::Update { update: u }
+    }
+
+    fn react(emoji: &str) -> Change {
+        Change::Reacted { emoji: emoji.into() }
+    }
+
+    fn unreact(emoji: &str) -> Change {
+        Change::Unreacted { emoji: emoji.into() }
+    }
+
+    fn edit(body: &str) -> Change {
+        Change::Edited { body: body.into() }
+    }
+
+    /// Message `seq` as the page shows it.
+    fn shown(t: &Timeline, seq: Seq) -> ChatMessage {
+        t.messages[&seq].clone()
+    }
+
+    fn chips(m: &ChatMessage) -> Vec<(String, Vec<String>)> {
+        m.reactions.iter().map(|r| (r.emoji.clone(), r.users.clone())).collect()
+    }
+
+    #[test]
+    fn edits_deletions_and_reactions_change_the_message_they_name() {
+        // Message ids equal their sequences in these tests.
+        let mut t = timeline([1, 2]);
+        assert_eq!(t.apply(live_update(update(3, 1, "bob", edit("fixed")))), None);
+        assert_eq!(shown(&t, 1).body, "fixed");
+        assert_eq!(shown(&t, 1).edited_at, Some(53));
+        assert_eq!(shown(&t, 2).body, "body 2", "only the named message changes");
+
+        assert_eq!(t.apply(live_update(update(4, 2, "bob", react("👍")))), None);
+        assert_eq!(t.apply(live_update(update(5, 2, "amy", react("👍")))), None);
+        assert_eq!(t.apply(live_update(update(6, 2, "amy", react("🎉")))), None);
+        // Twice from the same person counts once.
+        assert_eq!(t.apply(live_update(update(7, 2, "bob", react("👍")))), None);
+        assert_eq!(
+            chips(&shown(&t, 2)),
+            [
+                ("👍".to_owned(), vec!["bob".to_owned(), "amy".to_owned()]),
+                ("🎉".to_owned(), vec!["amy".to_owned()])
+            ]
+        );
+        assert_eq!(t.apply(live_update(update(8, 2, "amy", unreact("🎉")))), None);
+        assert_eq!(t.apply(live_update(update(9, 2, "bob", unreact("👍")))), None);
+        assert_eq!(chips(&shown(&t, 2)), [("👍".to_owned(), vec!["amy".to_owned()])]);
+
+        assert_eq!(t.apply(live_update(update(10, 2, "bob", Change::Deleted))), None);
+        let gone = shown(&t, 2);
+        assert!(gone.deleted && gone.body.is_empty() && gone.reactions.is_empty());
+        // A deleted message changes no more (a replayed older edit, a late reaction).
+        assert_eq!(t.apply(live_update(update(11, 2, "bob", edit("back")))), None);
+        assert_eq!(t.apply(live_update(update(12, 2, "amy", react("👍")))), None);
+        assert_eq!(shown(&t, 2), gone);
+        assert_eq!(t.contiguous_end(), 12);
+    }
+
+    #[test]
+    fn a_reply_quote_follows_the_original_edited_and_deleted() {
+        let mut t = timeline([1]);
+        let reply = ChatMessage {
+            reply_to: Some(Quote {
+                id: 1,
+                seq: 1,
+                author: "a".into(),
+                excerpt: "body 1".into(),
+                deleted: false,
+            }),
+            ..msg(2)
+        };
+        assert_eq!(t.apply(live(reply)), None);
+        assert_eq!(t.apply(live_update(update(3, 1, "a", edit("new words")))), None);
+        let quote = shown(&t, 2).reply_to.unwrap();
+        assert_eq!(quote.excerpt, "new words");
+        assert_eq!(t.apply(live_update(update(4, 1, "a", Change::Deleted))), None);
+        let quote = shown(&t, 2).reply_to.unwrap();
+        assert!(quote.deleted && quote.excerpt.is_empty());
+    }
+
+    #[test]
+    fn an_update_beyond_a_hole_waits_for_it_and_one_already_reflected_is_skipped() {
+        let mut t = timeline([1, 2]);
+        // Seq 3 (an unreaction) has not come yet: the reaction at 4 waits.
+        assert_eq!(
+            t.apply(live_update(update(4, 1, "bob", react("👍")))),
+            Some(FollowUp::CatchUp { since: 2 })
+        );
+        assert!(shown(&t, 1).reactions.is_empty());
+        let catch_up = ServerFrame::CatchUp {
+            room: ROOM,
+            events: vec![
+                LogEntry::Updated(update(3, 1, "bob", unreact("👍"))),
+                LogEntry::Updated(update(4, 1, "bob", react("👍"))),
+            ],
+            more: false,
+        };
+        assert_eq!(t.apply(catch_up), None);
+        assert_eq!(chips(&shown(&t, 1)), [("👍".to_owned(), vec!["bob".to_owned()])]);
+        // Seq 3 again (a repeated catch-up): already reflected, not re-applied.
+        assert_eq!(t.apply(live_update(update(3, 1, "bob", unreact("👍")))), None);
+        assert_eq!(chips(&shown(&t, 1)).len(), 1);
+        assert_eq!(t.contiguous_end(), 4);
+    }
+
+    #[test]
+    fn an_older_page_read_before_recent_updates_gets_them_too() {
+        let mut t = Timeline::new(ROOM, ME.into(), vec![msg(5)], true, 5);
+        assert_eq!(t.apply(live_update(update(6, 3, "bob", edit("later")))), None);
+        assert_eq!(t.apply(live_update(update(7, 5, "bob", react("👍")))), None);
+        // The page with message 3 was read as of 5, before the edit at 6.
+        assert_eq!(t.older_page_loaded(vec![msg(3), msg(4)], false, 5), None);
+        assert_eq!(shown(&t, 3).body, "later");
+        assert_eq!(shown(&t, 4).body, "body 4");
+        assert_eq!(chips(&shown(&t, 5)).len(), 1, "what was here is untouched");
+    }
+
+    #[test]
+    fn an_older_page_too_old_for_the_remembered_updates_is_fetched_again() {
+        let mut t = Timeline::new(ROOM, ME.into(), vec![msg(1)], true, 1);
+        for seq in 2..(2 + RECENT_UPDATES as Seq + 1) {
+            assert_eq!(t.apply(live_update(update(seq, 1, "bob", react("👍")))), None);
+        }
+        assert_eq!(t.older_page_loaded(vec![msg(0)], false, 1), Some(FollowUp::ReloadOlder));
+        assert!(t.has_older(), "the page was not taken");
+        assert_eq!(t.older_page_loaded(vec![msg(0)], false, t.contiguous_end()), None);
+    }
+
+    #[test]
+    fn an_error_for_the_readers_edit_or_reaction_is_shown() {
+        let mut t = timeline([1]);
+        t.changing("e1".into());
+        assert_eq!(
+            t.apply(error(ErrorCode::Forbidden, Some("e1"))),
+            Some(FollowUp::ShowError("no".into()))
+        );
+        t.changing("e2".into());
+        // Acknowledged (seq 0: nothing changed): then no error is expected.
+        assert_eq!(t.apply(ack("e2", 0)), None);
+        assert_eq!(keys(&t), ["m1"]);
+        assert_eq!(t.apply(error(ErrorCode::Invalid, Some("e2"))), None);
+    }
+
     #[test]
     fn an_ack_for_no_pending_message_adds_nothing() {
         let mut t = timeline([1]);
@@ -413,7 +717,7 @@ mod tests {
     #[test]
     fn another_authors_message_with_the_same_client_id_leaves_the_pending_one() {
         let mut t = timeline([1]);
-        t.queue_pending("c2".into(), "mine".into());
+        t.queue_pending("c2".into(), "mine".into(), None);
         assert_eq!(t.apply(live(msg(2))), None);
         assert_eq!(keys(&t), ["m1", "m2", "pc2"]);
     }
@@ -431,8 +735,9 @@ mod tests {
     }
 
     #[test]
-    fn a_live_message_into_an_empty_room_asks_for_nothing() {
-        let mut t = timeline([]);
+    fn a_page_current_as_of_a_sequence_expects_the_next_one() {
+        // Eight events, none of them a message on this page.
+        let mut t = Timeline::new(ROOM, ME.into(), vec![], false, 8);
         assert_eq!(t.apply(live(msg(9))), None);
         assert_eq!(t.contiguous_end(), 9);
     }
@@ -442,13 +747,13 @@ mod tests {
         let mut t = timeline([1]);
         let batch = ServerFrame::CatchUp {
             room: ROOM,
-            messages: vec![msg(2), msg(3)],
+            events: vec![LogEntry::Posted(msg(2)), LogEntry::Posted(msg(3))],
             more: true,
         };
         assert_eq!(t.apply(batch), Some(FollowUp::CatchUp { since: 3 }));
         let last = ServerFrame::CatchUp {
             room: ROOM,
-            messages: vec![msg(4)],
+            events: vec![LogEntry::Posted(msg(4))],
             more: false,
         };
         assert_eq!(t.apply(last), None);
@@ -461,7 +766,7 @@ mod tests {
         assert_eq!(t.apply(live(msg(3))), Some(FollowUp::CatchUp { since: 1 }));
         let batch = ServerFrame::CatchUp {
             room: ROOM,
-            messages: vec![msg(2), msg(3)],
+            events: vec![LogEntry::Posted(msg(2)), LogEntry::Posted(msg(3))],
             more: false,
         };
         assert_eq!(t.apply(batch), None);
@@ -494,9 +799,9 @@ mod tests {
     fn a_notice_in_an_empty_room_comes_before_later_messages() {
         let mut t = timeline([]);
         assert_eq!(t.apply(presence("bob", true)), None);
-        assert_eq!(t.apply(live(msg(5))), None);
-        t.queue_pending("x".into(), "hi".into());
-        assert_eq!(keys(&t), ["n0", "m5", "px"]);
+        assert_eq!(t.apply(live(msg(1))), None);
+        t.queue_pending("x".into(), "hi".into(), None);
+        assert_eq!(keys(&t), ["n0", "m1", "px"]);
     }
 
     #[test]
@@ -521,7 +826,7 @@ mod tests {
     #[test]
     fn frames_about_another_room_change_nothing() {
         let mut t = timeline([1]);
-        t.queue_pending("x".into(), "hi".into());
+        t.queue_pending("x".into(), "hi".into(), None);
         let before = t.clone();
         let other = RoomId(2);
         let frames = [
@@ -535,7 +840,7 @@ mod tests {
             },
             ServerFrame::CatchUp {
                 room: other,
-                messages: vec![msg(2)],
+                events: vec![LogEntry::Posted(msg(2))],
                 more: true,
             },
             live(ChatMessage { room: other, ..msg(9) }),
@@ -561,8 +866,8 @@ mod tests {
     #[test]
     fn a_refused_send_is_marked_failed_and_not_resent() {
         let mut t = timeline([]);
-        t.queue_pending("x".into(), "hi".into());
-        t.queue_pending("y".into(), "there".into());
+        t.queue_pending("x".into(), "hi".into(), None);
+        t.queue_pending("y".into(), "there".into(), None);
         assert_eq!(t.apply(error(ErrorCode::Invalid, Some("x"))), None);
         assert_eq!(t.pending()[0].failed.as_deref(), Some("no"));
         assert_eq!(t.pending()[1].failed, None);
@@ -578,7 +883,7 @@ mod tests {
     fn a_resync_error_for_a_send_marks_it_failed_too() {
         // Resync is not retryable, so with a client id it is a refusal.
         let mut t = timeline([]);
-        t.queue_pending("x".into(), "hi".into());
+        t.queue_pending("x".into(), "hi".into(), None);
         assert_eq!(t.apply(error(ErrorCode::Resync, Some("x"))), None);
         assert_eq!(t.pending()[0].failed.as_deref(), Some("no"));
     }
@@ -586,7 +891,7 @@ mod tests {
     #[test]
     fn a_retryable_error_for_a_send_keeps_it_pending_and_asks_to_resend_later() {
         let mut t = timeline([]);
-        t.queue_pending("x".into(), "hi".into());
+        t.queue_pending("x".into(), "hi".into(), None);
         for code in [ErrorCode::Unavailable, ErrorCode::RateLimited] {
             assert_eq!(
                 t.apply(error(code, Some("x"))),
@@ -611,10 +916,10 @@ mod tests {
 
     #[test]
     fn an_older_page_goes_first_and_updates_has_older() {
-        let mut t = Timeline::new(ROOM, ME.into(), vec![msg(5), msg(6)], true);
+        let mut t = Timeline::new(ROOM, ME.into(), vec![msg(5), msg(6)], true, 6);
         assert!(t.has_older());
         assert_eq!(t.first_seq(), Some(5));
-        t.older_page_loaded(vec![msg(3), msg(4)], false);
+        assert_eq!(t.older_page_loaded(vec![msg(3), msg(4)], false, 6), None);
         assert!(!t.has_older());
         assert_eq!(t.first_seq(), Some(3));
         assert_eq!(keys(&t), ["m3", "m4", "m5", "m6"]);
@@ -633,11 +938,12 @@ mod tests {
             })),
             None
         );
-        t.queue_pending("here".into(), "already".into());
+        t.queue_pending("here".into(), "already".into(), None);
         let stored = |id: &str, failed: Option<&str>| Pending {
             client_id: id.into(),
             body: id.into(),
             failed: failed.map(Into::into),
+            reply_to: None,
         };
         let resend = t.restore_outbox(vec![
             stored("landed", None),
@@ -657,6 +963,7 @@ mod tests {
             client_id: "c1".into(),
             body: "mine".into(),
             failed: None,
+            reply_to: None,
         }]);
         assert_eq!(restored.len(), 1);
         assert_eq!(keys(&t), ["m1", "pc1"]);

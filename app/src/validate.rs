@@ -213,6 +213,26 @@ impl ClientMessageId {
     }
 }
 
+/// A reaction: one emoji this build knows (from the `emojis` crate's data
+/// set, Unicode's full list with skin tones), as its characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Emoji(String);
+text_newtype!(Emoji);
+
+/// Longest emoji in bytes (a family with skin tones is 35); anything longer
+/// is refused before it is looked up.
+const EMOJI_MAX_BYTES: usize = 64;
+
+impl Emoji {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match emojis::get(raw) {
+            // Its fully qualified form: "❤" and "❤️" are one reaction.
+            Some(emoji) if raw.len() <= EMOJI_MAX_BYTES => Ok(Self(emoji.as_str().to_owned())),
+            _ => invalid("That is not an emoji."),
+        }
+    }
+}
+
 /// Where to go after logging in: a path of this site, or "/" for anything
 /// else — never another site (`//evil.example`, `/\\evil.example`, a full
 /// URL), so the login page cannot be used to send people elsewhere.
@@ -248,6 +268,21 @@ pub fn query_value(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_known_emoji_are_reactions() {
+        for ok in ["👍", "😂", "👍🏽", "🇨🇳", "👩🏻\u{200d}❤\u{fe0f}\u{200d}💋\u{200d}👨🏼"] {
+            assert_eq!(Emoji::parse(ok).map(Emoji::into_inner), Ok(ok.to_owned()), "{ok}");
+        }
+        assert_eq!(
+            Emoji::parse("❤").map(Emoji::into_inner),
+            Ok("❤️".to_owned()),
+            "one form of each"
+        );
+        for bad in ["", "a", ":thumbsup:", "👍👍", "<b>", &"👍".repeat(2500)] {
+            assert!(Emoji::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn usernames_follow_the_rules() {

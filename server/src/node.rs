@@ -201,7 +201,7 @@ impl Node {
                     self.hub.kick(*room, *user);
                 }
                 RoomEvent::AccessChanged { room } => self.access.forget(*room),
-                RoomEvent::Posted(_) => {}
+                RoomEvent::Posted(_) | RoomEvent::Updated(_) => {}
             }
         }
         if self.redis.is_none() {

@@ -96,6 +96,7 @@ async fn a_non_member_receives_nothing_from_another_room(backend: Backend) {
         room: secret,
         client_id: "x".into(),
         body: "sneaky".into(),
+        reply_to: None,
     })
     .await;
     let err = c.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
@@ -190,6 +191,7 @@ async fn bad_input_gets_a_clear_error_and_the_socket_stays_open(backend: Backend
             room,
             client_id: "c1".into(),
             body: body.into(),
+            reply_to: None,
         })
         .unwrap()
     };
@@ -231,6 +233,7 @@ async fn bad_input_gets_a_clear_error_and_the_socket_stays_open(backend: Backend
             room,
             client_id: "bad id!".into(),
             body: "hi".into(),
+            reply_to: None,
         })
         .unwrap(),
     )
@@ -312,6 +315,7 @@ async fn a_burst_from_one_socket_is_acknowledged_in_order(backend: Backend) {
             room,
             client_id: format!("burst-{i}"),
             body: format!("burst {i}"),
+            reply_to: None,
         })
         .await;
     }
@@ -355,6 +359,7 @@ async fn sends_in_flight_when_the_sender_hangs_up_still_reach_the_room(backend: 
             room,
             client_id: format!("bye-{i}"),
             body: format!("last words {i}"),
+            reply_to: None,
         })
         .await;
     }
@@ -436,8 +441,8 @@ async fn history_pages_back_any_depth(backend: Backend) {
     let mut late = server.ws(&alice).await;
     late.send(&ClientFrame::Join { room, since: 0 }).await;
     match late.recv_until(|f| matches!(f, ServerFrame::CatchUp { .. })).await {
-        ServerFrame::CatchUp { messages, more, .. } => {
-            assert_eq!(messages.len(), 120);
+        ServerFrame::CatchUp { events, more, .. } => {
+            assert_eq!(events.len(), 120);
             assert!(!more);
         }
         _ => unreachable!(),
@@ -505,6 +510,7 @@ async fn a_frame_over_64_kib_is_refused_without_touching_others(backend: Backend
         room,
         client_id: "big".into(),
         body: "x".repeat(70 * 1024),
+        reply_to: None,
     })
     .unwrap();
     a.send_raw(&huge).await;
@@ -611,9 +617,9 @@ async fn a_long_absence_is_caught_up_in_pages_without_a_hole(backend: Backend) {
     let mut seqs = Vec::new();
     loop {
         match b.recv_until(|f| matches!(f, ServerFrame::CatchUp { .. })).await {
-            ServerFrame::CatchUp { messages, more, .. } => {
-                assert!(messages.len() <= server::ws::CATCH_UP_LIMIT as usize);
-                seqs.extend(messages.iter().map(|m| m.seq));
+            ServerFrame::CatchUp { events, more, .. } => {
+                assert!(events.len() <= server::ws::CATCH_UP_LIMIT as usize);
+                seqs.extend(events.iter().map(app::protocol::LogEntry::seq));
                 if !more {
                     break;
                 }

@@ -12,6 +12,12 @@
 //!   catch-up beyond the one each (re)join makes;
 //! - no connection received the same live message twice.
 //!
+//! Besides posting, users edit and delete their own messages and react to
+//! and unreact from anyone's, at random, through the same drops: every change
+//! is an event under the room's sequence like a message, so all of the above
+//! holds for it too, and at the end every user's state of every room (the
+//! events they hold, applied in order) equals the database's current state.
+//!
 //! Meanwhile the second node loses Redis (through a TCP proxy the test
 //! controls) for a while, so its subscriber misses publishes and its own
 //! publishes fail: what crosses nodes then must come from the database.
@@ -23,9 +29,9 @@
 
 mod common;
 
-use app::protocol::{ClientFrame, RoomId, Seq, ServerFrame};
+use app::protocol::{Change, ClientFrame, LogEntry, RoomId, Seq, ServerFrame};
 use common::{Backend, Environment, WAIT, Ws};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -55,18 +61,128 @@ struct SimUser {
     rng: Rng,
     drop_every: u64,
     ws: Option<Ws>,
-    /// Per room: sequence → client id of every message this user holds.
-    have: HashMap<RoomId, BTreeMap<Seq, String>>,
-    /// Live messages seen on the current connection.
+    /// Per room: sequence → every event this user holds.
+    have: HashMap<RoomId, BTreeMap<Seq, LogEntry>>,
+    /// Live events seen on the current connection.
     live_seen: HashSet<(RoomId, Seq)>,
-    /// This user's acknowledgements: client id → (room, seq).
+    /// This user's acknowledgements of logged events: client id → (room, seq).
     acks: HashMap<String, (RoomId, Seq)>,
+    /// Changes acknowledged with nothing logged (a reaction already so).
+    unchanged: u32,
+    /// Changes refused because their message had been deleted meanwhile.
+    refused: u32,
     reconnects: u32,
 }
 
-fn contiguous_end(messages: &BTreeMap<Seq, String>) -> Seq {
+/// The idempotency key an event was made with.
+fn client_id(entry: &LogEntry) -> &str {
+    match entry {
+        LogEntry::Posted(m) => &m.client_id,
+        LogEntry::Updated(u) => &u.client_id,
+    }
+}
+
+/// A message as it is now: text, deleted, and who reacted with what.
+#[derive(Debug, PartialEq, Eq)]
+struct MessageState {
+    body: String,
+    deleted: bool,
+    reactions: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A room's messages by id after applying `events` in sequence order, by the
+/// rules every client follows: a deleted message changes no more.
+fn replay(events: &BTreeMap<Seq, LogEntry>) -> BTreeMap<i64, MessageState> {
+    let mut state: BTreeMap<i64, MessageState> = BTreeMap::new();
+    for entry in events.values() {
+        match entry {
+            LogEntry::Posted(m) => {
+                state.insert(
+                    m.id,
+                    MessageState {
+                        body: m.body.clone(),
+                        deleted: m.deleted,
+                        reactions: BTreeMap::new(),
+                    },
+                );
+            }
+            LogEntry::Updated(u) => {
+                let Some(m) = state.get_mut(&u.message).filter(|m| !m.deleted) else {
+                    continue;
+                };
+                match &u.change {
+                    Change::Edited { body } => m.body.clone_from(body),
+                    Change::Deleted => {
+                        m.deleted = true;
+                        m.body.clear();
+                        m.reactions.clear();
+                    }
+                    Change::Reacted { emoji } => {
+                        m.reactions.entry(emoji.clone()).or_default().insert(u.by.clone());
+                    }
+                    Change::Unreacted { emoji } => {
+                        if let Some(users) = m.reactions.get_mut(emoji) {
+                            users.remove(&u.by);
+                            if users.is_empty() {
+                                m.reactions.remove(emoji);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    state
+}
+
+/// A room's messages as the database holds them now.
+async fn database_state(db: &mut sqlx::AnyConnection, room: RoomId) -> BTreeMap<i64, MessageState> {
+    let rows: Vec<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT id, body, deleted_at FROM room_events WHERE room_id = ? AND kind = 0")
+            .bind(room.0)
+            .fetch_all(&mut *db)
+            .await
+            .unwrap();
+    let mut state: BTreeMap<i64, MessageState> = rows
+        .into_iter()
+        .map(|(id, body, deleted_at)| {
+            let m = MessageState {
+                body,
+                deleted: deleted_at.is_some(),
+                reactions: BTreeMap::new(),
+            };
+            (id, m)
+        })
+        .collect();
+    let reactions: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT r.message_id, r.emoji, u.username FROM message_reactions r \
+         JOIN users u ON u.id = r.user_id JOIN room_events m ON m.id = r.message_id WHERE m.room_id = ?",
+    )
+    .bind(room.0)
+    .fetch_all(&mut *db)
+    .await
+    .unwrap();
+    for (id, emoji, user) in reactions {
+        if let Some(m) = state.get_mut(&id) {
+            m.reactions.entry(emoji).or_default().insert(user);
+        }
+    }
+    state
+}
+
+/// What a frame came to.
+enum Outcome {
+    /// Logged under this sequence (0: acknowledged, nothing logged).
+    Acked(Seq),
+    /// Refused for good, with this reason.
+    Refused(String),
+}
+
+const EMOJI: [&str; 3] = ["👍", "🎉", "❤️"];
+
+fn contiguous_end(events: &BTreeMap<Seq, LogEntry>) -> Seq {
     let mut end = 0;
-    for &seq in messages.keys() {
+    for &seq in events.keys() {
         if seq != end + 1 {
             break;
         }
@@ -87,25 +203,15 @@ impl SimUser {
         self.ws = Some(ws);
     }
 
-    /// Files one frame; returns the ack it carries, if any.
-    async fn record(&mut self, frame: ServerFrame) -> Option<(String, RoomId, Seq)> {
-        match frame {
-            ServerFrame::Message { message } => {
-                let key = (message.room, message.seq);
-                assert!(
-                    self.live_seen.insert(key),
-                    "{} got live message {key:?} twice on one connection",
-                    self.name
-                );
-                self.have
-                    .entry(message.room)
-                    .or_default()
-                    .insert(message.seq, message.client_id);
-            }
-            ServerFrame::CatchUp { room, messages, more } => {
+    /// Files one frame; returns the ack or refusal it carries, if any.
+    async fn record(&mut self, frame: ServerFrame) -> Option<(String, Outcome)> {
+        let live = match frame {
+            ServerFrame::Message { message } => Some(LogEntry::Posted(message)),
+            ServerFrame::Update { update } => Some(LogEntry::Updated(update)),
+            ServerFrame::CatchUp { room, events, more } => {
                 let have = self.have.entry(room).or_default();
-                for m in messages {
-                    have.insert(m.seq, m.client_id);
+                for event in events {
+                    have.insert(event.seq(), event);
                 }
                 if more {
                     let since = contiguous_end(have);
@@ -113,29 +219,47 @@ impl SimUser {
                         ws.send(&ClientFrame::CatchUp { room, since }).await;
                     }
                 }
+                None
             }
-            ServerFrame::Ack {
-                client_id, room, seq, ..
-            } => return Some((client_id, room, seq)),
-            ServerFrame::Error { code, message, .. } => {
+            ServerFrame::Ack { client_id, seq, .. } => return Some((client_id, Outcome::Acked(seq))),
+            ServerFrame::Error {
+                code,
+                message,
+                client_id,
+            } => {
+                if code.is_retryable() {
+                    return None;
+                }
+                // The one refusal a correct client meets: a reaction or edit
+                // to a message its author deleted meanwhile.
                 assert!(
-                    code.is_retryable(),
+                    message.contains("was deleted") && client_id.is_some(),
                     "{}: unexpected error {code:?}: {message}",
                     self.name
                 );
+                return client_id.map(|c| (c, Outcome::Refused(message)));
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(entry) = live {
+            let room = match &entry {
+                LogEntry::Posted(m) => m.room,
+                LogEntry::Updated(u) => u.room,
+            };
+            let key = (room, entry.seq());
+            assert!(
+                self.live_seen.insert(key),
+                "{} got live event {key:?} twice on one connection",
+                self.name
+            );
+            self.have.entry(room).or_default().insert(entry.seq(), entry);
         }
         None
     }
 
-    /// Sends until acknowledged, dropping the connection now and then.
-    async fn send(&mut self, room: RoomId, client_id: String) {
-        let frame = ClientFrame::Send {
-            room,
-            client_id: client_id.clone(),
-            body: format!("{} says {client_id}", self.name),
-        };
+    /// Sends `frame` (whose idempotency key is `client_id`) until it is
+    /// acknowledged or refused, dropping the connection now and then.
+    async fn submit(&mut self, frame: ClientFrame, client_id: &str) -> Outcome {
         loop {
             if self.ws.is_none() {
                 self.reconnects += 1;
@@ -143,7 +267,7 @@ impl SimUser {
             }
             self.ws.as_mut().unwrap().send(&frame).await;
             if self.drop_every > 0 && self.rng.below(self.drop_every) == 0 {
-                // Gone before the ack: the send may or may not have committed.
+                // Gone before the ack: the frame may or may not have committed.
                 self.ws = None;
                 continue;
             }
@@ -153,15 +277,123 @@ impl SimUser {
                     self.ws = None;
                     break;
                 };
-                if let Some((acked, room, seq)) = self.record(next).await
-                    && acked == client_id
+                if let Some((answered, outcome)) = self.record(next).await
+                    && answered == client_id
                 {
-                    if let Some(previous) = self.acks.insert(acked, (room, seq)) {
-                        assert_eq!(previous, (room, seq), "a retry got a different ack");
-                    }
-                    return;
+                    return outcome;
                 }
             }
+        }
+    }
+
+    /// Posts until acknowledged.
+    async fn send(&mut self, room: RoomId, client_id: String) {
+        let frame = ClientFrame::Send {
+            room,
+            client_id: client_id.clone(),
+            body: format!("{} says {client_id}", self.name),
+            reply_to: None,
+        };
+        match self.submit(frame, &client_id).await {
+            Outcome::Acked(seq) => self.acked(client_id, room, seq),
+            Outcome::Refused(why) => panic!("{}: a message was refused: {why}", self.name),
+        }
+    }
+
+    fn acked(&mut self, client_id: String, room: RoomId, seq: Seq) {
+        if seq == 0 {
+            self.unchanged += 1;
+        } else if let Some(previous) = self.acks.insert(client_id, (room, seq)) {
+            assert_eq!(previous, (room, seq), "a retry got a different ack");
+        }
+    }
+
+    /// Messages in `room` this user holds that are not deleted, by whom.
+    fn live_messages(&self, room: RoomId) -> Vec<(i64, String)> {
+        let Some(have) = self.have.get(&room) else {
+            return Vec::new();
+        };
+        let state = replay(have);
+        have.values()
+            .filter_map(|e| match e {
+                LogEntry::Posted(m) if state.get(&m.id).is_some_and(|s| !s.deleted) => Some((m.id, m.author.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// This user's reactions in `room`, as far as they know: (message, emoji).
+    fn my_reactions(&self, room: RoomId) -> Vec<(i64, String)> {
+        let Some(have) = self.have.get(&room) else {
+            return Vec::new();
+        };
+        replay(have)
+            .into_iter()
+            .flat_map(|(id, m)| {
+                m.reactions
+                    .into_iter()
+                    .filter(|(_, users)| users.contains(&self.name))
+                    .map(move |(emoji, _)| (id, emoji))
+            })
+            .collect()
+    }
+
+    /// Step `i`: mostly a message; otherwise an edit or deletion of one of
+    /// this user's messages, or a reaction to (or back from) anyone's.
+    async fn act(&mut self, room: RoomId, i: u64) {
+        let client_id = format!("{}-{i}", self.name);
+        let roll = self.rng.below(100);
+        let messages = self.live_messages(room);
+        let mine: Vec<i64> = messages
+            .iter()
+            .filter(|(_, a)| *a == self.name)
+            .map(|(id, _)| *id)
+            .collect();
+        let frame = if roll < 60 || messages.is_empty() {
+            return self.send(room, client_id).await;
+        } else if roll < 80 {
+            // A third of the time, take back a reaction of this user's (or
+            // try one that is not there: acknowledged, nothing changes).
+            let reacted = self.my_reactions(room);
+            let (message, emoji, on) = if self.rng.below(3) == 0 {
+                match reacted.get(self.rng.below(reacted.len().max(1) as u64) as usize) {
+                    Some((message, emoji)) => (*message, emoji.clone(), false),
+                    None => (messages[0].0, EMOJI[0].to_owned(), false),
+                }
+            } else {
+                let (message, _) = messages[self.rng.below(messages.len() as u64) as usize];
+                (
+                    message,
+                    EMOJI[self.rng.below(EMOJI.len() as u64) as usize].to_owned(),
+                    true,
+                )
+            };
+            ClientFrame::React {
+                room,
+                client_id: client_id.clone(),
+                message,
+                emoji,
+                on,
+            }
+        } else if mine.is_empty() {
+            return self.send(room, client_id).await;
+        } else if roll < 90 {
+            ClientFrame::Edit {
+                room,
+                client_id: client_id.clone(),
+                message: mine[self.rng.below(mine.len() as u64) as usize],
+                body: format!("{} edited at {i}", self.name),
+            }
+        } else {
+            ClientFrame::Delete {
+                room,
+                client_id: client_id.clone(),
+                message: mine[self.rng.below(mine.len() as u64) as usize],
+            }
+        };
+        match self.submit(frame, &client_id).await {
+            Outcome::Acked(seq) => self.acked(client_id, room, seq),
+            Outcome::Refused(_) => self.refused += 1,
         }
     }
 
@@ -242,6 +474,8 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
             have: HashMap::new(),
             live_seen: HashSet::new(),
             acks: HashMap::new(),
+            unchanged: 0,
+            refused: 0,
             reconnects: 0,
         };
         sim.connect().await;
@@ -259,7 +493,7 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
         }
     });
 
-    // Everyone sends at once.
+    // Everyone sends (and edits, deletes, reacts) at once.
     let tasks: Vec<_> = sims
         .into_iter()
         .map(|mut sim| {
@@ -267,7 +501,7 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
             tokio::spawn(async move {
                 for i in 0..messages {
                     let room = rooms[(i as usize) % rooms.len()];
-                    sim.send(room, format!("{}-{i}", sim.name)).await;
+                    sim.act(room, i).await;
                 }
                 sim
             })
@@ -282,8 +516,12 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
     // Every send was acknowledged once, and each room's sequences are 1..=n.
     let mut by_room: HashMap<RoomId, Vec<Seq>> = HashMap::new();
     let mut acked: HashMap<String, (RoomId, Seq)> = HashMap::new();
+    let (mut unchanged, mut refused) = (0, 0);
     for sim in &sims {
-        assert_eq!(sim.acks.len() as u64, messages, "{} lost an acknowledgement", sim.name);
+        let answered = sim.acks.len() as u64 + u64::from(sim.unchanged + sim.refused);
+        assert_eq!(answered, messages, "{} lost an acknowledgement", sim.name);
+        unchanged += sim.unchanged;
+        refused += sim.refused;
         for (client_id, &(room, seq)) in &sim.acks {
             by_room.entry(room).or_default().push(seq);
             acked.insert(client_id.clone(), (room, seq));
@@ -333,27 +571,59 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
             tokio::spawn(async move {
                 sim.settle(&expected).await;
                 for (room, have) in &sim.have {
-                    for (seq, client_id) in have {
+                    for (seq, event) in have {
                         assert_eq!(
-                            acked.get(client_id),
+                            acked.get(client_id(event)),
                             Some(&(*room, *seq)),
-                            "{} holds a misnumbered message",
+                            "{} holds a misnumbered event",
                             sim.name
                         );
                     }
                 }
-                sim.reconnects
+                sim
             })
         })
         .collect();
     let mut reconnects = 0;
+    let mut sims = Vec::new();
     for check in checks {
-        reconnects += check.await.unwrap();
+        let sim = check.await.unwrap();
+        reconnects += sim.reconnects;
+        sims.push(sim);
+    }
+
+    // Every user's state of every room is the database's.
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for room in &rooms {
+        let stored = database_state(&mut db, *room).await;
+        for sim in &sims {
+            let held = sim.have.get(room).map(replay).unwrap_or_default();
+            assert_eq!(held, stored, "{}'s room {room} differs from the database", sim.name);
+        }
+        for event in sims[0].have.get(room).into_iter().flat_map(BTreeMap::values) {
+            let kind = match event {
+                LogEntry::Posted(_) => "posted",
+                LogEntry::Updated(u) => match u.change {
+                    Change::Edited { .. } => "edited",
+                    Change::Deleted => "deleted",
+                    Change::Reacted { .. } => "reacted",
+                    Change::Unreacted { .. } => "unreacted",
+                },
+            };
+            *kinds.entry(kind).or_default() += 1;
+        }
     }
     println!(
-        "checker: {} messages, {reconnects} reconnects, all delivered once",
+        "checker: {} events {kinds:?}, {unchanged} changes that changed nothing, {refused} refused \
+         (message deleted meanwhile), {reconnects} reconnects; all delivered once",
         acked.len()
     );
+    for kind in ["posted", "edited", "deleted", "reacted", "unreacted"] {
+        assert!(
+            kinds.contains_key(kind),
+            "the run made no {kind} event; raise CHECKER_MESSAGES"
+        );
+    }
     if drop_every > 0 {
         assert!(reconnects > 0, "the run injected no reconnects; raise CHECKER_MESSAGES");
     }

@@ -46,6 +46,7 @@ async fn a_message_flood_is_refused_with_a_retry_hint_and_others_are_unaffected(
         room,
         client_id: "f5".into(),
         body: "one too many".into(),
+        reply_to: None,
     })
     .await;
     match a2

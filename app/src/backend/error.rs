@@ -20,6 +20,9 @@ pub enum BackendError {
     RoomNotFound,
     #[error("no such user")]
     UserNotFound,
+    /// No such message in the room (or in a room the caller can see).
+    #[error("message not found")]
+    MessageNotFound,
     /// The caller knows the room but may not do this in it.
     #[error("forbidden: {0:?}")]
     Forbidden(Refusal),
@@ -61,6 +64,10 @@ pub enum Refusal {
     OwnerCannotLeave,
     /// The room may be read but not posted in.
     ReadOnly,
+    /// Only a message's author edits it.
+    NotAuthor,
+    /// Only a message's author, or the room's owner, deletes it.
+    NotAuthorOrModerator,
 }
 
 /// Which kind of name is already taken.
@@ -110,6 +117,7 @@ impl BackendError {
             }
             BackendError::RoomNotFound => ApiError::room_not_found(),
             BackendError::UserNotFound => ApiError::new(ErrorCode::NotFound, "There is no user with that name."),
+            BackendError::MessageNotFound => ApiError::new(ErrorCode::NotFound, "That message does not exist."),
             BackendError::Forbidden(why) => ApiError::new(
                 ErrorCode::Forbidden,
                 match why {
@@ -117,6 +125,8 @@ impl BackendError {
                     Refusal::DirectMembersFixed => "The two people in a direct conversation cannot change.",
                     Refusal::OwnerCannotLeave => "The owner cannot leave their own room.",
                     Refusal::ReadOnly => "This room is read-only.",
+                    Refusal::NotAuthor => "You can only edit your own messages.",
+                    Refusal::NotAuthorOrModerator => "You can only delete your own messages.",
                 },
             ),
             BackendError::NameTaken(Taken::Username) => {

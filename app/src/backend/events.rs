@@ -5,7 +5,7 @@
 //! log, an [`EventKind`] code): the writer, server functions, the bus, the
 //! ledger and catch-up all carry `RoomEvent`s without knowing their kinds.
 
-use crate::protocol::{ChatMessage, RoomId, Seq, ServerFrame, UserId};
+use crate::protocol::{Change, ChatMessage, RoomId, Seq, ServerFrame, Update, UserId};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -13,8 +13,16 @@ use std::pin::Pin;
 /// code: never renumber one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
-    /// A message was posted; the row holds it.
+    /// A message was posted; the row holds it, in its current state.
     Posted = 0,
+    /// The message `target_id` was edited (its row holds the new text).
+    Edited = 1,
+    /// The message `target_id` was deleted.
+    Deleted = 2,
+    /// Someone reacted to `target_id` with the emoji in `body`.
+    Reacted = 3,
+    /// Someone took back their reaction `body` to `target_id`.
+    Unreacted = 4,
 }
 
 impl EventKind {
@@ -22,9 +30,23 @@ impl EventKind {
         self as i64
     }
 
+    /// The kind that logs `change`.
+    pub fn of(change: &Change) -> EventKind {
+        match change {
+            Change::Edited { .. } => EventKind::Edited,
+            Change::Deleted => EventKind::Deleted,
+            Change::Reacted { .. } => EventKind::Reacted,
+            Change::Unreacted { .. } => EventKind::Unreacted,
+        }
+    }
+
     pub fn from_code(code: i64) -> Option<EventKind> {
         match code {
             0 => Some(EventKind::Posted),
+            1 => Some(EventKind::Edited),
+            2 => Some(EventKind::Deleted),
+            3 => Some(EventKind::Reacted),
+            4 => Some(EventKind::Unreacted),
             _ => None,
         }
     }
@@ -35,6 +57,8 @@ impl EventKind {
 pub enum RoomEvent {
     /// Logged under `message.seq`: a message was posted.
     Posted(ChatMessage),
+    /// Logged under `update.seq`: a message was edited, deleted or reacted to.
+    Updated(Update),
     /// Not logged: `user` lost access to `room`; their open sockets on every
     /// node stop receiving it at once.
     MemberRemoved { room: RoomId, user: UserId },
@@ -48,6 +72,7 @@ impl RoomEvent {
     pub fn room(&self) -> RoomId {
         match self {
             RoomEvent::Posted(message) => message.room,
+            RoomEvent::Updated(update) => update.room,
             RoomEvent::MemberRemoved { room, .. } | RoomEvent::AccessChanged { room } => *room,
         }
     }
@@ -57,6 +82,7 @@ impl RoomEvent {
     pub fn seq(&self) -> Option<Seq> {
         match self {
             RoomEvent::Posted(message) => Some(message.seq),
+            RoomEvent::Updated(update) => Some(update.seq),
             RoomEvent::MemberRemoved { .. } | RoomEvent::AccessChanged { .. } => None,
         }
     }
@@ -66,6 +92,7 @@ impl RoomEvent {
     pub fn frame(self) -> Option<ServerFrame> {
         match self {
             RoomEvent::Posted(message) => Some(ServerFrame::Message { message }),
+            RoomEvent::Updated(update) => Some(ServerFrame::Update { update }),
             RoomEvent::MemberRemoved { .. } | RoomEvent::AccessChanged { .. } => None,
         }
     }
@@ -73,7 +100,18 @@ impl RoomEvent {
     /// Roughly the bytes it holds, for the bounds on queued events.
     pub fn size(&self) -> usize {
         match self {
-            RoomEvent::Posted(m) => m.body.len() + m.author.len() + m.client_id.len() + 128,
+            RoomEvent::Posted(m) => {
+                let quote = m.reply_to.as_ref().map_or(0, |q| q.excerpt.len() + q.author.len() + 64);
+                m.body.len() + m.author.len() + m.client_id.len() + quote + 160
+            }
+            RoomEvent::Updated(u) => {
+                let text = match &u.change {
+                    Change::Edited { body } => body.len(),
+                    Change::Reacted { emoji } | Change::Unreacted { emoji } => emoji.len(),
+                    Change::Deleted => 0,
+                };
+                text + u.by.len() + u.client_id.len() + 160
+            }
             RoomEvent::MemberRemoved { .. } | RoomEvent::AccessChanged { .. } => 64,
         }
     }

@@ -11,10 +11,14 @@
 //! sender still waits for just one commit. Every sender is acknowledged only
 //! after the transaction holding its message committed, and sequences stay
 //! gap-free: they are assigned under the rooms' row locks inside it.
+//!
+//! Changes to messages (edits, deletions, reactions) go through the same
+//! task, each in its own transaction after the batch's messages, so that
+//! everything this node logs is published in commit order.
 
 use super::error::BackendError;
 use super::events::{Publisher, RoomEvent};
-use super::store::{NewMessage, Posted, Store};
+use super::store::{Applied, NewMessage, NewUpdate, Posted, Store};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most messages in one transaction (7 bound values each: far below the
@@ -25,9 +29,10 @@ const QUEUE: usize = 8 * MAX_BATCH;
 
 type Result<T> = std::result::Result<T, BackendError>;
 
-struct Job {
-    message: NewMessage,
-    done: oneshot::Sender<Result<Posted>>,
+/// What a writer commits, and where its outcome goes.
+enum Job {
+    Post(NewMessage, oneshot::Sender<Result<Posted>>),
+    Update(NewUpdate, oneshot::Sender<Result<Applied>>),
 }
 
 /// The handle senders post through. Cheap to clone.
@@ -55,8 +60,23 @@ impl Writer {
     /// sender have several messages in flight, in order.
     pub async fn submit(&self, message: NewMessage) -> Result<impl Future<Output = Result<Posted>> + Send + 'static> {
         let (done, outcome) = oneshot::channel();
-        self.jobs.send(Job { message, done }).await.map_err(|_| stopped())?;
+        self.jobs.send(Job::Post(message, done)).await.map_err(|_| stopped())?;
         Ok(async move { outcome.await.map_err(|_| stopped())? })
+    }
+
+    /// As [`Writer::submit`], for a change to a message.
+    pub async fn submit_update(
+        &self,
+        update: NewUpdate,
+    ) -> Result<impl Future<Output = Result<Applied>> + Send + 'static> {
+        let (done, outcome) = oneshot::channel();
+        self.jobs.send(Job::Update(update, done)).await.map_err(|_| stopped())?;
+        Ok(async move { outcome.await.map_err(|_| stopped())? })
+    }
+
+    /// Commits `update` and returns once it is durable.
+    pub async fn update(&self, update: NewUpdate) -> Result<Applied> {
+        self.submit_update(update).await?.await
     }
 }
 
@@ -66,9 +86,20 @@ fn stopped() -> BackendError {
 
 async fn run(store: Store, publisher: std::sync::Arc<dyn Publisher>, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // Waits for the first post, then takes everything else already queued.
+    // Waits for the first job, then takes everything else already queued.
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (messages, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.done)).unzip();
+        let mut messages = Vec::new();
+        let mut replies = Vec::new();
+        let mut updates = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                Job::Post(message, done) => {
+                    messages.push(message);
+                    replies.push(done);
+                }
+                Job::Update(update, done) => updates.push((update, done)),
+            }
+        }
         let started = std::time::Instant::now();
         let outcomes = commit(&store, &messages).await;
         tracing::debug!(
@@ -90,8 +121,19 @@ async fn run(store: Store, publisher: std::sync::Arc<dyn Publisher>, mut queue: 
             // node has them, which the next commit does not wait for.
             drop(publisher.publish(fresh));
         }
+        // The sender may have gone (its socket closed); what it sent stays committed.
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
-            // The sender may have gone (its socket closed); the message stays committed.
+            let _ = reply.send(outcome);
+        }
+        for (update, reply) in updates {
+            let outcome = store.apply_update(&update).await;
+            if let Ok(Applied {
+                update: Some(update),
+                fresh: true,
+            }) = &outcome
+            {
+                drop(publisher.publish(vec![RoomEvent::Updated(update.clone())]));
+            }
             let _ = reply.send(outcome);
         }
     }

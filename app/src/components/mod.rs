@@ -1,5 +1,7 @@
 //! Pieces shared by several pages.
 
+pub mod emoji_picker;
+
 use crate::api::LogOut;
 use crate::protocol::{ApiError, ErrorCode};
 use leptos::prelude::*;

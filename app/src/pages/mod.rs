@@ -2,5 +2,6 @@
 
 pub mod auth;
 pub mod home;
+pub mod message;
 pub mod not_found;
 pub mod room;

@@ -5,12 +5,14 @@
 //! retry later, show errors), plus the browser's part: scrolling and the
 //! stored outbox.
 
+use super::message::{MessageActions, MessageView, PickFor, quote_text};
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
+use crate::components::emoji_picker::EmojiPicker;
 use crate::components::{FormError, LoadError, TopBar, error_message};
+use crate::emoji;
 use crate::live::{self, ConnState, Handlers, Live};
 use crate::outbox;
-use crate::protocol::{ApiError, ClientFrame, RoomId, RoomPage, ServerFrame};
-use crate::time;
+use crate::protocol::{ApiError, ClientFrame, Quote, RoomId, RoomPage, ServerFrame};
 use crate::timeline::{FollowUp, Item, Timeline};
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
@@ -39,6 +41,27 @@ pub fn Room() -> impl IntoView {
     }
 }
 
+/// Brings message `id` into view and focuses it (the style marks it).
+fn show_message(id: i64) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let found = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(&format!("msg-{id}")));
+        if let Some(el) = found {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Center);
+            el.scroll_into_view_with_scroll_into_view_options(&options);
+            if let Some(el) = el.dyn_ref::<web_sys::HtmlElement>() {
+                let _ = el.focus();
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
+}
+
 fn new_client_id() -> String {
     let mut bytes = [0u8; 16];
     #[cfg(feature = "hydrate")]
@@ -58,13 +81,15 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         topic,
         messages: first_page,
         has_older,
+        as_of,
         me,
         private,
         direct,
         owner,
+        moderator,
         members,
     } = page;
-    let timeline = RwSignal::new(Timeline::new(room, me.username.clone(), first_page, has_older));
+    let timeline = RwSignal::new(Timeline::new(room, me.username.clone(), first_page, has_older, as_of));
     // Views and effects read these slices rather than the whole timeline: a
     // memo notifies only when its slice changes.
     let has_older = Memo::new(move |_| timeline.with(Timeline::has_older));
@@ -75,8 +100,21 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let loading_older = RwSignal::new(false);
     let draft = RwSignal::new(String::new());
     let compose_error = RwSignal::new(None::<String>);
+    // The message the next send answers.
+    let replying = RwSignal::new(None::<Quote>);
+    let reload_older = RwSignal::new(0u32);
     let history_error = RwSignal::new(None::<String>);
     let log_ref = NodeRef::<leptos::html::Div>::new();
+    let composer = NodeRef::<leptos::html::Textarea>::new();
+    let editing = RwSignal::new(None::<i64>);
+    let edit_draft = RwSignal::new(String::new());
+    let deleting = RwSignal::new(None::<i64>);
+    let picking = RwSignal::new(None::<PickFor>);
+    // `:shortcode` suggestions: what is offered, which is chosen, and where
+    // the typed shortcode starts and ends in the draft (bytes).
+    let suggestions = RwSignal::new(Vec::<(&'static str, &'static emoji::Emoji)>::new());
+    let suggestion = RwSignal::new(0usize);
+    let typed_at = RwSignal::new(None::<(usize, usize)>);
     // Whether the view follows new messages (false once the reader scrolls up).
     let stick = StoredValue::new(true);
     let me_name = me.username.clone();
@@ -106,12 +144,14 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                         room,
                         client_id: p.client_id,
                         body: p.body,
+                        reply_to: p.reply_to.map(|q| q.id),
                     });
                 }
             },
             std::time::Duration::from_secs(2),
         ),
         Some(FollowUp::ShowError(message)) => compose_error.set(Some(message)),
+        Some(FollowUp::ReloadOlder) => reload_older.update(|n| *n += 1),
     };
 
     let on_joined = move || {
@@ -120,6 +160,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 room,
                 client_id: p.client_id,
                 body: p.body,
+                reply_to: p.reply_to.map(|q| q.id),
             });
         }
     };
@@ -154,6 +195,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                             room,
                             client_id: p.client_id,
                             body: p.body,
+                            reply_to: p.reply_to.map(|q| q.id),
                         });
                     }
                 }
@@ -172,40 +214,151 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 compose_error.set(None);
                 let client_id = new_client_id();
                 let body = body.into_inner();
-                timeline.update(|t| t.queue_pending(client_id.clone(), body.clone()));
+                let quote = replying.get_untracked();
+                let reply_to = quote.as_ref().map(|q| q.id);
+                timeline.update(|t| t.queue_pending(client_id.clone(), body.clone(), quote));
                 draft.set(String::new());
+                replying.set(None);
                 stick.set_value(true);
-                send_frame(ClientFrame::Send { room, client_id, body });
+                send_frame(ClientFrame::Send {
+                    room,
+                    client_id,
+                    body,
+                    reply_to,
+                });
             }
         }
+    };
+
+    // An edit, deletion or reaction: refused at once when offline (it is
+    // not kept for later, unlike a message), else sent with its own client id.
+    let send_change = move |frame: Box<dyn FnOnce(String) -> ClientFrame>| {
+        if !state.get_untracked().is_live() {
+            compose_error.set(Some("Not connected: try again once the connection is back.".into()));
+            return;
+        }
+        let client_id = new_client_id();
+        timeline.update(|t| t.changing(client_id.clone()));
+        send_frame(frame(client_id));
+    };
+    let focus_composer = move || {
+        if let Some(el) = composer.get_untracked() {
+            let _ = el.focus();
+        }
+    };
+    // One older page: fetched and added, or the reason it failed shown.
+    // Returns whether a page came.
+    let fetch_older = move || async move {
+        let Some(first) = timeline.with_untracked(Timeline::first_seq) else {
+            return false;
+        };
+        loading_older.set(true);
+        history_error.set(None);
+        let loaded = match older_messages(room.0, first).await {
+            Ok(page) => {
+                let again = timeline
+                    .try_update(|t| t.older_page_loaded(page.messages, page.has_older, page.as_of))
+                    .flatten();
+                if again.is_some() {
+                    // Too many changes came meanwhile: ask for the page again.
+                    reload_older.update(|n| *n += 1);
+                }
+                again.is_none()
+            }
+            Err(e) => {
+                history_error.set(Some(e.message));
+                false
+            }
+        };
+        loading_older.set(false);
+        loaded
     };
 
     let load_older = move || {
         if loading_older.get_untracked() || !has_older.get_untracked() {
             return;
         }
-        let Some(first) = timeline.with_untracked(Timeline::first_seq) else {
-            return;
-        };
-        loading_older.set(true);
-        history_error.set(None);
         let before_height = log_ref.get_untracked().map(|el| el.scroll_height()).unwrap_or(0);
         leptos::task::spawn_local(async move {
-            match older_messages(room.0, first).await {
-                Ok(page) => {
-                    timeline.update(|t| t.older_page_loaded(page.messages, page.has_older));
-                    // Keep the reader's place: the log grew above them.
-                    request_animation_frame(move || {
-                        if let Some(el) = log_ref.get_untracked() {
-                            el.set_scroll_top(el.scroll_top() + el.scroll_height() - before_height);
-                        }
-                    });
-                }
-                Err(e) => history_error.set(Some(e.message)),
+            if fetch_older().await {
+                // Keep the reader's place: the log grew above them.
+                request_animation_frame(move || {
+                    if let Some(el) = log_ref.get_untracked() {
+                        el.set_scroll_top(el.scroll_top() + el.scroll_height() - before_height);
+                    }
+                });
             }
-            loading_older.set(false);
         });
     };
+
+    // Activating a quote: the original, brought into view and focused,
+    // after loading older pages until it is here (or the room's start).
+    let jump = move |quote: Quote| {
+        leptos::task::spawn_local(async move {
+            while timeline.with_untracked(|t| t.message(quote.id).is_none() && t.has_older()) {
+                if loading_older.get_untracked() || !fetch_older().await {
+                    break;
+                }
+            }
+            if timeline.with_untracked(|t| t.message(quote.id).is_none()) {
+                history_error.set(Some("The original message is no longer here.".into()));
+                return;
+            }
+            stick.set_value(false);
+            request_animation_frame(move || show_message(quote.id));
+        });
+    };
+
+    let actions = MessageActions {
+        me: StoredValue::new(me_name.clone()),
+        moderator,
+        editing,
+        edit_draft,
+        replying,
+        deleting,
+        picking,
+        react: Callback::new(move |(message, emoji, on): (i64, String, bool)| {
+            send_change(Box::new(move |client_id| ClientFrame::React {
+                room,
+                client_id,
+                message,
+                emoji,
+                on,
+            }))
+        }),
+        save_edit: Callback::new(move |(message, text): (i64, String)| {
+            let unchanged = timeline.with_untracked(|t| t.message(message).is_some_and(|m| m.body == text));
+            if unchanged {
+                editing.set(None);
+                focus_composer();
+                return;
+            }
+            match MessageBody::parse(&text) {
+                Err(e) => compose_error.set(Some(e.0)),
+                Ok(body) => {
+                    compose_error.set(None);
+                    editing.set(None);
+                    send_change(Box::new(move |client_id| ClientFrame::Edit {
+                        room,
+                        client_id,
+                        message,
+                        body: body.into_inner(),
+                    }));
+                    focus_composer();
+                }
+            }
+        }),
+        jump: Callback::new(move |quote: Quote| jump(quote)),
+        focus_composer: Callback::new(move |()| focus_composer()),
+    };
+
+    Effect::new(move |previous: Option<u32>| {
+        let now = reload_older.get();
+        if previous.is_some_and(|p| p != now) {
+            load_older();
+        }
+        now
+    });
 
     // Follow the conversation unless the reader scrolled up.
     Effect::new(move |_| {
@@ -233,27 +386,22 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         move |item: Item| -> AnyView {
             match item {
                 Item::Message(m) => {
-                    let mine = m.author == me_name;
-                    let ms = m.created_at;
-                    view! {
-                        <article class="msg" class:mine=mine data-seq=m.seq>
-                            <header>
-                                <span class="author">{m.author}</span>
-                                <time datetime=time::iso(ms) title=move || time::date_time(ms, time::offset())>
-                                    {move || time::clock(ms, time::offset())}
-                                </time>
-                                {mine.then(|| view! { <span class="state sent">"Sent"</span> })}
-                            </header>
-                            <p class="body">{m.body}</p>
-                        </article>
-                    }
-                    .into_any()
+                    // The element stays while the message changes: it reads
+                    // the message as it is now.
+                    let seq = m.seq;
+                    let message = Memo::new(move |_| {
+                        timeline
+                            .with(|t| t.message_at(seq).cloned())
+                            .unwrap_or_else(|| m.clone())
+                    });
+                    view! { <MessageView message actions/> }.into_any()
                 }
                 Item::Notice(n) => view! { <p class="notice">{n.text}</p> }.into_any(),
                 Item::Pending(p) => {
                     let client_id = p.client_id.clone();
                     let failed = p.failed.clone();
                     let is_failed = failed.is_some();
+                    let jumbo = emoji::is_jumbo(&p.body);
                     view! {
                         <article class="msg mine pending" class:failed=is_failed>
                             <header>
@@ -268,7 +416,11 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                                     }.into_any(),
                                 }}
                             </header>
-                            <p class="body">{p.body}</p>
+                            {p.reply_to.map(|q| view! {
+                                <p class="quote"><span class="quote-author">{q.author.clone()}</span>
+                                    <span class="quote-text">{quote_text(&q)}</span></p>
+                            })}
+                            <p class="body" class:jumbo=jumbo>{p.body}</p>
                         </article>
                     }
                     .into_any()
@@ -314,25 +466,196 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     }
     .into_any();
 
+    // `:shortcode` suggestions follow the caret while typing.
+    let suggest = move || {
+        let Some(el) = composer.get_untracked() else { return };
+        let text = el.value();
+        let caret = emoji::byte_offset(&text, el.selection_start().ok().flatten().unwrap_or(0) as usize);
+        match emoji::shortcode_at(&text, caret) {
+            Some((start, typed)) => {
+                suggestions.set(emoji::suggestions(typed, 6));
+                suggestion.set(0);
+                typed_at.set(Some((start, caret)));
+            }
+            None => {
+                suggestions.set(Vec::new());
+                typed_at.set(None);
+            }
+        }
+    };
+    // Puts `text` into the draft in place of `start..end` (bytes), and the caret after it.
+    let insert = move |start: usize, end: usize, text: &str| {
+        let mut next = draft.get_untracked();
+        if start > end || end > next.len() || !next.is_char_boundary(start) || !next.is_char_boundary(end) {
+            return;
+        }
+        next.replace_range(start..end, text);
+        let caret = emoji::utf16_len(&next[..start + text.len()]) as u32;
+        draft.set(next);
+        suggestions.set(Vec::new());
+        typed_at.set(None);
+        request_animation_frame(move || {
+            if let Some(el) = composer.get_untracked() {
+                let _ = el.focus();
+                let _ = el.set_selection_range(caret, caret);
+            }
+        });
+    };
+    let take_suggestion = move |i: usize| {
+        let chosen = suggestions.with_untracked(|s| s.get(i).map(|(_, e)| e.as_str()));
+        if let (Some(emoji), Some((start, end))) = (chosen, typed_at.get_untracked()) {
+            insert(start, end, emoji);
+        }
+    };
+    let on_compose_key = move |ev: leptos::ev::KeyboardEvent| {
+        let offered = suggestions.with_untracked(Vec::len);
+        if ev.is_composing() {
+            return;
+        }
+        match ev.key().as_str() {
+            "ArrowDown" | "ArrowUp" if offered > 0 => {
+                ev.prevent_default();
+                let step = if ev.key() == "ArrowDown" { 1 } else { offered - 1 };
+                suggestion.update(|i| *i = (*i + step) % offered);
+            }
+            "Enter" | "Tab" if offered > 0 && !ev.shift_key() => {
+                ev.prevent_default();
+                take_suggestion(suggestion.get_untracked());
+            }
+            "Escape" if offered > 0 => {
+                ev.prevent_default();
+                suggestions.set(Vec::new());
+            }
+            "Escape" if replying.with_untracked(Option::is_some) => {
+                ev.prevent_default();
+                replying.set(None);
+            }
+            // Enter sends; Shift+Enter (or composing CJK text) makes a new line.
+            "Enter" if !ev.shift_key() => {
+                ev.prevent_default();
+                send();
+            }
+            // Slack's habit: ArrowUp in an empty composer edits your last message.
+            "ArrowUp" if draft.with_untracked(String::is_empty) => {
+                if let Some((id, body)) =
+                    timeline.with_untracked(|t| t.my_last_message().map(|m| (m.id, m.body.clone())))
+                {
+                    ev.prevent_default();
+                    edit_draft.set(body);
+                    editing.set(Some(id));
+                }
+            }
+            _ => {}
+        }
+    };
+
     let compose = view! {
         <form class="compose" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            {move || replying.get().map(|q| view! {
+                <div class="replying">
+                    <span class="replying-to">"Replying to "<strong>{q.author.clone()}</strong></span>
+                    <span class="quote-text">{quote_text(&q)}</span>
+                    <button type="button" class="ghost small" aria-label="Cancel reply" title="Cancel reply"
+                        on:click=move |_| { replying.set(None); focus_composer(); }>"✕"</button>
+                </div>
+            })}
+            {move || (!suggestions.with(Vec::is_empty)).then(|| view! {
+                <ul class="suggestions" id="emoji-suggestions" role="listbox" aria-label="Emoji suggestions">
+                    {suggestions.get().into_iter().enumerate().map(|(i, (code, e))| view! {
+                        <li role="option" id=format!("emoji-suggestion-{i}")
+                            aria-selected=move || (suggestion.get() == i).to_string()
+                            on:mousedown=move |ev| { ev.prevent_default(); take_suggestion(i); }>
+                            <span class="suggestion-emoji">{e.as_str()}</span>
+                            <span class="suggestion-code">{format!(":{code}:")}</span>
+                            <span class="visually-hidden">{format!(" {}", e.name())}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            })}
             <label for="message" class="visually-hidden">"Message"</label>
             <textarea id="message" name="message" rows="2" placeholder="Write a message…"
-                maxlength=MESSAGE_MAX
+                maxlength=MESSAGE_MAX node_ref=composer
                 prop:value=move || draft.get()
-                on:input=move |ev| { draft.set(event_target_value(&ev)); compose_error.set(None); }
-                on:keydown=move |ev| {
-                    // Enter sends; Shift+Enter (or composing CJK text) makes a new line.
-                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                        ev.prevent_default();
-                        send();
-                    }
-                }
+                aria-autocomplete="list"
+                aria-controls=move || (!suggestions.with(Vec::is_empty)).then_some("emoji-suggestions")
+                aria-activedescendant=move || (!suggestions.with(Vec::is_empty)).then(|| format!("emoji-suggestion-{}", suggestion.get()))
+                on:input=move |ev| { draft.set(event_target_value(&ev)); compose_error.set(None); suggest(); }
+                on:keydown=on_compose_key
+                on:blur=move |_| suggestions.set(Vec::new())
                 aria-describedby="compose-error"
             ></textarea>
-            <button type="submit">"Send"</button>
+            <div class="compose-buttons">
+                <button type="button" class="ghost emoji-button" aria-label="Emoji" title="Emoji"
+                    on:click=move |_| picking.set(Some(PickFor::Composer))>
+                    <span aria-hidden="true">"😊"</span>
+                </button>
+                <button type="submit">"Send"</button>
+            </div>
             <p id="compose-error" class="error" role="alert">{move || compose_error.get()}</p>
         </form>
+    }
+    .into_any();
+
+    // The emoji picker, for the composer or a reaction.
+    let picked = move |emoji: String| match picking.get_untracked() {
+        Some(PickFor::Composer) => {
+            let (start, end) = composer
+                .get_untracked()
+                .map(|el| {
+                    let text = el.value();
+                    let at = |n: Option<u32>| emoji::byte_offset(&text, n.unwrap_or(0) as usize);
+                    (
+                        at(el.selection_start().ok().flatten()),
+                        at(el.selection_end().ok().flatten()),
+                    )
+                })
+                .unwrap_or_else(|| {
+                    let end = draft.with_untracked(String::len);
+                    (end, end)
+                });
+            insert(start, end, &emoji);
+        }
+        Some(PickFor::Reaction(message)) => actions.react.run((message, emoji, true)),
+        None => {}
+    };
+    let picker = view! {
+        <EmojiPicker open=Signal::derive(move || picking.get().is_some())
+            on_pick=picked on_close=move |()| picking.set(None)/>
+    }
+    .into_any();
+
+    // Deleting asks first, in a modal dialog.
+    let delete_dialog = NodeRef::<leptos::html::Dialog>::new();
+    Effect::new(move |_| {
+        let Some(el) = delete_dialog.get() else { return };
+        if deleting.get().is_some() {
+            if !el.open() {
+                let _ = el.show_modal();
+            }
+        } else if el.open() {
+            el.close();
+        }
+    });
+    let confirm_delete = move |_| {
+        if let Some(message) = deleting.get_untracked() {
+            deleting.set(None);
+            send_change(Box::new(move |client_id| ClientFrame::Delete {
+                room,
+                client_id,
+                message,
+            }));
+        }
+    };
+    let delete_confirm = view! {
+        <dialog class="confirm" aria-labelledby="delete-title" aria-describedby="delete-help"
+            node_ref=delete_dialog on:close=move |_| deleting.set(None)>
+            <h2 id="delete-title">"Delete this message?"</h2>
+            <p id="delete-help">"Everyone will see “This message was deleted.” in its place. This cannot be undone."</p>
+            <div class="dialog-actions">
+                <button type="button" class="ghost" on:click=move |_| deleting.set(None)>"Cancel"</button>
+                <button type="button" class="danger" on:click=confirm_delete>"Delete message"</button>
+            </div>
+        </dialog>
     }
     .into_any();
 
@@ -363,6 +686,8 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 <section class="chat">{log}{compose}</section>
                 {people}
             </div>
+            {picker}
+            {delete_confirm}
         </main>
     }
 }

@@ -1,15 +1,16 @@
-//! One handler per client frame (`join`, `leave`, `catch_up`, `send`), and
-//! the state they share: the connection as its reader task owns it.
+//! One handler per client frame (`join`, `leave`, `catch_up`, `send`,
+//! `edit`, `delete`, `react`), and the state they share: the connection as
+//! its reader task owns it.
 
 use super::clocks::millis;
 use crate::hub::ConnHandle;
 use crate::mailbox::Pushed;
 use crate::node::serialize;
 use crate::state::AppState;
-use app::backend::store::{NewMessage, Posted};
-use app::backend::{Access, BackendError, Services};
-use app::protocol::{ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
-use app::validate::{ClientMessageId, MessageBody};
+use app::backend::store::{Applied, NewMessage, NewUpdate, Posted, UpdateChange};
+use app::backend::{Access, BackendError, RoomEvent, Services};
+use app::protocol::{ClientFrame, ErrorCode, LogEntry, Me, RoomId, Seq, ServerFrame};
+use app::validate::{ClientMessageId, Emoji, MessageBody};
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 
@@ -19,8 +20,9 @@ pub const CATCH_UP_LIMIT: u32 = 500;
 /// many messages that is: 500 long messages would make an 8 MiB frame, and
 /// the socket's write buffer keeps the size of the largest frame it sent.
 const CATCH_UP_BYTES: usize = 64 * 1024;
-/// A send once committed (or refused): its client id and the outcome.
-pub(super) type Committed = (String, Result<Posted, BackendError>);
+/// A send (or edit, deletion, reaction) once committed or refused: its
+/// client id and its acknowledgement.
+pub(super) type Committed = (String, Result<ServerFrame, BackendError>);
 
 /// One connection's state, owned by its reader task.
 pub(super) struct Connection {
@@ -81,7 +83,39 @@ impl Connection {
             }
         };
         match frame {
-            ClientFrame::Send { room, client_id, body } => return self.send(room, client_id, body).await,
+            ClientFrame::Send {
+                room,
+                client_id,
+                body,
+                reply_to,
+            } => return self.send(room, client_id, body, reply_to).await,
+            ClientFrame::Edit {
+                room,
+                client_id,
+                message,
+                body,
+            } => {
+                let change = MessageBody::parse(&body).map(UpdateChange::Edit);
+                return self.update(room, client_id, message, change).await;
+            }
+            ClientFrame::Delete {
+                room,
+                client_id,
+                message,
+            } => return self.update(room, client_id, message, Ok(UpdateChange::Delete)).await,
+            ClientFrame::React {
+                room,
+                client_id,
+                message,
+                emoji,
+                on,
+            } => {
+                let change = Emoji::parse(&emoji).map(|e| match on {
+                    true => UpdateChange::React(e),
+                    false => UpdateChange::Unreact(e),
+                });
+                return self.update(room, client_id, message, change).await;
+            }
             ClientFrame::Join { room, since } => self.join(room, since).await,
             ClientFrame::Leave { room } => self.leave(room).await,
             ClientFrame::CatchUp { room, since } => self.catch_up(room, since).await,
@@ -206,20 +240,21 @@ impl Connection {
             .events_after(room, since.max(0), CATCH_UP_LIMIT)
             .await?;
         let mut more = events.len() == CATCH_UP_LIMIT as usize;
-        // Posted messages are the only logged kind the wire carries yet.
-        let mut messages: Vec<_> = events
-            .into_iter()
-            .filter_map(|event| match event {
-                app::backend::RoomEvent::Posted(message) => Some(message),
-                _ => None,
-            })
-            .collect();
-        let fits = fitting(&messages, CATCH_UP_BYTES);
-        if fits < messages.len() {
-            messages.truncate(fits);
+        let fits = fitting(&events, CATCH_UP_BYTES);
+        if fits < events.len() {
             more = true;
         }
-        Ok(ServerFrame::CatchUp { room, messages, more })
+        let events = events
+            .into_iter()
+            .take(fits)
+            .filter_map(|event| match event {
+                RoomEvent::Posted(message) => Some(LogEntry::Posted(message)),
+                RoomEvent::Updated(update) => Some(LogEntry::Updated(update)),
+                // Not logged: never read from the log.
+                RoomEvent::MemberRemoved { .. } | RoomEvent::AccessChanged { .. } => None,
+            })
+            .collect();
+        Ok(ServerFrame::CatchUp { room, events, more })
     }
 
     fn reply_catch_up(&mut self, backlog: Result<ServerFrame, BackendError>) {
@@ -303,13 +338,12 @@ impl Connection {
         }
     }
 
-    /// `send`: checks and queues a message; what comes back resolves once
-    /// it is committed, for [`Connection::finish_send`]. The connection keeps
-    /// reading meanwhile, so one sender can have several messages in flight
-    /// (up to the reader's `SENDS_IN_FLIGHT`); they commit, and are
-    /// acknowledged, in order.
-    async fn send(&mut self, room: RoomId, client_id: String, body: String) -> Option<BoxFuture<'static, Committed>> {
-        let client_id = match ClientMessageId::parse(&client_id) {
+    /// What every frame that writes to a room checks first: a valid client
+    /// id, a room this socket joined, access to it now (at least `Post`),
+    /// and the sender's share of the shared rate limit. Returns the client
+    /// id and the access, or `None` (the client told why).
+    async fn may_write(&mut self, room: RoomId, client_id: &str) -> Option<(ClientMessageId, Access)> {
+        let client_id = match ClientMessageId::parse(client_id) {
             Ok(id) => id,
             Err(e) => {
                 self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, None));
@@ -317,22 +351,20 @@ impl Connection {
             }
         };
         // The author is this connection's user and the room one it joined:
-        // nothing in the frame can post as someone else or elsewhere.
+        // nothing in the frame can write as someone else or elsewhere.
         if !self.rooms.contains(&room) {
             self.reply(not_joined(Some(client_id.into_inner())));
             return None;
         }
-        if !self.still_allowed(room, Access::Post, Some(client_id.as_str())).await {
-            return None;
-        }
-        let body = match MessageBody::parse(&body) {
-            Ok(body) => body,
+        let access = match self.services().access.require(self.me.id, room, Access::Post).await {
+            Ok(access) => access,
             Err(e) => {
-                self.reply(ServerFrame::error(
-                    ErrorCode::Invalid,
-                    e.0,
-                    Some(client_id.into_inner()),
-                ));
+                if matches!(e, BackendError::RoomNotFound) {
+                    self.leave(room).await;
+                    self.reply(no_access(Some(client_id.into_inner())));
+                } else {
+                    self.reply(api_error(e, Some(client_id.into_inner())));
+                }
                 return None;
             }
         };
@@ -349,6 +381,31 @@ impl Connection {
             self.reply(api_error(e, Some(client_id.into_inner())));
             return None;
         }
+        Some((client_id, access))
+    }
+
+    /// `send`: checks and queues a message; what comes back resolves once
+    /// it is committed, for [`Connection::finish_send`]. The connection keeps
+    /// reading meanwhile, so one sender can have several messages in flight
+    /// (up to the reader's `SENDS_IN_FLIGHT`); they commit, and are
+    /// acknowledged, in order.
+    async fn send(
+        &mut self,
+        room: RoomId,
+        client_id: String,
+        body: String,
+        reply_to: Option<i64>,
+    ) -> Option<BoxFuture<'static, Committed>> {
+        // The body is checked before the rate limit: a refused one costs nothing.
+        let body = match MessageBody::parse(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                let client_id = ClientMessageId::parse(&client_id).ok().map(|id| id.into_inner());
+                self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, client_id));
+                return None;
+            }
+        };
+        let (client_id, _) = self.may_write(room, &client_id).await?;
         let queued = self
             .services()
             .writer
@@ -357,6 +414,7 @@ impl Connection {
                 author: self.me.clone(),
                 client_id: client_id.clone(),
                 body,
+                reply_to,
             })
             .await;
         let committed = match queued {
@@ -367,42 +425,116 @@ impl Connection {
             }
         };
         let client_id = client_id.into_inner();
-        Some(Box::pin(async move { (client_id, committed.await) }))
-    }
-
-    /// Acknowledges a committed send (only now is the sender told "sent"),
-    /// or tells the sender why it failed. (The writer published it already.)
-    pub(super) fn finish_send(&self, client_id: String, outcome: Result<Posted, BackendError>) {
-        match outcome {
-            Ok(posted) => {
+        Some(Box::pin(async move {
+            let ack = committed.await.map(|posted: Posted| {
                 let m = posted.message;
-                self.reply(ServerFrame::Ack {
+                ServerFrame::Ack {
                     room: m.room,
                     client_id: m.client_id,
                     id: m.id,
                     seq: m.seq,
                     created_at: m.created_at,
-                });
+                }
+            });
+            (client_id, ack)
+        }))
+    }
+
+    /// `edit`, `delete` and `react`: checks and queues a change to a message
+    /// (`change` is the frame's input, validated); resolves, like a send,
+    /// once it is committed. Whether the user may change that message is
+    /// decided at commit, under the room's lock (see `Store::apply_update`).
+    async fn update(
+        &mut self,
+        room: RoomId,
+        client_id: String,
+        message: i64,
+        change: Result<UpdateChange, app::validate::Invalid>,
+    ) -> Option<BoxFuture<'static, Committed>> {
+        let change = match change {
+            Ok(change) => change,
+            Err(e) => {
+                let client_id = ClientMessageId::parse(&client_id).ok().map(|id| id.into_inner());
+                self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, client_id));
+                return None;
             }
+        };
+        let (client_id, access) = self.may_write(room, &client_id).await?;
+        let queued = self
+            .services()
+            .writer
+            .submit_update(NewUpdate {
+                room,
+                by: self.me.clone(),
+                client_id: client_id.clone(),
+                message,
+                change,
+                moderator: access >= Access::Moderate,
+            })
+            .await;
+        let committed = match queued {
+            Ok(committed) => committed,
+            Err(e) => {
+                self.reply(api_error(e, Some(client_id.into_inner())));
+                return None;
+            }
+        };
+        let client_id = client_id.into_inner();
+        Some(Box::pin(async move {
+            let ack = committed.await.map(|applied: Applied| match applied.update {
+                Some(u) => ServerFrame::Ack {
+                    room: u.room,
+                    client_id: u.client_id,
+                    id: u.id,
+                    seq: u.seq,
+                    created_at: u.at,
+                },
+                // Nothing changed (see `Applied::update`): acknowledged, unlogged.
+                None => ServerFrame::Ack {
+                    room,
+                    client_id: client_id.clone(),
+                    id: 0,
+                    seq: 0,
+                    created_at: 0,
+                },
+            });
+            (client_id, ack)
+        }))
+    }
+
+    /// Acknowledges a committed send (only now is the sender told "sent"),
+    /// or tells the sender why it failed. (The writer published it already.)
+    pub(super) fn finish_send(&self, client_id: String, outcome: Result<ServerFrame, BackendError>) {
+        match outcome {
+            Ok(ack) => self.reply(ack),
             Err(e) => self.reply(api_error(e, Some(client_id))),
         }
     }
 }
 
-/// How many of `messages`, from the first, fit in a frame of `budget` bytes
+/// How many of `events`, from the first, fit in a frame of `budget` bytes
 /// (at least one, so a catch-up always moves on). Estimated from the text's
-/// lengths: JSON at most doubles a body (quotes and backslashes are the only
-/// characters it escapes that a body may hold), plus the fixed fields.
-fn fitting(messages: &[app::protocol::ChatMessage], budget: usize) -> usize {
+/// lengths: JSON at most doubles a text (quotes and backslashes are the only
+/// characters it escapes that a message may hold), plus the fixed fields.
+fn fitting(events: &[RoomEvent], budget: usize) -> usize {
     let mut used = 0;
-    let fit = messages
+    let fit = events
         .iter()
-        .take_while(|m| {
-            used += 2 * m.body.len() + m.author.len() + m.client_id.len() + 128;
+        .take_while(|event| {
+            // `size` counts the text once; JSON may double it.
+            let text = match event {
+                RoomEvent::Posted(m) => m.body.len(),
+                RoomEvent::Updated(u) => match &u.change {
+                    app::protocol::Change::Edited { body } => body.len(),
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            used += event.size() + text;
             used <= budget
         })
         .count();
-    fit.max(1).min(messages.len())
+    fit.max(1).min(events.len())
 }
 
 fn no_access(client_id: Option<String>) -> ServerFrame {

@@ -12,6 +12,8 @@ mod frames;
 mod reader;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;
 mod writer;
 
 pub use frames::CATCH_UP_LIMIT;

@@ -7,7 +7,7 @@ use super::start;
 use crate::config::Config;
 use crate::state::AppState;
 use app::backend::accounts::SessionToken;
-use app::protocol::{ClientFrame, ErrorCode, Me, RoomId, Seq, ServerFrame};
+use app::protocol::{ClientFrame, ErrorCode, LogEntry, Me, RoomId, Seq, ServerFrame};
 use app::validate::{Password, RoomName, Topic, Username};
 use axum::extract::ws::Message;
 use futures::channel::mpsc;
@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// A node of its own on a fresh SQLite file, removed when dropped.
-struct TestNode {
-    state: AppState,
+pub(super) struct TestNode {
+    pub(super) state: AppState,
     path: std::path::PathBuf,
     // Held so the node never sees itself shutting down.
     _shutdown: tokio::sync::watch::Sender<bool>,
@@ -32,7 +32,7 @@ impl Drop for TestNode {
 }
 
 impl TestNode {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("natter-ws-{}-{n}.db", std::process::id()));
@@ -47,7 +47,7 @@ impl TestNode {
         }
     }
 
-    async fn user(&self, name: &str) -> (Me, SessionToken) {
+    pub(super) async fn user(&self, name: &str) -> (Me, SessionToken) {
         let username = Username::parse(name).expect("valid name");
         let password = Password::parse("correct horse battery").expect("valid password");
         self.state
@@ -58,7 +58,7 @@ impl TestNode {
             .expect("signed up")
     }
 
-    async fn room(&self, name: &str, creator: &Me, private: bool) -> RoomId {
+    pub(super) async fn room(&self, name: &str, creator: &Me, private: bool) -> RoomId {
         self.state
             .services
             .store
@@ -74,7 +74,7 @@ impl TestNode {
 
     /// Opens a connection for `me` exactly as an upgrade would, with
     /// channels for its socket.
-    async fn connect(&self, me: &Me, token: &SessionToken) -> Client {
+    pub(super) async fn connect(&self, me: &Me, token: &SessionToken) -> Client {
         let opened = Opened::claim(self.state.clone(), me.clone(), token.0.clone())
             .await
             .unwrap_or_else(|_| panic!("a socket slot for {}", me.username));
@@ -90,20 +90,20 @@ impl TestNode {
 }
 
 /// The client's end of a connection.
-struct Client {
+pub(super) struct Client {
     to_server: mpsc::UnboundedSender<Result<Message, axum::Error>>,
     from_server: mpsc::UnboundedReceiver<Message>,
     reader: tokio::task::JoinHandle<()>,
 }
 
 impl Client {
-    fn send_raw(&self, message: Message) {
+    pub(super) fn send_raw(&self, message: Message) {
         self.to_server
             .unbounded_send(Ok(message))
             .expect("reader still reading");
     }
 
-    fn send(&self, frame: &ClientFrame) {
+    pub(super) fn send(&self, frame: &ClientFrame) {
         let text = serde_json::to_string(frame).expect("frames serialise");
         self.send_raw(Message::Text(text.into()));
     }
@@ -112,11 +112,12 @@ impl Client {
         self.send(&ClientFrame::Join { room, since });
     }
 
-    fn post(&self, room: RoomId, client_id: &str, body: &str) {
+    pub(super) fn post(&self, room: RoomId, client_id: &str, body: &str) {
         self.send(&ClientFrame::Send {
             room,
             client_id: client_id.into(),
             body: body.into(),
+            reply_to: None,
         });
     }
 
@@ -136,7 +137,7 @@ impl Client {
     }
 
     /// Skips frames until one matches, returning it.
-    async fn recv_until(&mut self, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+    pub(super) async fn recv_until(&mut self, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
         loop {
             let frame = self.recv().await;
             if wanted(&frame) {
@@ -146,21 +147,32 @@ impl Client {
     }
 
     /// Joins and returns the (Joined, CatchUp) replies.
-    async fn joined(&mut self, room: RoomId, since: Seq) -> (Vec<String>, Vec<String>, bool) {
+    pub(super) async fn joined(&mut self, room: RoomId, since: Seq) -> (Vec<String>, Vec<String>, bool) {
         self.join(room, since);
-        let online = match self.recv_until(|f| !matches!(f, ServerFrame::Presence { .. })).await {
+        // Presence and online lists of rooms joined before may come first.
+        let online = match self
+            .recv_until(|f| !matches!(f, ServerFrame::Presence { .. } | ServerFrame::Online { .. }))
+            .await
+        {
             ServerFrame::Joined { room: r, online } if r == room => online,
             other => panic!("expected Joined, got {other:?}"),
         };
         match self.recv_until(|f| matches!(f, ServerFrame::CatchUp { .. })).await {
-            ServerFrame::CatchUp { messages, more, .. } => {
-                (online, messages.into_iter().map(|m| m.body).collect(), more)
+            ServerFrame::CatchUp { events, more, .. } => {
+                let bodies = events
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        LogEntry::Posted(m) => Some(m.body),
+                        LogEntry::Updated(_) => None,
+                    })
+                    .collect();
+                (online, bodies, more)
             }
             _ => unreachable!("recv_until returned a CatchUp"),
         }
     }
 
-    async fn error(&mut self) -> (ErrorCode, String, Option<String>) {
+    pub(super) async fn error(&mut self) -> (ErrorCode, String, Option<String>) {
         match self.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await {
             ServerFrame::Error {
                 code,
@@ -235,10 +247,10 @@ async fn a_send_is_acknowledged_and_delivered_then_caught_up_by_a_later_join() {
     let frame = bob_socket
         .recv_until(|f| matches!(f, ServerFrame::CatchUp { .. }))
         .await;
-    let ServerFrame::CatchUp { messages, more, .. } = frame else {
+    let ServerFrame::CatchUp { events, more, .. } = frame else {
         unreachable!("recv_until returned a CatchUp")
     };
-    let seqs: Vec<Seq> = messages.iter().map(|m| m.seq).collect();
+    let seqs: Vec<Seq> = events.iter().map(LogEntry::seq).collect();
     assert_eq!((seqs, more), (vec![1, 2, 3], false));
 }
 

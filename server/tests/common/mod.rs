@@ -552,7 +552,13 @@ impl Ws {
             .recv_until(|f| matches!(f, ServerFrame::CatchUp { room: r, .. } if *r == room))
             .await
         {
-            ServerFrame::CatchUp { messages, .. } => messages,
+            ServerFrame::CatchUp { events, .. } => events
+                .into_iter()
+                .filter_map(|e| match e {
+                    app::protocol::LogEntry::Posted(m) => Some(m),
+                    app::protocol::LogEntry::Updated(_) => None,
+                })
+                .collect(),
             _ => unreachable!(),
         }
     }
@@ -563,6 +569,7 @@ impl Ws {
             room,
             client_id: client_id.into(),
             body: body.into(),
+            reply_to: None,
         })
         .await;
         match self

@@ -1,11 +1,11 @@
 //! Group commit's statement: many messages, to many rooms, in one
 //! transaction (see [`crate::backend::writer`]).
 
-use super::log::{EVENT_ROW, NewMessage, Posted, insert_events};
-use super::{Result, Store, placeholders};
+use super::log::{EVENT_ROW, NewMessage, Posted, TargetRow, insert_events, reply_missing, select_target};
+use super::{Result, Store, padded, placeholders};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
-use crate::protocol::Seq;
+use crate::protocol::{Quote, Seq};
 use sqlx::{AssertSqlSafe, FromRow};
 use std::collections::HashMap;
 
@@ -22,26 +22,6 @@ struct InsertedRow {
     id: i64,
     room_id: i64,
     seq: i64,
-}
-
-/// `items` padded to a power-of-two length by repeating the last one.
-///
-/// For the group commit's statements, whose text grows with the batch: the
-/// MySQL driver prepares each distinct text and keeps ~100 per connection.
-/// With one text per batch size the cache churns, and each of those
-/// statements was measured taking ~43 ms while BEGIN and COMMIT took well
-/// under one: four per batch made it ~175 ms and capped persistence near
-/// 4,000 messages/s while the server and the database idled. (Our reading:
-/// every eviction sends a COM_STMT_CLOSE, which has no reply, and the next
-/// statement waits behind it for a delayed TCP ACK, since the driver leaves
-/// Nagle on.) Powers of two keep it to ~10 texts per statement. Repeating a
-/// value in `IN (…)`, `CASE` or `OR` lists changes no result.
-pub(super) fn padded<T: Copy>(items: &[T]) -> Vec<T> {
-    let mut out = items.to_vec();
-    if let Some(&last) = items.last() {
-        out.resize(items.len().next_power_of_two(), last);
-    }
-    out
 }
 
 /// `sql` (whose `{}` is the list's place) with one placeholder per room,
@@ -63,6 +43,39 @@ pub(super) fn power_of_two_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
 }
 
 impl Store {
+    /// For each message, the quote of the message it replies to (`None` if
+    /// it is no reply), or why it cannot reply to it: one query for the batch.
+    async fn reply_quotes(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        messages: &[NewMessage],
+    ) -> Result<Vec<Result<Option<Quote>>>> {
+        let mut targets: Vec<i64> = messages.iter().filter_map(|m| m.reply_to).collect();
+        let mut found: HashMap<i64, TargetRow> = HashMap::new();
+        if !targets.is_empty() {
+            targets.sort_unstable();
+            targets.dedup();
+            let targets = padded(&targets);
+            let sql = format!("{}{})", select_target!("WHERE m.id IN ("), placeholders(targets.len()));
+            let rows: Vec<TargetRow> = targets
+                .iter()
+                .fold(sqlx::query_as(AssertSqlSafe(sql)), |query, id| query.bind(*id))
+                .fetch_all(&mut *tx)
+                .await?;
+            found = rows.into_iter().map(|row| (row.id, row)).collect();
+        }
+        Ok(messages
+            .iter()
+            .map(|m| match m.reply_to {
+                None => Ok(None),
+                Some(target) => TargetRow::in_room(found.get(&target), m.room)
+                    .map_err(|_| reply_missing())?
+                    .quote()
+                    .map(Some),
+            })
+            .collect())
+    }
+
     /// Commits `messages` in one transaction (group commit, see
     /// [`super::writer`]). Returns one outcome per message, in order; a message
     /// to a room that does not exist gets `RoomNotFound` and burns no
@@ -104,11 +117,18 @@ impl Store {
             .await?;
         let last: HashMap<i64, Seq> = counters.into_iter().map(|row| (row.id, row.last_seq)).collect();
 
+        // Replies: the messages they answer, checked and quoted.
+        let mut quotes = self.reply_quotes(&mut tx, messages).await?;
+
         // Sequences in arrival order, per room, continuing from the counters.
         let mut next = last.clone();
         let seqs: Vec<Option<Seq>> = messages
             .iter()
-            .map(|m| {
+            .zip(&quotes)
+            .map(|(m, quote)| {
+                if quote.is_err() {
+                    return None;
+                }
                 next.get_mut(&m.room.0).map(|seq| {
                     *seq += 1;
                     *seq
@@ -191,13 +211,15 @@ impl Store {
         Ok(messages
             .iter()
             .zip(seqs)
-            .map(|(m, seq)| {
+            .zip(quotes.drain(..))
+            .map(|((m, seq), quote)| {
+                let quote = quote?;
                 let seq = seq.ok_or(BackendError::RoomNotFound)?;
                 let id = ids.get(&(m.room.0, seq)).copied().ok_or_else(|| {
                     BackendError::Unavailable(format!("committed message {}/{seq} not read back", m.room))
                 })?;
                 Ok(Posted {
-                    message: m.committed(id, seq, now),
+                    message: m.committed(id, seq, now, quote),
                     fresh: true,
                 })
             })

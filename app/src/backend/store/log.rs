@@ -5,13 +5,17 @@
 //! `migrations/mysql/0008_room_event_log.sql`).
 
 use super::{Result, Store};
+use super::{padded, placeholders};
 use crate::backend::clock::now_ms;
-use crate::backend::error::BackendError;
+use crate::backend::error::{BackendError, Refusal};
 use crate::backend::events::{EventKind, RoomEvent};
-use crate::protocol::{ChatMessage, Me, Millis, RoomId, Seq, UserId};
-use crate::validate::{ClientMessageId, MessageBody};
+use crate::protocol::{
+    Change, ChatMessage, Me, Millis, Quote, REACTIONS_PER_MESSAGE, Reaction, RoomId, Seq, Update, UserId,
+};
+use crate::validate::{ClientMessageId, Emoji, Invalid, MessageBody};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
+use std::collections::HashMap;
 
 /// One message to commit.
 pub struct NewMessage {
@@ -19,11 +23,14 @@ pub struct NewMessage {
     pub author: Me,
     pub client_id: ClientMessageId,
     pub body: MessageBody,
+    /// The id of the message it answers (checked at commit: in the same
+    /// room, not deleted).
+    pub reply_to: Option<i64>,
 }
 
 impl NewMessage {
     /// The message as committed with `id` and `seq` at `now`.
-    pub(super) fn committed(&self, id: i64, seq: Seq, now: Millis) -> ChatMessage {
+    pub(super) fn committed(&self, id: i64, seq: Seq, now: Millis, reply_to: Option<Quote>) -> ChatMessage {
         ChatMessage {
             id,
             room: self.room,
@@ -32,6 +39,8 @@ impl NewMessage {
             body: self.body.as_str().to_owned(),
             created_at: now,
             client_id: self.client_id.as_str().to_owned(),
+            reply_to,
+            ..ChatMessage::default()
         }
     }
 
@@ -50,20 +59,87 @@ impl NewMessage {
             .bind(self.client_id.as_str())
             .bind(self.body.as_str())
             .bind(now)
+            .bind(self.reply_to)
     }
+}
+
+/// One change to a message to commit.
+pub struct NewUpdate {
+    pub room: RoomId,
+    pub by: Me,
+    pub client_id: ClientMessageId,
+    /// The message to change.
+    pub message: i64,
+    pub change: UpdateChange,
+    /// `by` may delete others' messages in the room (its owner).
+    pub moderator: bool,
+}
+
+/// What a [`NewUpdate`] does, its input validated.
+pub enum UpdateChange {
+    Edit(MessageBody),
+    Delete,
+    React(Emoji),
+    Unreact(Emoji),
+}
+
+impl UpdateChange {
+    fn kind(&self) -> EventKind {
+        match self {
+            UpdateChange::Edit(_) => EventKind::Edited,
+            UpdateChange::Delete => EventKind::Deleted,
+            UpdateChange::React(_) => EventKind::Reacted,
+            UpdateChange::Unreact(_) => EventKind::Unreacted,
+        }
+    }
+
+    /// What the event row's `body` holds: the emoji of a reaction. (An
+    /// edit's text lives in the message's own row, so a deletion has one
+    /// place to erase it from.)
+    fn logged_text(&self) -> &str {
+        match self {
+            UpdateChange::React(emoji) | UpdateChange::Unreact(emoji) => emoji.as_str(),
+            UpdateChange::Edit(_) | UpdateChange::Delete => "",
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            UpdateChange::Edit(body) => Change::Edited {
+                body: body.as_str().to_owned(),
+            },
+            UpdateChange::Delete => Change::Deleted,
+            UpdateChange::React(emoji) => Change::Reacted {
+                emoji: emoji.as_str().to_owned(),
+            },
+            UpdateChange::Unreact(emoji) => Change::Unreacted {
+                emoji: emoji.as_str().to_owned(),
+            },
+        }
+    }
+}
+
+/// The outcome of an update.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// What was logged; `None` when nothing changed (a reaction that was
+    /// already there, or already gone; an edit to the same text).
+    pub update: Option<Update>,
+    /// False when the client id had been used before: `update` is the original.
+    pub fresh: bool,
 }
 
 /// The start of every insert into the log; each row is [`EVENT_ROW`],
 /// bound by [`NewMessage::bind_row`].
 macro_rules! insert_events {
     () => {
-        "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at) VALUES "
+        "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at, target_id) VALUES "
     };
 }
 /// One row's placeholders in [`insert_events`].
 macro_rules! event_row {
     () => {
-        "(?, ?, ?, ?, ?, ?, ?)"
+        "(?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
 pub(super) use insert_events;
@@ -77,17 +153,22 @@ pub struct Posted {
     pub fresh: bool,
 }
 
-/// `SELECT` of [`ChatMessage`] columns followed by a fixed `WHERE …` clause.
-/// A macro so every query stays a static string (sqlx refuses dynamic SQL).
+/// `SELECT` of an event's columns (and of the message it points at, `t`)
+/// followed by a fixed `WHERE …` clause. A macro so every query stays a
+/// static string (sqlx refuses dynamic SQL).
 macro_rules! select_messages {
     ($tail:literal) => {
-        select_messages!("FROM room_events m JOIN users u ", $tail)
+        select_messages!("FROM room_events m JOIN users u ", "LEFT JOIN room_events t ", $tail)
     };
-    ($from:literal, $tail:literal) => {
+    ($from:literal, $target:literal, $tail:literal) => {
         concat!(
-            "SELECT m.id, m.room_id, m.seq, m.kind, u.username, m.body, m.created_at, m.client_id ",
+            "SELECT m.id, m.room_id, m.seq, m.kind, u.username, m.body, m.created_at, m.client_id, ",
+            "m.target_id, m.edited_at, m.deleted_at, ",
+            "t.seq AS target_seq, tu.username AS target_author, t.body AS target_body, t.deleted_at AS target_deleted_at ",
             $from,
             "ON u.id = m.author_id ",
+            $target,
+            "ON t.id = m.target_id LEFT JOIN users tu ON tu.id = t.author_id ",
             $tail
         )
     };
@@ -99,7 +180,8 @@ macro_rules! select_messages {
 /// 500,000), and when `users` is small it reads `users` first, or scans it
 /// through a join buffer, and either way sorts the whole room (2.5 s per page
 /// with one author). So: the range of the primary key (room_id, seq),
-/// `room_events` first, and one primary key lookup per row for its author.
+/// `room_events` first, and one primary key lookup per row for its author
+/// (and, for the few rows that point at another message, one by id for it).
 /// (SQLite has no such hints and needs none.)
 macro_rules! keyset_query {
     ($sqlite:expr, $tail:literal) => {
@@ -108,6 +190,7 @@ macro_rules! keyset_query {
         } else {
             select_messages!(
                 "FROM room_events m FORCE INDEX (PRIMARY) STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ",
+                "LEFT JOIN room_events t FORCE INDEX (messages_id) ",
                 $tail
             )
         }
@@ -126,27 +209,74 @@ struct MessageRow {
     body: String,
     created_at: i64,
     client_id: String,
+    target_id: Option<i64>,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+    target_seq: Option<i64>,
+    target_author: Option<String>,
+    target_body: Option<String>,
+    target_deleted_at: Option<i64>,
 }
 
 impl MessageRow {
-    /// The event this row records.
+    /// The event this row records, as it is now: a message in its current
+    /// state (so a deleted one's text is not replayed), an edit with the
+    /// message's current text (so no earlier version is).
     fn event(self) -> Result<RoomEvent> {
-        match EventKind::from_code(self.kind) {
-            Some(EventKind::Posted) => Ok(RoomEvent::Posted(self.into())),
+        let kind = EventKind::from_code(self.kind);
+        let change = match kind {
+            Some(EventKind::Posted) => return Ok(RoomEvent::Posted(self.into())),
+            Some(EventKind::Edited) => Change::Edited {
+                body: self.target_body.clone().unwrap_or_default(),
+            },
+            Some(EventKind::Deleted) => Change::Deleted,
+            Some(EventKind::Reacted) => Change::Reacted {
+                emoji: self.body.clone(),
+            },
+            Some(EventKind::Unreacted) => Change::Unreacted {
+                emoji: self.body.clone(),
+            },
             None => {
                 let why = format!(
                     "event {}/{} has a kind this server does not know ({}): is a newer version writing to this database?",
                     self.room_id, self.seq, self.kind
                 );
                 tracing::error!("{why}");
-                Err(BackendError::Unavailable(why))
+                return Err(BackendError::Unavailable(why));
             }
-        }
+        };
+        Ok(RoomEvent::Updated(Update {
+            room: RoomId(self.room_id),
+            seq: self.seq,
+            id: self.id,
+            message: self.target_id.unwrap_or_default(),
+            by: self.username,
+            at: self.created_at,
+            client_id: self.client_id,
+            change,
+        }))
     }
 }
 
 impl From<MessageRow> for ChatMessage {
     fn from(r: MessageRow) -> ChatMessage {
+        let reply_to = match (r.target_id, r.target_seq, r.target_author) {
+            (Some(id), Some(seq), Some(author)) => {
+                let deleted = r.target_deleted_at.is_some();
+                Some(Quote {
+                    id,
+                    seq,
+                    author,
+                    excerpt: if deleted {
+                        String::new()
+                    } else {
+                        Quote::excerpt(r.target_body.as_deref().unwrap_or_default())
+                    },
+                    deleted,
+                })
+            }
+            _ => None,
+        };
         ChatMessage {
             id: r.id,
             room: RoomId(r.room_id),
@@ -155,8 +285,85 @@ impl From<MessageRow> for ChatMessage {
             body: r.body,
             created_at: r.created_at,
             client_id: r.client_id,
+            reply_to,
+            edited_at: r.edited_at,
+            deleted: r.deleted_at.is_some(),
+            reactions: Vec::new(),
         }
     }
+}
+
+/// The message an update or a reply points at, read under its room's lock.
+#[derive(sqlx::FromRow)]
+pub(super) struct TargetRow {
+    pub(super) id: i64,
+    pub(super) room_id: i64,
+    pub(super) seq: i64,
+    kind: i64,
+    author_id: i64,
+    username: String,
+    body: String,
+    deleted_at: Option<i64>,
+}
+
+impl TargetRow {
+    /// The row, if it is a message in `room`: a message elsewhere, or an
+    /// event that is not a message, is "no such message".
+    pub(super) fn in_room(row: Option<&TargetRow>, room: RoomId) -> Result<&TargetRow> {
+        match row {
+            Some(row) if row.room_id == room.0 && row.kind == EventKind::Posted.code() => Ok(row),
+            _ => Err(BackendError::MessageNotFound),
+        }
+    }
+
+    /// How a reply to it shows it; refused if it was deleted.
+    pub(super) fn quote(&self) -> Result<Quote> {
+        if self.deleted_at.is_some() {
+            return Err(Invalid("The message you are replying to was deleted.".into()).into());
+        }
+        Ok(Quote {
+            id: self.id,
+            seq: self.seq,
+            author: self.username.clone(),
+            excerpt: Quote::excerpt(&self.body),
+            deleted: false,
+        })
+    }
+}
+
+/// `SELECT` of [`TargetRow`] columns, then a fixed tail.
+macro_rules! select_target {
+    ($tail:literal) => {
+        concat!(
+            "SELECT m.id, m.room_id, m.seq, m.kind, m.author_id, u.username, m.body, m.deleted_at ",
+            "FROM room_events m JOIN users u ON u.id = m.author_id ",
+            $tail
+        )
+    };
+}
+pub(super) use select_target;
+
+/// The quote for a reply to `target` in `room`, read in `conn`.
+pub(super) async fn reply_quote(conn: &mut sqlx::AnyConnection, room: RoomId, target: i64) -> Result<Quote> {
+    let row: Option<TargetRow> = sqlx::query_as(select_target!("WHERE m.id = ?"))
+        .bind(target)
+        .fetch_optional(&mut *conn)
+        .await?;
+    TargetRow::in_room(row.as_ref(), room)
+        .map_err(|_| reply_missing())?
+        .quote()
+}
+
+pub(super) fn reply_missing() -> BackendError {
+    Invalid("The message you are replying to does not exist.".into()).into()
+}
+
+/// A reaction row, to aggregate a page's reactions.
+#[derive(sqlx::FromRow)]
+struct ReactionRow {
+    message_id: i64,
+    emoji: String,
+    username: String,
 }
 
 impl Store {
@@ -168,15 +375,15 @@ impl Store {
     /// serialised and a failed insert rolls the counter back — no gaps.
     pub async fn post_message(&self, new: &NewMessage) -> Result<Posted> {
         let (author, client_id) = (new.author.id, new.client_id.as_str());
-        if let Some(message) = self.message_by_client_id(author, client_id).await? {
+        if let Some(RoomEvent::Posted(message)) = self.event_by_client_id(author, client_id).await? {
             return Ok(Posted { message, fresh: false });
         }
         match self.insert_message(new).await {
             Ok(message) => Ok(Posted { message, fresh: true }),
             // A concurrent retry with the same client id won the race.
-            Err(e) if e.is_unique_violation() => match self.message_by_client_id(author, client_id).await? {
-                Some(message) => Ok(Posted { message, fresh: false }),
-                None => Err(e),
+            Err(e) if e.is_unique_violation() => match self.event_by_client_id(author, client_id).await? {
+                Some(RoomEvent::Posted(message)) => Ok(Posted { message, fresh: false }),
+                _ => Err(e),
             },
             Err(e) => Err(e),
         }
@@ -185,41 +392,194 @@ impl Store {
     async fn insert_message(&self, new: &NewMessage) -> Result<ChatMessage> {
         let (room, now) = (new.room, now_ms());
         let mut tx = self.pool.begin().await?;
-        let bumped = sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(room.0)
-            .execute(&mut *tx)
-            .await?;
-        if bumped.rows_affected() == 0 {
-            return Err(BackendError::RoomNotFound);
-        }
-        let seq: Seq = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
-            .bind(room.0)
-            .fetch_one(&mut *tx)
-            .await?;
+        let seq = next_seq(&mut tx, room, Some(now)).await?;
+        let quote = match new.reply_to {
+            Some(target) => Some(reply_quote(&mut tx, room, target).await?),
+            None => None,
+        };
         let insert = sqlx::query(concat!(insert_events!(), event_row!()));
         let inserted = new.bind_row(insert, seq, now).execute(&mut *tx).await?;
-        let id = match inserted.last_insert_id() {
-            Some(id) => id,
-            None => {
-                sqlx::query_scalar("SELECT id FROM room_events WHERE room_id = ? AND seq = ?")
-                    .bind(room.0)
-                    .bind(seq)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
-        };
+        let id = inserted_id(&mut tx, inserted.last_insert_id(), room, seq).await?;
         tx.commit().await?;
-        Ok(new.committed(id, seq, now))
+        Ok(new.committed(id, seq, now, quote))
     }
 
-    async fn message_by_client_id(&self, author: UserId, client_id: &str) -> Result<Option<ChatMessage>> {
+    /// The event `author` logged under `client_id`, if any.
+    async fn event_by_client_id(&self, author: UserId, client_id: &str) -> Result<Option<RoomEvent>> {
         let row: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE m.author_id = ? AND m.client_id = ?"))
             .bind(author.0)
             .bind(client_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(ChatMessage::from))
+        row.map(MessageRow::event).transpose()
+    }
+
+    /// Edits, deletes or reacts to a message: checks that it may (the
+    /// message is in the room and not deleted; only its author edits it;
+    /// its author or a moderator deletes it; at most
+    /// [`REACTIONS_PER_MESSAGE`] different emoji), changes the message and
+    /// logs the change under the room's next sequence, in one transaction.
+    /// A client id used before returns the original change, applied once.
+    pub async fn apply_update(&self, new: &NewUpdate) -> Result<Applied> {
+        let (by, client_id) = (new.by.id, new.client_id.as_str());
+        if let Some(event) = self.event_by_client_id(by, client_id).await? {
+            return Ok(Applied::replayed(event));
+        }
+        match self.update_message(new).await {
+            Ok(applied) => Ok(applied),
+            Err(e) if e.is_unique_violation() => match self.event_by_client_id(by, client_id).await? {
+                Some(event) => Ok(Applied::replayed(event)),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn update_message(&self, new: &NewUpdate) -> Result<Applied> {
+        let (room, now) = (new.room, now_ms());
+        let mut tx = self.pool.begin().await?;
+        // The room's lock first, as every writer takes it: changes to one
+        // room's messages are serialised by it. Rolled back if nothing changes.
+        let seq = next_seq(&mut tx, room, None).await?;
+        // Asked again under the lock: a retry racing its own first attempt
+        // (sent again after a dropped connection, perhaps to another node)
+        // must find it, not judge the change already made ("already
+        // reacted", "already deleted") and answer something else.
+        let earlier: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE m.author_id = ? AND m.client_id = ?"))
+            .bind(new.by.id.0)
+            .bind(new.client_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = earlier {
+            return Ok(Applied::replayed(row.event()?));
+        }
+        let target: Option<TargetRow> = sqlx::query_as(select_target!("WHERE m.id = ?"))
+            .bind(new.message)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let target = TargetRow::in_room(target.as_ref(), room)?;
+        if target.deleted_at.is_some() {
+            return Err(Invalid("That message was deleted.".into()).into());
+        }
+        let id = target.id;
+        let changed = match &new.change {
+            UpdateChange::Edit(body) => {
+                if target.author_id != new.by.id.0 {
+                    return Err(BackendError::Forbidden(Refusal::NotAuthor));
+                }
+                if body.as_str() == target.body {
+                    false
+                } else {
+                    sqlx::query("INSERT INTO message_versions (message_id, body, replaced_at) VALUES (?, ?, ?)")
+                        .bind(id)
+                        .bind(&target.body)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE room_events SET body = ?, edited_at = ? WHERE id = ?")
+                        .bind(body.as_str())
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    true
+                }
+            }
+            UpdateChange::Delete => {
+                if target.author_id != new.by.id.0 && !new.moderator {
+                    return Err(BackendError::Forbidden(Refusal::NotAuthorOrModerator));
+                }
+                // Its text, earlier versions and reactions go for good.
+                sqlx::query("UPDATE room_events SET body = '', deleted_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                for sql in [
+                    "DELETE FROM message_versions WHERE message_id = ?",
+                    "DELETE FROM message_reactions WHERE message_id = ?",
+                ] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+                true
+            }
+            UpdateChange::React(emoji) => {
+                let emoji = emoji.as_str();
+                let (mine, same, distinct): (i64, i64, i64) = sqlx::query_as(
+                    // COUNTs: BIGINT on both databases (a SUM is DECIMAL on MariaDB).
+                    "SELECT COUNT(CASE WHEN emoji = ? AND user_id = ? THEN 1 END), \
+                     COUNT(CASE WHEN emoji = ? THEN 1 END), COUNT(DISTINCT emoji) \
+                     FROM message_reactions WHERE message_id = ?",
+                )
+                .bind(emoji)
+                .bind(new.by.id.0)
+                .bind(emoji)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if mine > 0 {
+                    false
+                } else if same == 0 && distinct >= REACTIONS_PER_MESSAGE as i64 {
+                    return Err(Invalid(format!(
+                        "A message can have at most {REACTIONS_PER_MESSAGE} different reactions."
+                    ))
+                    .into());
+                } else {
+                    sqlx::query("INSERT INTO message_reactions (message_id, emoji, user_id, seq) VALUES (?, ?, ?, ?)")
+                        .bind(id)
+                        .bind(emoji)
+                        .bind(new.by.id.0)
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                    true
+                }
+            }
+            UpdateChange::Unreact(emoji) => {
+                let removed =
+                    sqlx::query("DELETE FROM message_reactions WHERE message_id = ? AND emoji = ? AND user_id = ?")
+                        .bind(id)
+                        .bind(emoji.as_str())
+                        .bind(new.by.id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                removed.rows_affected() > 0
+            }
+        };
+        if !changed {
+            // Nothing to log: the rollback also returns the sequence.
+            return Ok(Applied {
+                update: None,
+                fresh: true,
+            });
+        }
+        let inserted = sqlx::query(concat!(insert_events!(), event_row!()))
+            .bind(room.0)
+            .bind(seq)
+            .bind(new.change.kind().code())
+            .bind(new.by.id.0)
+            .bind(new.client_id.as_str())
+            .bind(new.change.logged_text())
+            .bind(now)
+            .bind(Some(id))
+            .execute(&mut *tx)
+            .await?;
+        let event_id = inserted_id(&mut tx, inserted.last_insert_id(), room, seq).await?;
+        tx.commit().await?;
+        let update = Update {
+            room,
+            seq,
+            id: event_id,
+            message: id,
+            by: new.by.username.clone(),
+            at: now,
+            client_id: new.client_id.as_str().to_owned(),
+            change: new.change.change(),
+        };
+        Ok(Applied {
+            update: Some(update),
+            fresh: true,
+        })
     }
 
     /// Up to `limit` events with sequence greater than `since`, oldest
@@ -239,14 +599,18 @@ impl Store {
     }
 
     /// The `limit` messages just before sequence `before` (or the newest, if
-    /// `None`), oldest first, and whether older ones exist. Keyset pagination
-    /// on (room_id, seq): the cost does not grow with depth.
+    /// `None`), oldest first and in their current state (reactions
+    /// included); whether older ones exist; and the room's sequence they are
+    /// current as of (read first: the page reflects at least every event up
+    /// to it). Keyset pagination on (room_id, seq): the cost does not grow
+    /// with depth.
     pub async fn messages_before(
         &self,
         room: RoomId,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<(Vec<ChatMessage>, bool)> {
+    ) -> Result<(Vec<ChatMessage>, bool, Seq)> {
+        let as_of = self.last_seq(room).await?.unwrap_or(0);
         let rows: Vec<MessageRow> = sqlx::query_as(keyset_query!(
             self.is_sqlite,
             "WHERE m.room_id = ? AND m.seq < ? AND m.kind = ? ORDER BY m.seq DESC LIMIT ?"
@@ -260,6 +624,96 @@ impl Store {
         let has_older = rows.len() > limit as usize;
         let mut messages: Vec<ChatMessage> = rows.into_iter().take(limit as usize).map(ChatMessage::from).collect();
         messages.reverse();
-        Ok((messages, has_older))
+        self.add_reactions(&mut messages).await?;
+        Ok((messages, has_older, as_of))
+    }
+
+    /// Fills in `messages`' reactions: one query for the page.
+    async fn add_reactions(&self, messages: &mut [ChatMessage]) -> Result<()> {
+        let ids: Vec<i64> = messages.iter().filter(|m| !m.deleted).map(|m| m.id).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Padded so that pages of any size share a few statement texts.
+        let ids = padded(&ids);
+        let sql = format!(
+            "SELECT r.message_id, r.emoji, u.username FROM message_reactions r JOIN users u ON u.id = r.user_id \
+             WHERE r.message_id IN ({}) ORDER BY r.seq",
+            placeholders(ids.len())
+        );
+        let rows: Vec<ReactionRow> = ids
+            .iter()
+            .fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |query, id| query.bind(*id))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut by_id: HashMap<i64, &mut ChatMessage> = messages.iter_mut().map(|m| (m.id, m)).collect();
+        for row in rows {
+            if let Some(message) = by_id.get_mut(&row.message_id) {
+                add_reaction(&mut message.reactions, row.emoji, row.username);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds `user`'s `emoji` to `reactions` (a new emoji goes last).
+fn add_reaction(reactions: &mut Vec<Reaction>, emoji: String, user: String) {
+    match reactions.iter_mut().find(|r| r.emoji == emoji) {
+        Some(reaction) => reaction.users.push(user),
+        None => reactions.push(Reaction {
+            emoji,
+            users: vec![user],
+        }),
+    }
+}
+
+impl Applied {
+    /// The outcome of a retry: the change its client id made the first time.
+    fn replayed(event: RoomEvent) -> Applied {
+        match event {
+            RoomEvent::Updated(update) => Applied {
+                update: Some(update),
+                fresh: false,
+            },
+            // The client id named something else (a message): nothing new is done.
+            _ => Applied {
+                update: None,
+                fresh: false,
+            },
+        }
+    }
+}
+
+/// Takes the next sequence of `room` in `tx` (locking the room's row until
+/// the commit); `posted_at` also records a new message's time.
+async fn next_seq(tx: &mut sqlx::AnyConnection, room: RoomId, posted_at: Option<Millis>) -> Result<Seq> {
+    let bumped = match posted_at {
+        Some(now) => sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(room.0),
+        None => sqlx::query("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?").bind(room.0),
+    }
+    .execute(&mut *tx)
+    .await?;
+    if bumped.rows_affected() == 0 {
+        return Err(BackendError::RoomNotFound);
+    }
+    Ok(sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
+        .bind(room.0)
+        .fetch_one(&mut *tx)
+        .await?)
+}
+
+/// The id of the row just inserted at (room, seq): the driver's, or read back.
+async fn inserted_id(tx: &mut sqlx::AnyConnection, last: Option<i64>, room: RoomId, seq: Seq) -> Result<i64> {
+    match last {
+        Some(id) => Ok(id),
+        None => Ok(
+            sqlx::query_scalar("SELECT id FROM room_events WHERE room_id = ? AND seq = ?")
+                .bind(room.0)
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await?,
+        ),
     }
 }

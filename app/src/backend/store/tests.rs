@@ -1,5 +1,6 @@
-use super::batch::{padded, power_of_two_chunks};
+use super::batch::power_of_two_chunks;
 use super::log::{keyset_query, select_messages};
+use super::padded;
 use super::*;
 use crate::backend::RoomEvent;
 use crate::backend::clock::now_ms;
@@ -9,24 +10,25 @@ use crate::validate::{ClientMessageId, MessageBody, RoomName, Topic, Username};
 use sqlx::Row;
 use std::collections::HashMap;
 
-fn name(name: &str) -> Username {
+pub(super) fn name(name: &str) -> Username {
     Username::parse(name).unwrap()
 }
 
-fn room_name(name: &str) -> RoomName {
+pub(super) fn room_name(name: &str) -> RoomName {
     RoomName::parse(name).unwrap()
 }
 
-fn no_topic() -> Topic {
+pub(super) fn no_topic() -> Topic {
     Topic::parse("").unwrap()
 }
 
-fn message(room: RoomId, author: &Me, client_id: &str, body: &str) -> NewMessage {
+pub(super) fn message(room: RoomId, author: &Me, client_id: &str, body: &str) -> NewMessage {
     NewMessage {
         room,
         author: author.clone(),
         client_id: ClientMessageId::parse(client_id).unwrap(),
         body: MessageBody::parse(body).unwrap(),
+        reply_to: None,
     }
 }
 
@@ -64,7 +66,7 @@ fn batch_statements_come_in_few_shapes() {
     assert!(shapes.len() <= 11, "{shapes:?}");
 }
 
-async fn store() -> (Store, std::path::PathBuf) {
+pub(super) async fn store() -> (Store, std::path::PathBuf) {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
@@ -80,7 +82,7 @@ async fn store() -> (Store, std::path::PathBuf) {
     (store, path)
 }
 
-async fn cleanup(store: Store, path: &std::path::Path) {
+pub(super) async fn cleanup(store: Store, path: &std::path::Path) {
     store.close().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -153,14 +155,14 @@ async fn concurrent_posts_through_the_writer_get_gap_free_sequences_and_retries_
 
 /// A database of its own on the local MariaDB (`TEST_MYSQL_URL`, default
 /// the local server's `test`), dropped by [`MariaDb::drop`].
-struct MariaDb {
+pub(super) struct MariaDb {
     admin: sqlx::AnyPool,
     name: String,
     url: String,
 }
 
 impl MariaDb {
-    async fn store(prefix: &str) -> (Store, MariaDb) {
+    pub(super) async fn store(prefix: &str) -> (Store, MariaDb) {
         let db = MariaDb::empty(prefix).await;
         let store = Store::connect(&db.url, 4).await.unwrap();
         (store, db)
@@ -188,7 +190,7 @@ impl MariaDb {
         MariaDb { admin, name, url }
     }
 
-    async fn drop(self, store: Store) {
+    pub(super) async fn drop(self, store: Store) {
         store.close().await;
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {}", self.name)))
             .execute(&self.admin)
@@ -277,6 +279,7 @@ async fn posts_through_the_writer(store: &Store) {
             author: author.clone(),
             client_id: ClientMessageId::parse(&client_id).unwrap(),
             body: MessageBody::parse("hi").unwrap(),
+            reply_to: None,
         };
         tokio::spawn(async move { writer.post(message).await })
     };
@@ -330,6 +333,7 @@ async fn posts_through_the_writer(store: &Store) {
         author: bob.clone(),
         client_id: ClientMessageId::parse(client_id).unwrap(),
         body: MessageBody::parse(client_id).unwrap(),
+        reply_to: None,
     };
     let outcomes = store
         .post_batch(&[new(a, "x1"), new(RoomId(999), "x2"), new(b, "x3"), new(a, "x4")])
@@ -369,11 +373,12 @@ async fn keyset_pages_walk_back_to_the_first_message() {
             .unwrap();
     }
     let seqs = |page: &[ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
-    let (page, older) = store.messages_before(room, None, 3).await.unwrap();
+    let (page, older, as_of) = store.messages_before(room, None, 3).await.unwrap();
+    assert_eq!(as_of, 7, "current as of the room's last sequence");
     assert_eq!((seqs(&page), older), (vec![5, 6, 7], true));
-    let (page, older) = store.messages_before(room, Some(5), 3).await.unwrap();
+    let (page, older, _) = store.messages_before(room, Some(5), 3).await.unwrap();
     assert_eq!((seqs(&page), older), (vec![2, 3, 4], true));
-    let (page, older) = store.messages_before(room, Some(2), 3).await.unwrap();
+    let (page, older, _) = store.messages_before(room, Some(2), 3).await.unwrap();
     assert_eq!((seqs(&page), older), (vec![1], false));
     cleanup(store, &path).await;
 }
@@ -535,7 +540,7 @@ async fn messages_become_events_keeping_ids_and_sequences(url: &str, dialect: &s
         .into();
     let events: Vec<_> = posted_after(&store, room, 0, 10).await.iter().map(summary).collect();
     assert_eq!(events, expected, "catch-up replays them as events");
-    let (page, older) = store.messages_before(room, None, 10).await.unwrap();
+    let (page, older, _) = store.messages_before(room, None, 10).await.unwrap();
     assert_eq!(
         page.iter().map(summary).collect::<Vec<_>>(),
         expected,
