@@ -13,8 +13,9 @@
 //! gap-free: they are assigned under the rooms' row locks inside it.
 //!
 //! Changes to messages (edits, deletions, reactions) go through the same
-//! task, each in its own transaction after the batch's messages, so that
-//! everything this node logs is published in commit order.
+//! task and the same transaction, after the batch's messages, so that
+//! everything this node logs is published in commit order and a change
+//! costs no commit of its own.
 
 use super::error::BackendError;
 use super::events::{Publisher, RoomEvent};
@@ -88,80 +89,94 @@ async fn run(store: Store, publisher: std::sync::Arc<dyn Publisher>, mut queue: 
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     // Waits for the first job, then takes everything else already queued.
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let mut messages = Vec::new();
-        let mut replies = Vec::new();
-        let mut updates = Vec::new();
+        let (mut messages, mut replies) = (Vec::new(), Vec::new());
+        let (mut updates, mut update_replies) = (Vec::new(), Vec::new());
         for job in jobs.drain(..) {
             match job {
                 Job::Post(message, done) => {
                     messages.push(message);
                     replies.push(done);
                 }
-                Job::Update(update, done) => updates.push((update, done)),
+                Job::Update(update, done) => {
+                    updates.push(update);
+                    update_replies.push(done);
+                }
             }
         }
         let started = std::time::Instant::now();
-        let outcomes = commit(&store, &messages).await;
+        let (posted, applied) = commit(&store, &messages, &updates).await;
         tracing::debug!(
-            size = messages.len(),
+            messages = messages.len(),
+            changes = updates.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,
             "batch committed"
         );
         // A retried client id finds its original, which was published when
-        // it was first committed: only fresh messages go out.
-        let fresh: Vec<_> = outcomes
-            .iter()
-            .filter_map(|outcome| match outcome {
-                Ok(posted) if posted.fresh => Some(RoomEvent::Posted(posted.message.clone())),
-                _ => None,
-            })
-            .collect();
+        // it was first committed: only fresh events go out, messages first
+        // (their sequences come first in each room).
+        let fresh_posts = posted.iter().filter_map(|outcome| match outcome {
+            Ok(p) if p.fresh => Some(RoomEvent::Posted(p.message.clone())),
+            _ => None,
+        });
+        let fresh_changes = applied.iter().filter_map(|outcome| match outcome {
+            Ok(Applied {
+                update: Some(update),
+                fresh: true,
+            }) => Some(RoomEvent::Updated(update.clone())),
+            _ => None,
+        });
+        let fresh: Vec<RoomEvent> = fresh_posts.chain(fresh_changes).collect();
         if !fresh.is_empty() {
             // Queued in order by the call itself; the future says when every
             // node has them, which the next commit does not wait for.
             drop(publisher.publish(fresh));
         }
         // The sender may have gone (its socket closed); what it sent stays committed.
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        for (reply, outcome) in replies.into_iter().zip(posted) {
             let _ = reply.send(outcome);
         }
-        for (update, reply) in updates {
-            let outcome = store.apply_update(&update).await;
-            if let Ok(Applied {
-                update: Some(update),
-                fresh: true,
-            }) = &outcome
-            {
-                drop(publisher.publish(vec![RoomEvent::Updated(update.clone())]));
-            }
+        for (reply, outcome) in update_replies.into_iter().zip(applied) {
             let _ = reply.send(outcome);
         }
     }
 }
 
-/// One outcome per message, in order.
-async fn commit(store: &Store, messages: &[NewMessage]) -> Vec<Result<Posted>> {
-    match store.post_batch(messages).await {
+/// The outcomes of a batch: one per message and one per change, in order.
+type Outcomes = (Vec<Result<Posted>>, Vec<Result<Applied>>);
+
+/// One outcome per message and per change, in order.
+async fn commit(store: &Store, messages: &[NewMessage], updates: &[NewUpdate]) -> Outcomes {
+    match store.commit_batch(messages, updates).await {
         Ok(outcomes) => outcomes,
         // Another node committed one of these client ids (or the rooms were
         // locked in an order that deadlocked) while this batch ran: the batch
-        // rolled back whole, so commit its messages one by one instead, each
-        // with its own retry handling.
+        // rolled back whole, so commit its messages and changes one by one
+        // instead, each with its own retry handling.
         Err(e) if e.is_unique_violation() || e.is_deadlock() => {
-            tracing::debug!(error = %e, size = messages.len(), "batch rolled back; committing one by one");
-            let mut outcomes = Vec::with_capacity(messages.len());
+            tracing::debug!(
+                error = %e,
+                messages = messages.len(),
+                changes = updates.len(),
+                "batch rolled back; committing one by one"
+            );
+            let mut posted = Vec::with_capacity(messages.len());
             for m in messages {
-                outcomes.push(store.post_message(m).await);
+                posted.push(store.post_message(m).await);
             }
-            outcomes
+            let mut applied = Vec::with_capacity(updates.len());
+            for u in updates {
+                applied.push(store.apply_update(u).await);
+            }
+            (posted, applied)
         }
         Err(e) => {
-            tracing::error!(error = %e, size = messages.len(), "message batch failed");
+            tracing::error!(error = %e, messages = messages.len(), changes = updates.len(), "batch failed");
             let reason = e.to_string();
-            messages
-                .iter()
-                .map(|_| Err(BackendError::Unavailable(reason.clone())))
-                .collect()
+            let failed = || BackendError::Unavailable(reason.clone());
+            (
+                messages.iter().map(|_| Err(failed())).collect(),
+                updates.iter().map(|_| Err(failed())).collect(),
+            )
         }
     }
 }

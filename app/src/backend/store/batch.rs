@@ -1,7 +1,10 @@
 //! Group commit's statement: many messages, to many rooms, in one
 //! transaction (see [`crate::backend::writer`]).
 
-use super::log::{EVENT_ROW, NewMessage, Posted, TargetRow, insert_events, reply_missing, select_target};
+use super::log::{
+    Applied, EVENT_ROW, NewMessage, NewUpdate, Posted, TargetRow, change_in, insert_events, reply_missing,
+    select_target,
+};
 use super::{Result, Store, padded, placeholders};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
@@ -76,23 +79,38 @@ impl Store {
             .collect())
     }
 
-    /// Commits `messages` in one transaction (group commit, see
-    /// [`super::writer`]). Returns one outcome per message, in order; a message
-    /// to a room that does not exist gets `RoomNotFound` and burns no
-    /// sequence. An `Err` means nothing was committed: a client id that was
-    /// used before fails the whole batch with a unique violation, and the
-    /// writer then commits its messages one by one through
-    /// [`Store::post_message`], which finds the originals.
+    /// Commits `messages` in one transaction: [`Store::commit_batch`] without changes.
     pub async fn post_batch(&self, messages: &[NewMessage]) -> Result<Vec<Result<Posted>>> {
-        if messages.is_empty() {
-            return Ok(Vec::new());
+        Ok(self.commit_batch(messages, &[]).await?.0)
+    }
+
+    /// Commits `messages`, then `updates`, in one transaction (group commit,
+    /// see [`crate::backend::writer`]). Returns one outcome per message and
+    /// per update, in order; a message to a room that does not exist gets
+    /// `RoomNotFound`, and a change that may not be made its refusal, and
+    /// neither burns a sequence. An `Err` means nothing was committed: a
+    /// client id that was used before fails the whole batch with a unique
+    /// violation, and the writer then commits its messages and changes one
+    /// by one ([`Store::post_message`], [`Store::apply_update`]), which find
+    /// the originals.
+    pub async fn commit_batch(
+        &self,
+        messages: &[NewMessage],
+        updates: &[NewUpdate],
+    ) -> Result<(Vec<Result<Posted>>, Vec<Result<Applied>>)> {
+        if messages.is_empty() && updates.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
         }
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
 
         // Lock the rooms' rows, whose last_seq are the sequence counters: a
         // concurrent batch (another node's) waits for this one's commit.
-        let mut rooms: Vec<i64> = messages.iter().map(|m| m.room.0).collect();
+        let mut rooms: Vec<i64> = messages
+            .iter()
+            .map(|m| m.room.0)
+            .chain(updates.iter().map(|u| u.room.0))
+            .collect();
         rooms.sort_unstable();
         rooms.dedup();
         let rooms = padded(&rooms);
@@ -206,9 +224,51 @@ impl Store {
                 }
             }
         }
+        // Then the changes, each under its room's next sequence, after the
+        // batch's messages. A refused one wrote nothing and takes no sequence.
+        let mut applied = Vec::with_capacity(updates.len());
+        let before_changes = next.clone();
+        for update in updates {
+            let Some(seq) = next.get(&update.room.0).map(|seq| seq + 1) else {
+                applied.push(Err(BackendError::RoomNotFound));
+                continue;
+            };
+            match change_in(&mut tx, update, seq, now).await {
+                Ok(outcome) => {
+                    if outcome.fresh && outcome.update.is_some() {
+                        next.insert(update.room.0, seq);
+                    }
+                    applied.push(Ok(outcome));
+                }
+                Err(e) if e.is_refusal() => applied.push(Err(e)),
+                // The database failed: the whole batch rolls back.
+                Err(e) => return Err(e),
+            }
+        }
+        let moved: Vec<(i64, Seq)> = next
+            .iter()
+            .filter(|(room, seq)| before_changes.get(room) != Some(seq))
+            .map(|(room, seq)| (*room, *seq))
+            .collect();
+        if !moved.is_empty() {
+            let moved = padded(&moved);
+            let sql = format!(
+                "UPDATE rooms SET last_seq = CASE id {} END WHERE id IN ({})",
+                "WHEN ? THEN ? ".repeat(moved.len()),
+                placeholders(moved.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (room, seq) in &moved {
+                query = query.bind(*room).bind(*seq);
+            }
+            for (room, _) in &moved {
+                query = query.bind(*room);
+            }
+            query.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
 
-        Ok(messages
+        let posted = messages
             .iter()
             .zip(seqs)
             .zip(quotes.drain(..))
@@ -223,6 +283,7 @@ impl Store {
                     fresh: true,
                 })
             })
-            .collect())
+            .collect();
+        Ok((posted, applied))
     }
 }

@@ -150,6 +150,13 @@ async fn messages_live(store: &Store) {
         .await
         .unwrap();
     assert!(same.update.is_none(), "nothing changed, nothing logged");
+    // A client id is for one thing: a message's id cannot edit, nor an edit's post.
+    let reused = store
+        .apply_update(&change(room, &ann, "p1", first.id, edit("by a post's id")))
+        .await;
+    assert!(reused.unwrap_err().to_string().contains("already used"));
+    let reused = store.post_message(&message(room, &ann, "e1", "by an edit's id")).await;
+    assert!(reused.unwrap_err().to_string().contains("already used"));
     let theirs = store
         .apply_update(&change(room, &bob, "e3", first.id, edit("mine now")))
         .await;
@@ -397,4 +404,100 @@ async fn a_retry_racing_its_original_is_answered_with_it() {
         );
     }
     cleanup(store, &path).await;
+}
+
+/// Group commit takes changes too: after the batch's messages, each under
+/// its room's next sequence; a refused one takes none and changes nothing.
+async fn changes_in_a_batch(store: &Store) {
+    let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let bob = store.create_user(&name("bob"), "hash").await.unwrap();
+    let a = store
+        .create_room(&room_name("A"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    let b = store
+        .create_room(&room_name("B"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    let first = store
+        .post_message(&message(a, &ann, "p1", "first"))
+        .await
+        .unwrap()
+        .message;
+    let (posted, applied) = store
+        .commit_batch(
+            &[message(a, &bob, "p2", "second"), message(b, &bob, "p3", "elsewhere")],
+            &[
+                change(a, &bob, "c1", first.id, react("👍")),
+                change(a, &bob, "c2", first.id, edit("not bob's")),
+                change(a, &ann, "c3", first.id, edit("first!")),
+                change(b, &ann, "c4", first.id, react("👍")),
+                change(a, &ann, "c5", first.id, react("👍")),
+                change(a, &ann, "c6", first.id, react("👍")),
+                change(RoomId(999), &ann, "c7", first.id, react("👍")),
+            ],
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<Seq> = posted.iter().map(|p| p.as_ref().unwrap().message.seq).collect();
+    assert_eq!(seqs, [2, 1], "messages first, each room its own counter");
+    let outcome = |i: usize| applied[i].as_ref().map(|a| a.update.as_ref().map(|u| u.seq));
+    assert_eq!(outcome(0).unwrap(), Some(3));
+    assert!(matches!(applied[1], Err(BackendError::Forbidden(_))));
+    assert_eq!(outcome(2).unwrap(), Some(4));
+    assert!(
+        matches!(applied[3], Err(BackendError::MessageNotFound)),
+        "a message of another room"
+    );
+    assert_eq!(outcome(4).unwrap(), Some(5));
+    assert_eq!(outcome(5).unwrap(), None, "already reacted: nothing logged");
+    assert!(matches!(applied[6], Err(BackendError::RoomNotFound)));
+    // The counters moved with them: the next message follows on.
+    assert_eq!(store.last_seq(a).await.unwrap(), Some(5));
+    assert_eq!(
+        store
+            .post_message(&message(a, &ann, "p4", "next"))
+            .await
+            .unwrap()
+            .message
+            .seq,
+        6
+    );
+    let (page, _, as_of) = store.messages_before(a, None, 10).await.unwrap();
+    assert_eq!(as_of, 6);
+    assert_eq!(page[0].body, "first!");
+    assert_eq!(page[0].reactions.len(), 1);
+    assert_eq!(page[0].reactions[0].users, ["bob", "ann"]);
+    // Changes only: no message needed in the batch.
+    let (_, applied) = store
+        .commit_batch(&[], &[change(a, &bob, "c8", first.id, unreact("👍"))])
+        .await
+        .unwrap();
+    assert_eq!(applied[0].as_ref().unwrap().update.as_ref().map(|u| u.seq), Some(7));
+    let seqs: Vec<Seq> = store
+        .events_after(a, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(RoomEvent::seq)
+        .collect();
+    assert_eq!(seqs, (1..=7).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn group_commit_takes_changes_after_its_messages() {
+    let (store, path) = store().await;
+    changes_in_a_batch(&store).await;
+    cleanup(store, &path).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
+async fn mariadb_group_commit_takes_changes_after_its_messages() {
+    for returning in [true, false] {
+        let (store, db) = MariaDb::store("natter_batch_changes").await;
+        let store = if returning { store } else { store.without_returning() };
+        changes_in_a_batch(&store).await;
+        db.drop(store).await;
+    }
 }

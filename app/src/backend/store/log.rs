@@ -375,15 +375,15 @@ impl Store {
     /// serialised and a failed insert rolls the counter back — no gaps.
     pub async fn post_message(&self, new: &NewMessage) -> Result<Posted> {
         let (author, client_id) = (new.author.id, new.client_id.as_str());
-        if let Some(RoomEvent::Posted(message)) = self.event_by_client_id(author, client_id).await? {
-            return Ok(Posted { message, fresh: false });
+        if let Some(event) = self.event_by_client_id(author, client_id).await? {
+            return Posted::replayed(event);
         }
         match self.insert_message(new).await {
             Ok(message) => Ok(Posted { message, fresh: true }),
             // A concurrent retry with the same client id won the race.
             Err(e) if e.is_unique_violation() => match self.event_by_client_id(author, client_id).await? {
-                Some(RoomEvent::Posted(message)) => Ok(Posted { message, fresh: false }),
-                _ => Err(e),
+                Some(event) => Posted::replayed(event),
+                None => Err(e),
             },
             Err(e) => Err(e),
         }
@@ -423,12 +423,12 @@ impl Store {
     pub async fn apply_update(&self, new: &NewUpdate) -> Result<Applied> {
         let (by, client_id) = (new.by.id, new.client_id.as_str());
         if let Some(event) = self.event_by_client_id(by, client_id).await? {
-            return Ok(Applied::replayed(event));
+            return Applied::replayed(event);
         }
         match self.update_message(new).await {
             Ok(applied) => Ok(applied),
             Err(e) if e.is_unique_violation() => match self.event_by_client_id(by, client_id).await? {
-                Some(event) => Ok(Applied::replayed(event)),
+                Some(event) => Applied::replayed(event),
                 None => Err(e),
             },
             Err(e) => Err(e),
@@ -436,150 +436,16 @@ impl Store {
     }
 
     pub(super) async fn update_message(&self, new: &NewUpdate) -> Result<Applied> {
-        let (room, now) = (new.room, now_ms());
+        let now = now_ms();
         let mut tx = self.pool.begin().await?;
         // The room's lock first, as every writer takes it: changes to one
         // room's messages are serialised by it. Rolled back if nothing changes.
-        let seq = next_seq(&mut tx, room, None).await?;
-        // Asked again under the lock: a retry racing its own first attempt
-        // (sent again after a dropped connection, perhaps to another node)
-        // must find it, not judge the change already made ("already
-        // reacted", "already deleted") and answer something else.
-        let earlier: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE m.author_id = ? AND m.client_id = ?"))
-            .bind(new.by.id.0)
-            .bind(new.client_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = earlier {
-            return Ok(Applied::replayed(row.event()?));
+        let seq = next_seq(&mut tx, new.room, None).await?;
+        let applied = change_in(&mut tx, new, seq, now).await?;
+        if applied.fresh && applied.update.is_some() {
+            tx.commit().await?;
         }
-        let target: Option<TargetRow> = sqlx::query_as(select_target!("WHERE m.id = ?"))
-            .bind(new.message)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let target = TargetRow::in_room(target.as_ref(), room)?;
-        if target.deleted_at.is_some() {
-            return Err(Invalid("That message was deleted.".into()).into());
-        }
-        let id = target.id;
-        let changed = match &new.change {
-            UpdateChange::Edit(body) => {
-                if target.author_id != new.by.id.0 {
-                    return Err(BackendError::Forbidden(Refusal::NotAuthor));
-                }
-                if body.as_str() == target.body {
-                    false
-                } else {
-                    sqlx::query("INSERT INTO message_versions (message_id, body, replaced_at) VALUES (?, ?, ?)")
-                        .bind(id)
-                        .bind(&target.body)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("UPDATE room_events SET body = ?, edited_at = ? WHERE id = ?")
-                        .bind(body.as_str())
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    true
-                }
-            }
-            UpdateChange::Delete => {
-                if target.author_id != new.by.id.0 && !new.moderator {
-                    return Err(BackendError::Forbidden(Refusal::NotAuthorOrModerator));
-                }
-                // Its text, earlier versions and reactions go for good.
-                sqlx::query("UPDATE room_events SET body = '', deleted_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                for sql in [
-                    "DELETE FROM message_versions WHERE message_id = ?",
-                    "DELETE FROM message_reactions WHERE message_id = ?",
-                ] {
-                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-                }
-                true
-            }
-            UpdateChange::React(emoji) => {
-                let emoji = emoji.as_str();
-                let (mine, same, distinct): (i64, i64, i64) = sqlx::query_as(
-                    // COUNTs: BIGINT on both databases (a SUM is DECIMAL on MariaDB).
-                    "SELECT COUNT(CASE WHEN emoji = ? AND user_id = ? THEN 1 END), \
-                     COUNT(CASE WHEN emoji = ? THEN 1 END), COUNT(DISTINCT emoji) \
-                     FROM message_reactions WHERE message_id = ?",
-                )
-                .bind(emoji)
-                .bind(new.by.id.0)
-                .bind(emoji)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-                if mine > 0 {
-                    false
-                } else if same == 0 && distinct >= REACTIONS_PER_MESSAGE as i64 {
-                    return Err(Invalid(format!(
-                        "A message can have at most {REACTIONS_PER_MESSAGE} different reactions."
-                    ))
-                    .into());
-                } else {
-                    sqlx::query("INSERT INTO message_reactions (message_id, emoji, user_id, seq) VALUES (?, ?, ?, ?)")
-                        .bind(id)
-                        .bind(emoji)
-                        .bind(new.by.id.0)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                    true
-                }
-            }
-            UpdateChange::Unreact(emoji) => {
-                let removed =
-                    sqlx::query("DELETE FROM message_reactions WHERE message_id = ? AND emoji = ? AND user_id = ?")
-                        .bind(id)
-                        .bind(emoji.as_str())
-                        .bind(new.by.id.0)
-                        .execute(&mut *tx)
-                        .await?;
-                removed.rows_affected() > 0
-            }
-        };
-        if !changed {
-            // Nothing to log: the rollback also returns the sequence.
-            return Ok(Applied {
-                update: None,
-                fresh: true,
-            });
-        }
-        let inserted = sqlx::query(concat!(insert_events!(), event_row!()))
-            .bind(room.0)
-            .bind(seq)
-            .bind(new.change.kind().code())
-            .bind(new.by.id.0)
-            .bind(new.client_id.as_str())
-            .bind(new.change.logged_text())
-            .bind(now)
-            .bind(Some(id))
-            .execute(&mut *tx)
-            .await?;
-        let event_id = inserted_id(&mut tx, inserted.last_insert_id(), room, seq).await?;
-        tx.commit().await?;
-        let update = Update {
-            room,
-            seq,
-            id: event_id,
-            message: id,
-            by: new.by.username.clone(),
-            at: now,
-            client_id: new.client_id.as_str().to_owned(),
-            change: new.change.change(),
-        };
-        Ok(Applied {
-            update: Some(update),
-            fresh: true,
-        })
+        Ok(applied)
     }
 
     /// Up to `limit` events with sequence greater than `since`, oldest
@@ -667,19 +533,31 @@ fn add_reaction(reactions: &mut Vec<Reaction>, emoji: String, user: String) {
     }
 }
 
+/// A client id its author used before for another kind of thing (a
+/// message's for an edit, say): only a broken client does that.
+fn client_id_reused() -> BackendError {
+    Invalid("That client id was already used for something else.".into()).into()
+}
+
+impl Posted {
+    /// The outcome of a retry: the message its client id posted the first time.
+    fn replayed(event: RoomEvent) -> Result<Posted> {
+        match event {
+            RoomEvent::Posted(message) => Ok(Posted { message, fresh: false }),
+            _ => Err(client_id_reused()),
+        }
+    }
+}
+
 impl Applied {
     /// The outcome of a retry: the change its client id made the first time.
-    fn replayed(event: RoomEvent) -> Applied {
+    fn replayed(event: RoomEvent) -> Result<Applied> {
         match event {
-            RoomEvent::Updated(update) => Applied {
+            RoomEvent::Updated(update) => Ok(Applied {
                 update: Some(update),
                 fresh: false,
-            },
-            // The client id named something else (a message): nothing new is done.
-            _ => Applied {
-                update: None,
-                fresh: false,
-            },
+            }),
+            _ => Err(client_id_reused()),
         }
     }
 }
@@ -716,4 +594,151 @@ async fn inserted_id(tx: &mut sqlx::AnyConnection, last: Option<i64>, room: Room
                 .await?,
         ),
     }
+}
+
+/// Makes `new` in `tx` under sequence `seq`, the room's next, whose lock
+/// `tx` holds: checks that it may be made, changes the message and logs the
+/// change. Every check comes before any write, so a refusal leaves `tx` as
+/// it was. Nothing changed (`update: None`): nothing was written, and `seq`
+/// stays free. Shared by a single change and the writer's batches.
+pub(super) async fn change_in(tx: &mut sqlx::AnyConnection, new: &NewUpdate, seq: Seq, now: Millis) -> Result<Applied> {
+    let room = new.room;
+    // Asked again under the lock: a retry racing its own first attempt
+    // (sent again after a dropped connection, perhaps to another node)
+    // must find it, not judge the change already made ("already
+    // reacted", "already deleted") and answer something else.
+    let earlier: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE m.author_id = ? AND m.client_id = ?"))
+        .bind(new.by.id.0)
+        .bind(new.client_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = earlier {
+        return Applied::replayed(row.event()?);
+    }
+    let target: Option<TargetRow> = sqlx::query_as(select_target!("WHERE m.id = ?"))
+        .bind(new.message)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let target = TargetRow::in_room(target.as_ref(), room)?;
+    if target.deleted_at.is_some() {
+        return Err(Invalid("That message was deleted.".into()).into());
+    }
+    let id = target.id;
+    let changed = match &new.change {
+        UpdateChange::Edit(body) => {
+            if target.author_id != new.by.id.0 {
+                return Err(BackendError::Forbidden(Refusal::NotAuthor));
+            }
+            if body.as_str() == target.body {
+                false
+            } else {
+                sqlx::query("INSERT INTO message_versions (message_id, body, replaced_at) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(&target.body)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE room_events SET body = ?, edited_at = ? WHERE id = ?")
+                    .bind(body.as_str())
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+        }
+        UpdateChange::Delete => {
+            if target.author_id != new.by.id.0 && !new.moderator {
+                return Err(BackendError::Forbidden(Refusal::NotAuthorOrModerator));
+            }
+            // Its text, earlier versions and reactions go for good.
+            sqlx::query("UPDATE room_events SET body = '', deleted_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for sql in [
+                "DELETE FROM message_versions WHERE message_id = ?",
+                "DELETE FROM message_reactions WHERE message_id = ?",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+            true
+        }
+        UpdateChange::React(emoji) => {
+            let emoji = emoji.as_str();
+            let (mine, same, distinct): (i64, i64, i64) = sqlx::query_as(
+                // COUNTs: BIGINT on both databases (a SUM is DECIMAL on MariaDB).
+                "SELECT COUNT(CASE WHEN emoji = ? AND user_id = ? THEN 1 END), \
+                 COUNT(CASE WHEN emoji = ? THEN 1 END), COUNT(DISTINCT emoji) \
+                 FROM message_reactions WHERE message_id = ?",
+            )
+            .bind(emoji)
+            .bind(new.by.id.0)
+            .bind(emoji)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if mine > 0 {
+                false
+            } else if same == 0 && distinct >= REACTIONS_PER_MESSAGE as i64 {
+                return Err(Invalid(format!(
+                    "A message can have at most {REACTIONS_PER_MESSAGE} different reactions."
+                ))
+                .into());
+            } else {
+                sqlx::query("INSERT INTO message_reactions (message_id, emoji, user_id, seq) VALUES (?, ?, ?, ?)")
+                    .bind(id)
+                    .bind(emoji)
+                    .bind(new.by.id.0)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+        }
+        UpdateChange::Unreact(emoji) => {
+            let removed =
+                sqlx::query("DELETE FROM message_reactions WHERE message_id = ? AND emoji = ? AND user_id = ?")
+                    .bind(id)
+                    .bind(emoji.as_str())
+                    .bind(new.by.id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            removed.rows_affected() > 0
+        }
+    };
+    if !changed {
+        // Nothing to log: the rollback also returns the sequence.
+        return Ok(Applied {
+            update: None,
+            fresh: true,
+        });
+    }
+    let inserted = sqlx::query(concat!(insert_events!(), event_row!()))
+        .bind(room.0)
+        .bind(seq)
+        .bind(new.change.kind().code())
+        .bind(new.by.id.0)
+        .bind(new.client_id.as_str())
+        .bind(new.change.logged_text())
+        .bind(now)
+        .bind(Some(id))
+        .execute(&mut *tx)
+        .await?;
+    let event_id = inserted_id(&mut *tx, inserted.last_insert_id(), room, seq).await?;
+    let update = Update {
+        room,
+        seq,
+        id: event_id,
+        message: id,
+        by: new.by.username.clone(),
+        at: now,
+        client_id: new.client_id.as_str().to_owned(),
+        change: new.change.change(),
+    };
+    Ok(Applied {
+        update: Some(update),
+        fresh: true,
+    })
 }
