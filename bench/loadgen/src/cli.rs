@@ -109,6 +109,9 @@ pub enum Workload {
     Idle(IdleArgs),
     /// R rooms × M members with an offered message rate; `--step` finds the knee.
     Fanout(ChatArgs),
+    /// Fanout where every fifth frame a sender sends is a change to its last message
+    /// (a reaction added, one taken back, an edit, in turn) instead: Natter only.
+    Mixed(ChatArgs),
     /// One big room (default 2,000 members, 100 msgs/s in).
     Bigroom(ChatArgs),
     /// Many senders across 100 rooms: committed-and-acked messages/s and ack latency.
@@ -174,6 +177,10 @@ pub struct ChatArgs {
     /// Message body size, bytes.
     #[arg(long, default_value_t = 100)]
     pub body_bytes: usize,
+    /// Every this-many-th frame of a sender is a change to its last message instead
+    /// of a message (the `mixed` workload's default is 5; 0: messages only).
+    #[arg(long)]
+    pub changes_every: Option<u64>,
     /// A step fails when the p99 latency (delivery, or ack for persist) exceeds this, ms.
     #[arg(long)]
     pub slo_p99_ms: Option<f64>,
@@ -213,6 +220,10 @@ pub struct HistoryArgs {
     /// Messages in the room (as seeded); `before` is drawn from 51..=depth+1.
     #[arg(long, default_value_t = 1_000_000)]
     pub depth: i64,
+    /// Natter: reactions the room's messages must carry, one per message from the
+    /// first (only the missing ones are added; none on a server without reactions).
+    #[arg(long, default_value_t = 0)]
+    pub reactions: i64,
     /// Natter: the room's name (default `<room-prefix>-history`). Peer: use --peer-room.
     #[arg(long)]
     pub room_name: Option<String>,
@@ -247,6 +258,10 @@ pub struct SeedArgs {
     pub batch: usize,
     #[arg(long, default_value_t = 100)]
     pub body_bytes: usize,
+    /// Natter: reactions the room's messages must carry, one per message from the
+    /// first (only the missing ones are added; none on a server without reactions).
+    #[arg(long, default_value_t = 0)]
+    pub reactions: i64,
     /// Natter: the room's name (default `<room-prefix>-history`).
     #[arg(long)]
     pub room_name: Option<String>,

@@ -71,6 +71,9 @@ pub struct ConnSpec {
     /// Client-id prefix: unique per run and connection (`<nonce>-<conn>-`).
     pub tag: String,
     pub body_bytes: usize,
+    /// Every this-many-th frame this sender sends is a change to its last message
+    /// instead of a message (0: none; Natter only).
+    pub changes_every: u64,
     pub book: Arc<shard::Book>,
     pub plan: watch::Receiver<Plan>,
     /// Bounds how many sockets are being opened at once.
@@ -97,6 +100,8 @@ pub async fn run(spec: ConnSpec, ready: oneshot::Sender<anyhow::Result<()>>) {
         spec,
         index,
         pending: VecDeque::new(),
+        last_message: None,
+        changes: 0,
     }
     .serve(ws)
     .await;
@@ -107,6 +112,8 @@ struct Pending {
     key: u64,
     step: u32,
     sent_ns: u64,
+    /// A change, not a message: nobody waits for its delivery.
+    change: bool,
 }
 
 struct Conn {
@@ -116,6 +123,10 @@ struct Conn {
     next_key: u64,
     /// Unanswered sends, oldest first (servers answer in order, so the match is at the front).
     pending: VecDeque<Pending>,
+    /// The id of this sender's last acknowledged message: what its changes change.
+    last_message: Option<i64>,
+    /// Changes sent so far: picks the next kind in turn.
+    changes: u64,
 }
 
 /// An active schedule: the plan and this sender's next message in it.
@@ -186,11 +197,15 @@ impl Conn {
             Incoming::Ack(key) => {
                 if let Some(p) = self.take_pending(key) {
                     shard::on_ack(p.step, p.sent_ns, stamp::now_ns());
+                    if self.spec.changes_every > 0 && !p.change {
+                        self.last_message = crate::natter::ack_id(frame).or(self.last_message);
+                    }
                 }
             }
             Incoming::Error { key, code } => {
                 let answered = key.and_then(|k| self.take_pending(k));
                 if let Some(p) = &answered
+                    && !p.change
                     && p.step == self.spec.book.step.load(Ordering::Relaxed)
                 {
                     // Refused: its members must not wait for it.
@@ -242,14 +257,25 @@ impl Conn {
                 sent_ns,
             };
             let key = self.next_key;
-            self.spec.target.send_frame(
-                &mut frame,
-                self.spec.room,
-                &self.spec.tag,
-                key,
-                stamp,
-                self.spec.body_bytes,
-            );
+            let every = self.spec.changes_every;
+            let change = match self.last_message {
+                Some(message) if every > 0 && (s.k + 1).is_multiple_of(every) => Some(message),
+                _ => None,
+            };
+            match change {
+                Some(message) => {
+                    crate::natter::change_frame(&mut frame, self.spec.room, &self.spec.tag, key, message, self.changes);
+                    self.changes += 1;
+                }
+                None => self.spec.target.send_frame(
+                    &mut frame,
+                    self.spec.room,
+                    &self.spec.tag,
+                    key,
+                    stamp,
+                    self.spec.body_bytes,
+                ),
+            }
             ws.feed(Message::text(frame)).await?;
             fed = true;
             self.next_key += 1;
@@ -257,8 +283,11 @@ impl Conn {
                 key,
                 step: s.plan.step,
                 sent_ns,
+                change: change.is_some(),
             });
-            self.spec.book.sent[self.spec.room_slot].fetch_add(1, Ordering::Relaxed);
+            if change.is_none() {
+                self.spec.book.sent[self.spec.room_slot].fetch_add(1, Ordering::Relaxed);
+            }
             shard::on_sent(now_ns.saturating_sub(due));
             s.k += 1;
         }

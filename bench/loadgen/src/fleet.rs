@@ -29,6 +29,8 @@ pub struct Layout {
     pub senders: usize,
     pub conns_per_user: usize,
     pub body_bytes: usize,
+    /// Every this-many-th frame of a sender is a change to its last message (0: none).
+    pub changes_every: u64,
 }
 
 impl Layout {
@@ -104,6 +106,7 @@ impl Fleet {
                 sender,
                 tag: format!("{nonce}-{c}-"),
                 body_bytes: layout.body_bytes,
+                changes_every: layout.changes_every,
                 book: book.clone(),
                 plan: plan_rx.clone(),
                 gate: gate.clone(),

@@ -49,6 +49,7 @@ fn main() -> std::process::ExitCode {
         match &cli.workload {
             Workload::Idle(a) => idle::run(common, a).await,
             Workload::Fanout(a) => chat::run(common, "fanout", a, &chat::FANOUT).await,
+            Workload::Mixed(a) => chat::run(common, "mixed", a, &chat::MIXED).await,
             Workload::Bigroom(a) => chat::run(common, "bigroom", a, &chat::BIGROOM).await,
             Workload::Persist(a) => chat::run(common, "persist", a, &chat::PERSIST).await,
             Workload::Login(a) => chat::run_login(common, a).await,
@@ -81,6 +82,7 @@ fn workload_name(w: &Workload) -> &'static str {
     match w {
         Workload::Idle(_) => "idle",
         Workload::Fanout(_) => "fanout",
+        Workload::Mixed(_) => "mixed",
         Workload::Bigroom(_) => "bigroom",
         Workload::Persist(_) => "persist",
         Workload::Login(_) => "login",

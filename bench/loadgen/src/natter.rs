@@ -159,6 +159,30 @@ pub fn send_frame(out: &mut String, room: i64, tag: &str, key: u64, stamp: Stamp
     out.push_str("\"}");
 }
 
+/// Appends change number `n` to `message` (the sender's own): a reaction added, the
+/// same taken back, an edit, in turn — each logged and fanned out like a message.
+pub fn change_frame(out: &mut String, room: i64, tag: &str, key: u64, message: i64, n: u64) {
+    let _ = match n % 3 {
+        0 | 1 => write!(
+            out,
+            r#"{{"type":"react","room":{room},"client_id":"{tag}{key}","message":{message},"emoji":"👍","on":{}}}"#,
+            n.is_multiple_of(3)
+        ),
+        _ => write!(
+            out,
+            r#"{{"type":"edit","room":{room},"client_id":"{tag}{key}","message":{message},"body":"edited {key}"}}"#
+        ),
+    };
+}
+
+/// The message id an ack carries.
+pub fn ack_id(frame: &[u8]) -> Option<i64> {
+    let key = b"\"id\":";
+    let at = memchr::memmem::find(frame, key)? + key.len();
+    let digits = frame[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&frame[at..at + digits]).ok()?.parse().ok()
+}
+
 pub fn classify(frame: &[u8]) -> Incoming {
     if frame.starts_with(br#"{"type":"message""#) {
         return match stamp::find_in_frame(frame) {
@@ -213,6 +237,27 @@ mod tests {
         assert_eq!(v["room"], 7);
         assert_eq!(v["client_id"], "abc-4-9");
         assert_eq!(v["body"].as_str().unwrap().len(), 20);
+    }
+
+    #[test]
+    fn change_frames_are_the_json_the_server_expects() {
+        for (n, kind) in [(0, "react"), (1, "react"), (2, "edit"), (3, "react")] {
+            let mut out = String::new();
+            change_frame(&mut out, 7, "abc-4-", 9, 42, n);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                (v["type"].as_str(), v["message"].as_i64()),
+                (Some(kind), Some(42)),
+                "{out}"
+            );
+            assert_eq!(v["client_id"], "abc-4-9");
+            if kind == "react" {
+                assert_eq!(v["on"], n % 3 == 0);
+            }
+        }
+        let ack = br#"{"type":"ack","room":1,"client_id":"x-3","id":1234,"seq":9,"created_at":5}"#;
+        assert_eq!(ack_id(ack), Some(1234));
+        assert_eq!(ack_id(br#"{"type":"ack"}"#), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The chat workloads: `fanout`, `bigroom` and `persist` (one rate, or stepped up to the
+//! The chat workloads: `fanout`, `mixed`, `bigroom` and `persist` (one rate, or stepped up to the
 //! knee) and `login` (a fixed rate alone, then during a login storm). They differ only in
 //! the fleet's shape, the default rate and what a step must show to pass.
 
@@ -24,6 +24,8 @@ pub struct Defaults {
     pub step_secs: f64,
     /// Judge by ack latency (persist) instead of delivery latency.
     pub by_ack: bool,
+    /// Every this-many-th frame of a sender is a change instead of a message (0: none).
+    pub changes_every: u64,
 }
 
 pub const FANOUT: Defaults = Defaults {
@@ -33,6 +35,13 @@ pub const FANOUT: Defaults = Defaults {
     rate: 100.0,
     step_secs: 5.0,
     by_ack: false,
+    changes_every: 0,
+};
+
+/// Fanout's shape, with one frame in five a change (the knee counts both).
+pub const MIXED: Defaults = Defaults {
+    changes_every: 5,
+    ..FANOUT
 };
 
 pub const BIGROOM: Defaults = Defaults {
@@ -42,6 +51,7 @@ pub const BIGROOM: Defaults = Defaults {
     rate: 100.0,
     step_secs: 10.0,
     by_ack: false,
+    changes_every: 0,
 };
 
 pub const PERSIST: Defaults = Defaults {
@@ -51,6 +61,7 @@ pub const PERSIST: Defaults = Defaults {
     rate: 100.0,
     step_secs: 5.0,
     by_ack: true,
+    changes_every: 0,
 };
 
 pub const LOGIN: Defaults = Defaults {
@@ -77,6 +88,7 @@ fn resolve(args: &ChatArgs, d: &Defaults) -> Resolved {
             senders: args.senders.unwrap_or(d.senders),
             conns_per_user: args.conns_per_user.unwrap_or(10).max(1),
             body_bytes: args.body_bytes,
+            changes_every: args.changes_every.unwrap_or(d.changes_every),
         },
         rate: args.rate.unwrap_or(d.rate),
         secs: args.step_secs.unwrap_or(d.step_secs),
@@ -97,7 +109,7 @@ async fn warm_up(fleet: &Fleet, rate: f64, secs: f64, grace: Duration) -> Result
     Ok(())
 }
 
-/// `fanout`, `bigroom` or `persist`.
+/// `fanout`, `mixed`, `bigroom` or `persist`.
 pub async fn run(common: &Common, name: &str, args: &ChatArgs, defaults: &Defaults) -> Result<Value> {
     let r = resolve(args, defaults);
     let target = Arc::new(common.target()?);

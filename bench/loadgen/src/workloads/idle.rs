@@ -17,6 +17,7 @@ pub async fn run(common: &Common, args: &IdleArgs) -> Result<Value> {
         senders: 0,
         conns_per_user: args.conns_per_user.max(1),
         body_bytes: 0,
+        changes_every: 0,
     };
     let target = Arc::new(common.target()?);
     let fleet = Fleet::open(common, target, layout.clone(), "idle-").await?;

@@ -5,7 +5,10 @@
 //!
 //! Natter: `messages(room_id, seq, author_id, client_id, body, created_at)` with a gap-free
 //! `seq` from 1, and the room's `last_seq` / `last_message_at` moved in the same
-//! transaction, exactly as the server keeps them. The peer: `peer_messages(room_id,
+//! transaction, exactly as the server keeps them; with `--reactions N`, the first N
+//! messages carry one reaction each (five emoji in turn), as rows of
+//! `message_reactions` (what a history page reads; their log events are not written,
+//! as only pages are measured). The peer: `peer_messages(room_id,
 //! author_id, client_id, body, created_at)` with an auto-increment id.
 
 use crate::cli::{Common, SeedArgs};
@@ -122,15 +125,65 @@ async fn seed_natter(pool: &MySqlPool, room: i64, author: &str, args: &SeedArgs)
             eprintln!("  {last} / {} messages", args.depth);
         }
     }
+    let reactions = seed_reactions(pool, room, author_id, args).await?;
     Ok(json!({
         "workload": "seed-history",
         "target": "natter",
         "room": room,
         "depth": last,
         "inserted": last - already,
+        "reactions": reactions,
         "valid": true,
         "pass": true,
     }))
+}
+
+/// One reaction on each of the room's first `--reactions` messages; returns how many
+/// the room's messages carry now.
+async fn seed_reactions(pool: &MySqlPool, room: i64, author_id: i64, args: &SeedArgs) -> Result<i64> {
+    if args.reactions <= 0 {
+        return Ok(0);
+    }
+    let table: Option<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = 'message_reactions'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if table.is_none() {
+        eprintln!("seed-history: this server keeps no reactions; none seeded");
+        return Ok(0);
+    }
+    let count = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM message_reactions r JOIN room_events m ON m.id = r.message_id WHERE m.room_id = ?",
+        )
+        .bind(room)
+        .fetch_one(pool)
+    };
+    let mut have = count().await?;
+    let want = args.reactions.min(args.depth);
+    let step = i64::try_from(args.batch.max(1)).unwrap_or(1000) * 50;
+    while have < want {
+        let upto = (have + step).min(want);
+        // Messages `have + 1 ..= upto` by sequence (one reaction each, so the count
+        // is where to go on from).
+        sqlx::query(
+            "INSERT INTO message_reactions (message_id, emoji, user_id, seq) \
+             SELECT id, ELT(1 + seq % 5, '👍', '🎉', '❤️', '😂', '👀'), ?, seq FROM room_events \
+             WHERE room_id = ? AND kind = 0 AND seq > ? AND seq <= ?",
+        )
+        .bind(author_id)
+        .bind(room)
+        .bind(have)
+        .bind(upto)
+        .execute(pool)
+        .await
+        .context("inserting reactions")?;
+        have = upto;
+        eprintln!("  {have} / {want} reactions");
+    }
+    count().await.map_err(Into::into)
 }
 
 async fn seed_peer(pool: &MySqlPool, room: i64, author: &str, args: &SeedArgs) -> Result<Value> {
