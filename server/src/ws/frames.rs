@@ -10,7 +10,7 @@ use crate::state::AppState;
 use app::backend::store::{Applied, NewMessage, NewUpdate, Posted, UpdateChange};
 use app::backend::{Access, BackendError, RoomEvent, Services};
 use app::protocol::{ClientFrame, ErrorCode, LogEntry, Me, RoomId, Seq, ServerFrame};
-use app::validate::{ClientMessageId, Emoji, MessageBody};
+use app::validate::{ClientMessageId, Emoji, Invalid, MessageBody};
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 
@@ -399,45 +399,54 @@ impl Connection {
         // The body is checked before the rate limit: a refused one costs nothing.
         let body = match MessageBody::parse(&body) {
             Ok(body) => body,
-            Err(e) => {
-                let client_id = ClientMessageId::parse(&client_id).ok().map(|id| id.into_inner());
-                self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, client_id));
-                return None;
-            }
+            Err(e) => return self.refuse_input(&client_id, e),
         };
         let (client_id, _) = self.may_write(room, &client_id).await?;
-        let queued = self
-            .services()
-            .writer
-            .submit(NewMessage {
-                room,
-                author: self.me.clone(),
-                client_id: client_id.clone(),
-                body,
-                reply_to,
-            })
-            .await;
-        let committed = match queued {
-            Ok(committed) => committed,
-            Err(e) => {
-                self.reply(api_error(e, Some(client_id.into_inner())));
-                return None;
-            }
+        let new = NewMessage {
+            room,
+            author: self.me.clone(),
+            client_id: client_id.clone(),
+            body,
+            reply_to,
         };
+        let queued = self.services().writer.submit(new).await;
+        self.await_commit(client_id, queued, |posted: Posted| {
+            let m = posted.message;
+            ServerFrame::Ack {
+                room: m.room,
+                client_id: m.client_id,
+                id: m.id,
+                seq: m.seq,
+                created_at: m.created_at,
+            }
+        })
+    }
+
+    /// Answers a frame whose input was refused (naming its client id, if
+    /// that at least is valid).
+    fn refuse_input(&self, client_id: &str, e: Invalid) -> Option<BoxFuture<'static, Committed>> {
+        let client_id = ClientMessageId::parse(client_id).ok().map(ClientMessageId::into_inner);
+        self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, client_id));
+        None
+    }
+
+    /// The wait for a write the writer queued (`queued`), resolving to its
+    /// acknowledgement (made by `ack`); `None`, and the client told, if it
+    /// could not be queued.
+    fn await_commit<T: 'static>(
+        &self,
+        client_id: ClientMessageId,
+        queued: Result<impl Future<Output = Result<T, BackendError>> + Send + 'static, BackendError>,
+        ack: impl FnOnce(T) -> ServerFrame + Send + 'static,
+    ) -> Option<BoxFuture<'static, Committed>> {
         let client_id = client_id.into_inner();
-        Some(Box::pin(async move {
-            let ack = committed.await.map(|posted: Posted| {
-                let m = posted.message;
-                ServerFrame::Ack {
-                    room: m.room,
-                    client_id: m.client_id,
-                    id: m.id,
-                    seq: m.seq,
-                    created_at: m.created_at,
-                }
-            });
-            (client_id, ack)
-        }))
+        match queued {
+            Ok(committed) => Some(Box::pin(async move { (client_id, committed.await.map(ack)) })),
+            Err(e) => {
+                self.reply(api_error(e, Some(client_id)));
+                None
+            }
+        }
     }
 
     /// `edit`, `delete` and `react`: checks and queues a change to a message
@@ -449,57 +458,40 @@ impl Connection {
         room: RoomId,
         client_id: String,
         message: i64,
-        change: Result<UpdateChange, app::validate::Invalid>,
+        change: Result<UpdateChange, Invalid>,
     ) -> Option<BoxFuture<'static, Committed>> {
         let change = match change {
             Ok(change) => change,
-            Err(e) => {
-                let client_id = ClientMessageId::parse(&client_id).ok().map(|id| id.into_inner());
-                self.reply(ServerFrame::error(ErrorCode::Invalid, e.0, client_id));
-                return None;
-            }
+            Err(e) => return self.refuse_input(&client_id, e),
         };
         let (client_id, access) = self.may_write(room, &client_id).await?;
-        let queued = self
-            .services()
-            .writer
-            .submit_update(NewUpdate {
-                room,
-                by: self.me.clone(),
-                client_id: client_id.clone(),
-                message,
-                change,
-                moderator: access >= Access::Moderate,
-            })
-            .await;
-        let committed = match queued {
-            Ok(committed) => committed,
-            Err(e) => {
-                self.reply(api_error(e, Some(client_id.into_inner())));
-                return None;
-            }
+        let new = NewUpdate {
+            room,
+            by: self.me.clone(),
+            client_id: client_id.clone(),
+            message,
+            change,
+            moderator: access >= Access::Moderate,
         };
-        let client_id = client_id.into_inner();
-        Some(Box::pin(async move {
-            let ack = committed.await.map(|applied: Applied| match applied.update {
-                Some(u) => ServerFrame::Ack {
-                    room: u.room,
-                    client_id: u.client_id,
-                    id: u.id,
-                    seq: u.seq,
-                    created_at: u.at,
-                },
-                // Nothing changed (see `Applied::update`): acknowledged, unlogged.
-                None => ServerFrame::Ack {
-                    room,
-                    client_id: client_id.clone(),
-                    id: 0,
-                    seq: 0,
-                    created_at: 0,
-                },
-            });
-            (client_id, ack)
-        }))
+        let queued = self.services().writer.submit_update(new).await;
+        let unchanged_id = client_id.as_str().to_owned();
+        self.await_commit(client_id, queued, move |applied: Applied| match applied.update {
+            Some(u) => ServerFrame::Ack {
+                room: u.room,
+                client_id: u.client_id,
+                id: u.id,
+                seq: u.seq,
+                created_at: u.at,
+            },
+            // Nothing changed (see `Applied::update`): acknowledged, unlogged.
+            None => ServerFrame::Ack {
+                room,
+                client_id: unchanged_id,
+                id: 0,
+                seq: 0,
+                created_at: 0,
+            },
+        })
     }
 
     /// Acknowledges a committed send (only now is the sender told "sent"),
