@@ -5,7 +5,6 @@
 //! `migrations/mysql/0008_room_event_log.sql`).
 
 use super::{Result, Store};
-use super::{padded, placeholders};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Refusal};
 use crate::backend::events::{EventKind, RoomEvent};
@@ -15,7 +14,6 @@ use crate::protocol::{
 use crate::validate::{ClientMessageId, Emoji, Invalid, MessageBody};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use std::collections::HashMap;
 
 /// One message to commit.
 pub struct NewMessage {
@@ -158,13 +156,14 @@ pub struct Posted {
 /// static string (sqlx refuses dynamic SQL).
 macro_rules! select_messages {
     ($tail:literal) => {
-        select_messages!("FROM room_events m JOIN users u ", "LEFT JOIN room_events t ", $tail)
+        select_messages!("", "FROM room_events m JOIN users u ", "LEFT JOIN room_events t ", $tail)
     };
-    ($from:literal, $target:literal, $tail:literal) => {
+    ($extra:expr, $from:literal, $target:literal, $tail:literal) => {
         concat!(
             "SELECT m.id, m.room_id, m.seq, m.kind, u.username, m.body, m.created_at, m.client_id, ",
             "m.target_id, m.edited_at, m.deleted_at, ",
             "t.seq AS target_seq, tu.username AS target_author, t.body AS target_body, t.deleted_at AS target_deleted_at ",
+            $extra,
             $from,
             "ON u.id = m.author_id ",
             $target,
@@ -182,18 +181,49 @@ macro_rules! select_messages {
 /// with one author). So: the range of the primary key (room_id, seq),
 /// `room_events` first, and one primary key lookup per row for its author
 /// (and, for the few rows that point at another message, one by id for it).
-/// (SQLite has no such hints and needs none.)
+/// (SQLite has no such hints and needs none.) `$extra` adds columns.
 macro_rules! keyset_query {
     ($sqlite:expr, $tail:literal) => {
+        keyset_query!($sqlite, "", "", $tail)
+    };
+    ($sqlite:expr, $sqlite_extra:expr, $mysql_extra:expr, $tail:literal) => {
         if $sqlite {
-            select_messages!($tail)
+            select_messages!(
+                $sqlite_extra,
+                "FROM room_events m JOIN users u ",
+                "LEFT JOIN room_events t ",
+                $tail
+            )
         } else {
             select_messages!(
+                $mysql_extra,
                 "FROM room_events m FORCE INDEX (PRIMARY) STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ",
                 "LEFT JOIN room_events t FORCE INDEX (messages_id) ",
                 $tail
             )
         }
+    };
+}
+
+/// A history page's extra columns: each message's reactions as one text
+/// (`emoji user,emoji user,…` in the order they came: neither an emoji nor
+/// a username holds a space or a comma), and the room's last sequence, read
+/// in the same statement, so the rows are exactly current as of it. One
+/// round trip for the whole page.
+macro_rules! page_columns {
+    (sqlite) => {
+        concat!(
+            ", (SELECT group_concat(r.emoji || ' ' || ru.username, ',' ORDER BY r.seq) ",
+            "FROM message_reactions r JOIN users ru ON ru.id = r.user_id WHERE r.message_id = m.id) AS reactions, ",
+            "(SELECT last_seq FROM rooms WHERE id = m.room_id) AS as_of "
+        )
+    };
+    (mysql) => {
+        concat!(
+            ", (SELECT GROUP_CONCAT(CONCAT(r.emoji, ' ', ru.username) ORDER BY r.seq SEPARATOR ',') ",
+            "FROM message_reactions r JOIN users ru ON ru.id = r.user_id WHERE r.message_id = m.id) AS reactions, ",
+            "(SELECT last_seq FROM rooms WHERE id = m.room_id) AS as_of "
+        )
     };
 }
 #[cfg(test)]
@@ -216,6 +246,11 @@ struct MessageRow {
     target_author: Option<String>,
     target_body: Option<String>,
     target_deleted_at: Option<i64>,
+    /// History pages only (see [`page_columns`]).
+    #[sqlx(default)]
+    reactions: Option<String>,
+    #[sqlx(default)]
+    as_of: Option<i64>,
 }
 
 impl MessageRow {
@@ -277,6 +312,12 @@ impl From<MessageRow> for ChatMessage {
             }
             _ => None,
         };
+        let mut reactions = Vec::new();
+        for entry in r.reactions.as_deref().unwrap_or_default().split(',') {
+            if let Some((emoji, user)) = entry.split_once(' ') {
+                add_reaction(&mut reactions, emoji.to_owned(), user.to_owned());
+            }
+        }
         ChatMessage {
             id: r.id,
             room: RoomId(r.room_id),
@@ -288,7 +329,7 @@ impl From<MessageRow> for ChatMessage {
             reply_to,
             edited_at: r.edited_at,
             deleted: r.deleted_at.is_some(),
-            reactions: Vec::new(),
+            reactions,
         }
     }
 }
@@ -304,6 +345,17 @@ pub(super) struct TargetRow {
     username: String,
     body: String,
     deleted_at: Option<i64>,
+    /// For a change: the event its client id already made, if any.
+    #[sqlx(default)]
+    earlier: Option<i64>,
+    /// For a reaction: how many different emoji the message has, how many
+    /// people reacted with this one, and whether the reader did (0 or 1).
+    #[sqlx(default)]
+    distinct_emoji: i64,
+    #[sqlx(default)]
+    same_emoji: i64,
+    #[sqlx(default)]
+    mine: i64,
 }
 
 impl TargetRow {
@@ -356,14 +408,6 @@ pub(super) async fn reply_quote(conn: &mut sqlx::AnyConnection, room: RoomId, ta
 
 pub(super) fn reply_missing() -> BackendError {
     Invalid("The message you are replying to does not exist.".into()).into()
-}
-
-/// A reaction row, to aggregate a page's reactions.
-#[derive(sqlx::FromRow)]
-struct ReactionRow {
-    message_id: i64,
-    emoji: String,
-    username: String,
 }
 
 impl Store {
@@ -467,18 +511,18 @@ impl Store {
     /// The `limit` messages just before sequence `before` (or the newest, if
     /// `None`), oldest first and in their current state (reactions
     /// included); whether older ones exist; and the room's sequence they are
-    /// current as of (read first: the page reflects at least every event up
-    /// to it). Keyset pagination on (room_id, seq): the cost does not grow
-    /// with depth.
+    /// current as of. One statement (see [`page_columns`]). Keyset
+    /// pagination on (room_id, seq): the cost does not grow with depth.
     pub async fn messages_before(
         &self,
         room: RoomId,
         before: Option<Seq>,
         limit: u32,
     ) -> Result<(Vec<ChatMessage>, bool, Seq)> {
-        let as_of = self.last_seq(room).await?.unwrap_or(0);
         let rows: Vec<MessageRow> = sqlx::query_as(keyset_query!(
             self.is_sqlite,
+            page_columns!(sqlite),
+            page_columns!(mysql),
             "WHERE m.room_id = ? AND m.seq < ? AND m.kind = ? ORDER BY m.seq DESC LIMIT ?"
         ))
         .bind(room.0)
@@ -487,38 +531,15 @@ impl Store {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
+        let as_of = match rows.first().and_then(|row| row.as_of) {
+            Some(as_of) => as_of,
+            // No message before `before` (an empty room): read on its own.
+            None => self.last_seq(room).await?.unwrap_or(0),
+        };
         let has_older = rows.len() > limit as usize;
         let mut messages: Vec<ChatMessage> = rows.into_iter().take(limit as usize).map(ChatMessage::from).collect();
         messages.reverse();
-        self.add_reactions(&mut messages).await?;
         Ok((messages, has_older, as_of))
-    }
-
-    /// Fills in `messages`' reactions: one query for the page.
-    async fn add_reactions(&self, messages: &mut [ChatMessage]) -> Result<()> {
-        let ids: Vec<i64> = messages.iter().filter(|m| !m.deleted).map(|m| m.id).collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        // Padded so that pages of any size share a few statement texts.
-        let ids = padded(&ids);
-        let sql = format!(
-            "SELECT r.message_id, r.emoji, u.username FROM message_reactions r JOIN users u ON u.id = r.user_id \
-             WHERE r.message_id IN ({}) ORDER BY r.seq",
-            placeholders(ids.len())
-        );
-        let rows: Vec<ReactionRow> = ids
-            .iter()
-            .fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |query, id| query.bind(*id))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut by_id: HashMap<i64, &mut ChatMessage> = messages.iter_mut().map(|m| (m.id, m)).collect();
-        for row in rows {
-            if let Some(message) = by_id.get_mut(&row.message_id) {
-                add_reaction(&mut message.reactions, row.emoji, row.username);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -603,22 +624,40 @@ async fn inserted_id(tx: &mut sqlx::AnyConnection, last: Option<i64>, room: Room
 /// stays free. Shared by a single change and the writer's batches.
 pub(super) async fn change_in(tx: &mut sqlx::AnyConnection, new: &NewUpdate, seq: Seq, now: Millis) -> Result<Applied> {
     let room = new.room;
+    // One round trip for everything the change's checks need. The emoji
+    // counts are of the reaction's emoji ("" for other kinds: none).
+    let emoji = match &new.change {
+        UpdateChange::React(emoji) | UpdateChange::Unreact(emoji) => emoji.as_str(),
+        UpdateChange::Edit(_) | UpdateChange::Delete => "",
+    };
+    let target: Option<TargetRow> = sqlx::query_as(concat!(
+        "SELECT m.id, m.room_id, m.seq, m.kind, m.author_id, u.username, m.body, m.deleted_at, ",
+        "(SELECT e.id FROM room_events e WHERE e.author_id = ? AND e.client_id = ?) AS earlier, ",
+        "(SELECT COUNT(DISTINCT r.emoji) FROM message_reactions r WHERE r.message_id = m.id) AS distinct_emoji, ",
+        "(SELECT COUNT(*) FROM message_reactions r WHERE r.message_id = m.id AND r.emoji = ?) AS same_emoji, ",
+        "(SELECT COUNT(*) FROM message_reactions r WHERE r.message_id = m.id AND r.emoji = ? AND r.user_id = ?) AS mine ",
+        "FROM room_events m JOIN users u ON u.id = m.author_id WHERE m.id = ?"
+    ))
+    .bind(new.by.id.0)
+    .bind(new.client_id.as_str())
+    .bind(emoji)
+    .bind(emoji)
+    .bind(new.by.id.0)
+    .bind(new.message)
+    .fetch_optional(&mut *tx)
+    .await?;
     // Asked again under the lock: a retry racing its own first attempt
     // (sent again after a dropped connection, perhaps to another node)
     // must find it, not judge the change already made ("already
-    // reacted", "already deleted") and answer something else.
-    let earlier: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE m.author_id = ? AND m.client_id = ?"))
-        .bind(new.by.id.0)
-        .bind(new.client_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-    if let Some(row) = earlier {
+    // reacted", "already deleted") and answer something else. (No row: the
+    // message never existed, so neither did a change to it.)
+    if let Some(earlier) = target.as_ref().and_then(|t| t.earlier) {
+        let row: MessageRow = sqlx::query_as(select_messages!("WHERE m.id = ?"))
+            .bind(earlier)
+            .fetch_one(&mut *tx)
+            .await?;
         return Applied::replayed(row.event()?);
     }
-    let target: Option<TargetRow> = sqlx::query_as(select_target!("WHERE m.id = ?"))
-        .bind(new.message)
-        .fetch_optional(&mut *tx)
-        .await?;
     let target = TargetRow::in_room(target.as_ref(), room)?;
     if target.deleted_at.is_some() {
         return Err(Invalid("That message was deleted.".into()).into());
@@ -667,18 +706,7 @@ pub(super) async fn change_in(tx: &mut sqlx::AnyConnection, new: &NewUpdate, seq
         }
         UpdateChange::React(emoji) => {
             let emoji = emoji.as_str();
-            let (mine, same, distinct): (i64, i64, i64) = sqlx::query_as(
-                // COUNTs: BIGINT on both databases (a SUM is DECIMAL on MariaDB).
-                "SELECT COUNT(CASE WHEN emoji = ? AND user_id = ? THEN 1 END), \
-                 COUNT(CASE WHEN emoji = ? THEN 1 END), COUNT(DISTINCT emoji) \
-                 FROM message_reactions WHERE message_id = ?",
-            )
-            .bind(emoji)
-            .bind(new.by.id.0)
-            .bind(emoji)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+            let (mine, same, distinct) = (target.mine, target.same_emoji, target.distinct_emoji);
             if mine > 0 {
                 false
             } else if same == 0 && distinct >= REACTIONS_PER_MESSAGE as i64 {
