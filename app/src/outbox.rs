@@ -7,7 +7,7 @@
 //! Logging out forgets every stored message: they are that person's words,
 //! and the next person on the machine should not find (or send) them.
 
-use crate::protocol::{Quote, RoomId};
+use crate::protocol::{ClientFrame, Quote, RoomId};
 use serde::{Deserialize, Serialize};
 
 /// A message of ours the server has not acknowledged yet.
@@ -20,6 +20,18 @@ pub struct Pending {
     /// The message it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<Quote>,
+}
+
+impl Pending {
+    /// The frame that sends it (again: the same client id, so once only).
+    pub fn send_frame(self, room: RoomId) -> ClientFrame {
+        ClientFrame::Send {
+            room,
+            client_id: self.client_id,
+            body: self.body,
+            reply_to: self.reply_to.map(|q| q.id),
+        }
+    }
 }
 
 /// Every key this module writes starts with this.

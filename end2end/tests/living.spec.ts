@@ -74,6 +74,11 @@ test('edit, reply, react and delete, live for both people', async ({ browser }) 
     await expect(quote).toContainText(aliceName);
     await expect(quote).toContainText('Hello everyone');
   }
+  // Alice owns the room: she may delete Bob's message, not edit it.
+  await message(alice, 'Welcome, all!').hover();
+  await expect(message(alice, 'Welcome, all!').getByRole('button', { name: 'Delete' })).toHaveCount(1);
+  await expect(message(alice, 'Welcome, all!').getByRole('button', { name: 'Edit' })).toHaveCount(0);
+
   // Activating the quote brings the original into view, focused.
   await message(alice, 'Welcome, all!').locator('.quote').click();
   await expect(message(alice, 'Hello everyone')).toBeFocused();
@@ -169,11 +174,22 @@ test('emoji: shortcodes while typing, the picker, skin tones, large emoji', asyn
   await expect(picker).toBeVisible();
   await page.keyboard.press('Escape');
   await expect(picker).toBeHidden();
+  // By keyboard alone: ArrowDown from the search enters the grid, arrows move, Enter picks
+  // (in the skin tone chosen before, which is remembered).
+  await page.getByRole('button', { name: 'Emoji', exact: true }).click();
+  await picker.getByRole('searchbox', { name: 'Search emoji' }).fill('thumbs');
+  await page.keyboard.press('ArrowDown');
+  await expect(picker.getByRole('button', { name: 'thumbs up', exact: true })).toBeFocused();
+  await page.keyboard.press('ArrowRight');
+  await expect(picker.getByRole('button', { name: 'thumbs down', exact: true })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(picker).toBeHidden();
+  await expect(box).toHaveValue('🎉👍🏿👎🏿');
 
   // A message of one to three emoji only is shown large; others are not.
   await box.press('Enter');
   await send(page, 'words 🎉');
-  const large = message(page, '🎉👍🏿').locator('.body');
+  const large = message(page, '🎉👍🏿👎🏿').locator('.body');
   const normal = message(page, 'words 🎉').locator('.body');
   await expect(large).toHaveClass(/jumbo/);
   await expect(normal).not.toHaveClass(/jumbo/);

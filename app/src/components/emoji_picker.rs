@@ -63,6 +63,47 @@ fn load_tone() -> SkinTone {
         .map_or(SkinTone::Default, |(tone, _)| *tone)
 }
 
+/// Arrow keys move between the grid's emoji (up and down by a row); the
+/// searchbox's ArrowDown enters the grid.
+fn move_focus(ev: &leptos::ev::KeyboardEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(from) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) else {
+            return;
+        };
+        let width = from.offset_width().max(1);
+        let row = from
+            .parent_element()
+            .map_or(1, |grid| (grid.client_width() / width).max(1));
+        let (steps, forward) = match ev.key().as_str() {
+            "ArrowRight" => (1, true),
+            "ArrowLeft" => (1, false),
+            "ArrowDown" => (row, true),
+            "ArrowUp" => (row, false),
+            _ => return,
+        };
+        ev.prevent_default();
+        let mut at: web_sys::Element = from.into();
+        for _ in 0..steps {
+            let next = if forward {
+                at.next_element_sibling()
+            } else {
+                at.previous_element_sibling()
+            };
+            match next {
+                Some(next) if next.tag_name() == "BUTTON" => at = next,
+                _ => break,
+            }
+        }
+        if let Some(el) = at.dyn_ref::<web_sys::HtmlElement>() {
+            let _ = el.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
+}
+
 /// What the grid shows.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Showing {
@@ -81,6 +122,7 @@ pub fn EmojiPicker(
 ) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
     let search = NodeRef::<leptos::html::Input>::new();
+    let grid = NodeRef::<leptos::html::Div>::new();
     let query = RwSignal::new(String::new());
     let recent = RwSignal::new(Vec::<&'static Emoji>::new());
     let tone = RwSignal::new(SkinTone::Default);
@@ -154,11 +196,21 @@ pub fn EmojiPicker(
                     prop:value=move || query.get()
                     on:input=move |ev| query.set(event_target_value(&ev))
                     on:keydown=move |ev| {
-                        // Enter takes the first match.
+                        // Enter takes the first match; ArrowDown goes to the emoji.
                         if ev.key() == "Enter" {
                             ev.prevent_default();
                             if let Some(first) = shown.with_untracked(|s| s.first().copied()) {
                                 pick(first);
+                            }
+                        } else if ev.key() == "ArrowDown" {
+                            ev.prevent_default();
+                            if let Some(first) = grid.get_untracked().and_then(|g| g.first_element_child()) {
+                                #[cfg(feature = "hydrate")]
+                                if let Some(el) = wasm_bindgen::JsCast::dyn_ref::<web_sys::HtmlElement>(&first) {
+                                    let _ = el.focus();
+                                }
+                                #[cfg(not(feature = "hydrate"))]
+                                let _ = first;
                             }
                         }
                     }/>
@@ -182,10 +234,10 @@ pub fn EmojiPicker(
                 {move || (!recent.with(Vec::is_empty)).then(|| category(Showing::Recent, "Recently used", "🕘"))}
                 {categories}
             </nav>
-            <div class="picker-grid" role="group" aria-label="Emoji">
+            <div class="picker-grid" role="group" aria-label="Emoji" node_ref=grid>
                 <For each=move || shown.get() key=|e| e.as_str() let:e>
                     <button type="button" class="emoji" aria-label=e.name() title=e.name()
-                        on:click=move |_| pick(e)>
+                        on:click=move |_| pick(e) on:keydown=move |ev| move_focus(&ev)>
                         {move || emoji::toned(e, tone.get()).as_str()}
                     </button>
                 </For>

@@ -140,12 +140,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             move || {
                 // `try_`: the page may have been left within the two seconds.
                 if let Some(p) = timeline.try_with_untracked(|t| t.resendable(&client_id)).flatten() {
-                    send_frame(ClientFrame::Send {
-                        room,
-                        client_id: p.client_id,
-                        body: p.body,
-                        reply_to: p.reply_to.map(|q| q.id),
-                    });
+                    send_frame(p.send_frame(room));
                 }
             },
             std::time::Duration::from_secs(2),
@@ -156,12 +151,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
 
     let on_joined = move || {
         for p in timeline.with_untracked(Timeline::unsent) {
-            send_frame(ClientFrame::Send {
-                room,
-                client_id: p.client_id,
-                body: p.body,
-                reply_to: p.reply_to.map(|q| q.id),
-            });
+            send_frame(p.send_frame(room));
         }
     };
 
@@ -191,12 +181,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 let resend = timeline.try_update(|t| t.restore_outbox(stored)).unwrap_or_default();
                 if joined {
                     for p in resend {
-                        send_frame(ClientFrame::Send {
-                            room,
-                            client_id: p.client_id,
-                            body: p.body,
-                            reply_to: p.reply_to.map(|q| q.id),
-                        });
+                        send_frame(p.send_frame(room));
                     }
                 }
             }
