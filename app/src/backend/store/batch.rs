@@ -2,8 +2,7 @@
 //! transaction (see [`crate::backend::writer`]).
 
 use super::log::{
-    Applied, EVENT_ROW, NewMessage, NewUpdate, Posted, TargetRow, change_in, insert_events, reply_missing,
-    select_target,
+    Applied, EVENT_ROW, NewMessage, NewUpdate, Posted, TargetRow, insert_events, reply_missing, select_target,
 };
 use super::{Result, Store, padded, placeholders};
 use crate::backend::clock::now_ms;
@@ -226,25 +225,12 @@ impl Store {
         }
         // Then the changes, each under its room's next sequence, after the
         // batch's messages. A refused one wrote nothing and takes no sequence.
-        let mut applied = Vec::with_capacity(updates.len());
         let before_changes = next.clone();
-        for update in updates {
-            let Some(seq) = next.get(&update.room.0).map(|seq| seq + 1) else {
-                applied.push(Err(BackendError::RoomNotFound));
-                continue;
-            };
-            match change_in(&mut tx, update, seq, now).await {
-                Ok(outcome) => {
-                    if outcome.fresh && outcome.update.is_some() {
-                        next.insert(update.room.0, seq);
-                    }
-                    applied.push(Ok(outcome));
-                }
-                Err(e) if e.is_refusal() => applied.push(Err(e)),
-                // The database failed: the whole batch rolls back.
-                Err(e) => return Err(e),
-            }
-        }
+        let applied = if updates.is_empty() {
+            Vec::new()
+        } else {
+            self.make_changes(&mut tx, updates, &mut next, now).await?
+        };
         let moved: Vec<(i64, Seq)> = next
             .iter()
             .filter(|(room, seq)| before_changes.get(room) != Some(seq))

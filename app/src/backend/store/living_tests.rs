@@ -501,3 +501,128 @@ async fn mariadb_group_commit_takes_changes_after_its_messages() {
         db.drop(store).await;
     }
 }
+
+/// Several changes to one message in one batch see each other, in order,
+/// and the rows they leave are what a page and a replay both show.
+async fn one_message_changed_many_times_in_a_batch(store: &Store) {
+    let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let bob = store.create_user(&name("bob"), "hash").await.unwrap();
+    let room = store
+        .create_room(&room_name("M"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    let kept = store
+        .post_message(&message(room, &ann, "p1", "v1"))
+        .await
+        .unwrap()
+        .message
+        .id;
+    let gone = store
+        .post_message(&message(room, &ann, "p2", "doomed"))
+        .await
+        .unwrap()
+        .message
+        .id;
+    logged(store, change(room, &bob, "r0", kept, react("👍"))).await;
+    let (_, applied) = store
+        .commit_batch(
+            &[],
+            &[
+                change(room, &ann, "a", kept, edit("v2")),
+                change(room, &ann, "b", kept, edit("v3")),
+                change(room, &ann, "c", kept, react("🎉")),
+                change(room, &bob, "d", kept, unreact("👍")),
+                change(room, &bob, "e", kept, react("👍")),
+                change(room, &ann, "f", kept, react("🎉")),
+                change(room, &ann, "g", gone, edit("doomed, edited")),
+                change(room, &bob, "h", gone, react("👀")),
+                change(room, &ann, "i", gone, UpdateChange::Delete),
+                change(room, &bob, "j", gone, react("👍")),
+            ],
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<Option<Seq>> = applied
+        .iter()
+        .map(|a| a.as_ref().ok().and_then(|a| a.update.as_ref().map(|u| u.seq)))
+        .collect();
+    // After p1, p2 and r0 (3): each logged change takes the next; "f" is
+    // already so; "j" finds the message deleted.
+    assert_eq!(
+        seqs,
+        [
+            Some(4),
+            Some(5),
+            Some(6),
+            Some(7),
+            Some(8),
+            None,
+            Some(9),
+            Some(10),
+            Some(11),
+            None
+        ]
+    );
+    assert!(applied[9].as_ref().unwrap_err().to_string().contains("was deleted"));
+    let (page, _, as_of) = store.messages_before(room, None, 10).await.unwrap();
+    assert_eq!(as_of, 11);
+    assert_eq!(page[0].body, "v3");
+    // 👍 was taken back and given again: it now comes after 🎉.
+    assert_eq!(chips(&page[0]), [("🎉", vec!["ann"]), ("👍", vec!["bob"])]);
+    assert!(page[1].deleted && page[1].reactions.is_empty() && page[1].body.is_empty());
+    let versions: Vec<String> = sqlx::query_scalar("SELECT body FROM message_versions ORDER BY id")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, ["v1", "v2"], "the deleted message's versions are gone");
+    assert_eq!(rows_holding(store, "doomed").await, 0);
+}
+
+#[tokio::test]
+async fn many_changes_to_one_message_in_a_batch_see_each_other() {
+    let (store, path) = store().await;
+    one_message_changed_many_times_in_a_batch(&store).await;
+    cleanup(store, &path).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
+async fn mariadb_many_changes_to_one_message_in_a_batch_see_each_other() {
+    for returning in [true, false] {
+        let (store, db) = MariaDb::store("natter_batch_many").await;
+        let store = if returning { store } else { store.without_returning() };
+        one_message_changed_many_times_in_a_batch(&store).await;
+        db.drop(store).await;
+    }
+}
+
+/// A retry queued in the same batch as its original (resent on a new
+/// connection before the first was answered) gets the original's answer:
+/// its sequence, once, not "nothing changed".
+#[tokio::test]
+async fn a_retry_in_the_same_batch_as_its_original_is_answered_with_it() {
+    let (store, path) = store().await;
+    let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let room = store
+        .create_room(&room_name("R"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    let id = store
+        .post_message(&message(room, &ann, "p1", "hi"))
+        .await
+        .unwrap()
+        .message
+        .id;
+    let twice = [
+        change(room, &ann, "r1", id, react("👍")),
+        change(room, &ann, "r1", id, react("👍")),
+    ];
+    let (_, applied) = store.commit_batch(&[], &twice).await.unwrap();
+    let (first, again) = (applied[0].as_ref().unwrap(), applied[1].as_ref().unwrap());
+    assert!(first.fresh && !again.fresh, "published once");
+    let key = |a: &Applied| a.update.as_ref().map(|u| (u.seq, u.id));
+    assert_eq!(key(first), key(again));
+    assert_eq!(key(first).map(|(seq, _)| seq), Some(2));
+    assert_eq!(store.last_seq(room).await.unwrap(), Some(2));
+    cleanup(store, &path).await;
+}

@@ -4,16 +4,16 @@
 //! A posted message is its event's row (see
 //! `migrations/mysql/0008_room_event_log.sql`).
 
+use super::changes::lock_room;
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
-use crate::backend::error::{BackendError, Refusal};
+use crate::backend::error::BackendError;
 use crate::backend::events::{EventKind, RoomEvent};
-use crate::protocol::{
-    Change, ChatMessage, Me, Millis, Quote, REACTIONS_PER_MESSAGE, Reaction, RoomId, Seq, Update, UserId,
-};
+use crate::protocol::{Change, ChatMessage, Me, Millis, Quote, Reaction, RoomId, Seq, Update, UserId};
 use crate::validate::{ClientMessageId, Emoji, Invalid, MessageBody};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
+use std::collections::HashMap;
 
 /// One message to commit.
 pub struct NewMessage {
@@ -82,7 +82,7 @@ pub enum UpdateChange {
 }
 
 impl UpdateChange {
-    fn kind(&self) -> EventKind {
+    pub(super) fn kind(&self) -> EventKind {
         match self {
             UpdateChange::Edit(_) => EventKind::Edited,
             UpdateChange::Delete => EventKind::Deleted,
@@ -94,14 +94,14 @@ impl UpdateChange {
     /// What the event row's `body` holds: the emoji of a reaction. (An
     /// edit's text lives in the message's own row, so a deletion has one
     /// place to erase it from.)
-    fn logged_text(&self) -> &str {
+    pub(super) fn logged_text(&self) -> &str {
         match self {
             UpdateChange::React(emoji) | UpdateChange::Unreact(emoji) => emoji.as_str(),
             UpdateChange::Edit(_) | UpdateChange::Delete => "",
         }
     }
 
-    fn change(&self) -> Change {
+    pub(super) fn change(&self) -> Change {
         match self {
             UpdateChange::Edit(body) => Change::Edited {
                 body: body.as_str().to_owned(),
@@ -227,18 +227,19 @@ macro_rules! page_columns {
     };
 }
 #[cfg(test)]
-pub(super) use {keyset_query, select_messages};
+pub(super) use keyset_query;
+pub(super) use select_messages;
 
 #[derive(sqlx::FromRow)]
-struct MessageRow {
+pub(super) struct MessageRow {
     id: i64,
     room_id: i64,
     seq: i64,
     kind: i64,
-    username: String,
+    pub(super) username: String,
     body: String,
     created_at: i64,
-    client_id: String,
+    pub(super) client_id: String,
     target_id: Option<i64>,
     edited_at: Option<i64>,
     deleted_at: Option<i64>,
@@ -257,7 +258,7 @@ impl MessageRow {
     /// The event this row records, as it is now: a message in its current
     /// state (so a deleted one's text is not replayed), an edit with the
     /// message's current text (so no earlier version is).
-    fn event(self) -> Result<RoomEvent> {
+    pub(super) fn event(self) -> Result<RoomEvent> {
         let kind = EventKind::from_code(self.kind);
         let change = match kind {
             Some(EventKind::Posted) => return Ok(RoomEvent::Posted(self.into())),
@@ -340,22 +341,11 @@ pub(super) struct TargetRow {
     pub(super) id: i64,
     pub(super) room_id: i64,
     pub(super) seq: i64,
-    kind: i64,
-    author_id: i64,
+    pub(super) kind: i64,
+    pub(super) author_id: i64,
     username: String,
-    body: String,
-    deleted_at: Option<i64>,
-    /// For a change: the event its client id already made, if any.
-    #[sqlx(default)]
-    earlier: Option<i64>,
-    /// For a reaction: how many different emoji the message has, how many
-    /// people reacted with this one, and whether the reader did (0 or 1).
-    #[sqlx(default)]
-    distinct_emoji: i64,
-    #[sqlx(default)]
-    same_emoji: i64,
-    #[sqlx(default)]
-    mine: i64,
+    pub(super) body: String,
+    pub(super) deleted_at: Option<i64>,
 }
 
 impl TargetRow {
@@ -484,12 +474,26 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // The room's lock first, as every writer takes it: changes to one
         // room's messages are serialised by it. Rolled back if nothing changes.
-        let seq = next_seq(&mut tx, new.room, None).await?;
-        let applied = change_in(&mut tx, new, seq, now).await?;
-        if applied.fresh && applied.update.is_some() {
+        let last = lock_room(&mut tx, new.room, self.is_sqlite).await?;
+        let mut next = HashMap::from([(new.room.0, last)]);
+        let outcome = self
+            .make_changes(&mut tx, std::slice::from_ref(new), &mut next, now)
+            .await?
+            .pop()
+            .unwrap_or(Err(BackendError::Unavailable("a change had no outcome".into())));
+        if let Ok(Applied {
+            update: Some(update),
+            fresh: true,
+        }) = &outcome
+        {
+            sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
+                .bind(update.seq)
+                .bind(new.room.0)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
-        Ok(applied)
+        outcome
     }
 
     /// Up to `limit` events with sequence greater than `since`, oldest
@@ -572,7 +576,7 @@ impl Posted {
 
 impl Applied {
     /// The outcome of a retry: the change its client id made the first time.
-    fn replayed(event: RoomEvent) -> Result<Applied> {
+    pub(super) fn replayed(event: RoomEvent) -> Result<Applied> {
         match event {
             RoomEvent::Updated(update) => Ok(Applied {
                 update: Some(update),
@@ -615,158 +619,4 @@ async fn inserted_id(tx: &mut sqlx::AnyConnection, last: Option<i64>, room: Room
                 .await?,
         ),
     }
-}
-
-/// Makes `new` in `tx` under sequence `seq`, the room's next, whose lock
-/// `tx` holds: checks that it may be made, changes the message and logs the
-/// change. Every check comes before any write, so a refusal leaves `tx` as
-/// it was. Nothing changed (`update: None`): nothing was written, and `seq`
-/// stays free. Shared by a single change and the writer's batches.
-pub(super) async fn change_in(tx: &mut sqlx::AnyConnection, new: &NewUpdate, seq: Seq, now: Millis) -> Result<Applied> {
-    let room = new.room;
-    // One round trip for everything the change's checks need. The emoji
-    // counts are of the reaction's emoji ("" for other kinds: none).
-    let emoji = match &new.change {
-        UpdateChange::React(emoji) | UpdateChange::Unreact(emoji) => emoji.as_str(),
-        UpdateChange::Edit(_) | UpdateChange::Delete => "",
-    };
-    let target: Option<TargetRow> = sqlx::query_as(concat!(
-        "SELECT m.id, m.room_id, m.seq, m.kind, m.author_id, u.username, m.body, m.deleted_at, ",
-        "(SELECT e.id FROM room_events e WHERE e.author_id = ? AND e.client_id = ?) AS earlier, ",
-        "(SELECT COUNT(DISTINCT r.emoji) FROM message_reactions r WHERE r.message_id = m.id) AS distinct_emoji, ",
-        "(SELECT COUNT(*) FROM message_reactions r WHERE r.message_id = m.id AND r.emoji = ?) AS same_emoji, ",
-        "(SELECT COUNT(*) FROM message_reactions r WHERE r.message_id = m.id AND r.emoji = ? AND r.user_id = ?) AS mine ",
-        "FROM room_events m JOIN users u ON u.id = m.author_id WHERE m.id = ?"
-    ))
-    .bind(new.by.id.0)
-    .bind(new.client_id.as_str())
-    .bind(emoji)
-    .bind(emoji)
-    .bind(new.by.id.0)
-    .bind(new.message)
-    .fetch_optional(&mut *tx)
-    .await?;
-    // Asked again under the lock: a retry racing its own first attempt
-    // (sent again after a dropped connection, perhaps to another node)
-    // must find it, not judge the change already made ("already
-    // reacted", "already deleted") and answer something else. (No row: the
-    // message never existed, so neither did a change to it.)
-    if let Some(earlier) = target.as_ref().and_then(|t| t.earlier) {
-        let row: MessageRow = sqlx::query_as(select_messages!("WHERE m.id = ?"))
-            .bind(earlier)
-            .fetch_one(&mut *tx)
-            .await?;
-        return Applied::replayed(row.event()?);
-    }
-    let target = TargetRow::in_room(target.as_ref(), room)?;
-    if target.deleted_at.is_some() {
-        return Err(Invalid("That message was deleted.".into()).into());
-    }
-    let id = target.id;
-    let changed = match &new.change {
-        UpdateChange::Edit(body) => {
-            if target.author_id != new.by.id.0 {
-                return Err(BackendError::Forbidden(Refusal::NotAuthor));
-            }
-            if body.as_str() == target.body {
-                false
-            } else {
-                sqlx::query("INSERT INTO message_versions (message_id, body, replaced_at) VALUES (?, ?, ?)")
-                    .bind(id)
-                    .bind(&target.body)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE room_events SET body = ?, edited_at = ? WHERE id = ?")
-                    .bind(body.as_str())
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                true
-            }
-        }
-        UpdateChange::Delete => {
-            if target.author_id != new.by.id.0 && !new.moderator {
-                return Err(BackendError::Forbidden(Refusal::NotAuthorOrModerator));
-            }
-            // Its text, earlier versions and reactions go for good.
-            sqlx::query("UPDATE room_events SET body = '', deleted_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            for sql in [
-                "DELETE FROM message_versions WHERE message_id = ?",
-                "DELETE FROM message_reactions WHERE message_id = ?",
-            ] {
-                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-            }
-            true
-        }
-        UpdateChange::React(emoji) => {
-            let emoji = emoji.as_str();
-            let (mine, same, distinct) = (target.mine, target.same_emoji, target.distinct_emoji);
-            if mine > 0 {
-                false
-            } else if same == 0 && distinct >= REACTIONS_PER_MESSAGE as i64 {
-                return Err(Invalid(format!(
-                    "A message can have at most {REACTIONS_PER_MESSAGE} different reactions."
-                ))
-                .into());
-            } else {
-                sqlx::query("INSERT INTO message_reactions (message_id, emoji, user_id, seq) VALUES (?, ?, ?, ?)")
-                    .bind(id)
-                    .bind(emoji)
-                    .bind(new.by.id.0)
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await?;
-                true
-            }
-        }
-        UpdateChange::Unreact(emoji) => {
-            let removed =
-                sqlx::query("DELETE FROM message_reactions WHERE message_id = ? AND emoji = ? AND user_id = ?")
-                    .bind(id)
-                    .bind(emoji.as_str())
-                    .bind(new.by.id.0)
-                    .execute(&mut *tx)
-                    .await?;
-            removed.rows_affected() > 0
-        }
-    };
-    if !changed {
-        // Nothing to log: the rollback also returns the sequence.
-        return Ok(Applied {
-            update: None,
-            fresh: true,
-        });
-    }
-    let inserted = sqlx::query(concat!(insert_events!(), event_row!()))
-        .bind(room.0)
-        .bind(seq)
-        .bind(new.change.kind().code())
-        .bind(new.by.id.0)
-        .bind(new.client_id.as_str())
-        .bind(new.change.logged_text())
-        .bind(now)
-        .bind(Some(id))
-        .execute(&mut *tx)
-        .await?;
-    let event_id = inserted_id(&mut *tx, inserted.last_insert_id(), room, seq).await?;
-    let update = Update {
-        room,
-        seq,
-        id: event_id,
-        message: id,
-        by: new.by.username.clone(),
-        at: now,
-        client_id: new.client_id.as_str().to_owned(),
-        change: new.change.change(),
-    };
-    Ok(Applied {
-        update: Some(update),
-        fresh: true,
-    })
 }

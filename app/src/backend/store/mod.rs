@@ -5,6 +5,7 @@
 
 mod accounts;
 mod batch;
+mod changes;
 #[cfg(test)]
 mod living_tests;
 mod log;
@@ -61,10 +62,10 @@ fn placeholders(n: usize) -> String {
 /// statement waits behind it for a delayed TCP ACK, since the driver leaves
 /// Nagle on.) Powers of two keep it to ~10 texts per statement. Repeating a
 /// value in `IN (…)`, `CASE` or `OR` lists changes no result.
-fn padded<T: Copy>(items: &[T]) -> Vec<T> {
+fn padded<T: Clone>(items: &[T]) -> Vec<T> {
     let mut out = items.to_vec();
-    if let Some(&last) = items.last() {
-        out.resize(items.len().next_power_of_two(), last);
+    if let Some(last) = items.last() {
+        out.resize(items.len().next_power_of_two(), last.clone());
     }
     out
 }
