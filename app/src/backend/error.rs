@@ -79,19 +79,6 @@ pub enum Taken {
 
 impl BackendError {
     /// Whether this came from the database refusing a duplicate key.
-    /// A request refused for what it asked (bad input, not allowed, no such
-    /// thing), not for a failure of the service: retrying it cannot help.
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            BackendError::Invalid(_)
-                | BackendError::Forbidden(_)
-                | BackendError::RoomNotFound
-                | BackendError::MessageNotFound
-                | BackendError::UserNotFound
-        )
-    }
-
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, BackendError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
     }

@@ -426,7 +426,7 @@ impl Store {
     async fn insert_message(&self, new: &NewMessage) -> Result<ChatMessage> {
         let (room, now) = (new.room, now_ms());
         let mut tx = self.pool.begin().await?;
-        let seq = next_seq(&mut tx, room, Some(now)).await?;
+        let seq = next_seq(&mut tx, room, now).await?;
         let quote = match new.reply_to {
             Some(target) => Some(reply_quote(&mut tx, room, target).await?),
             None => None,
@@ -587,17 +587,14 @@ impl Applied {
     }
 }
 
-/// Takes the next sequence of `room` in `tx` (locking the room's row until
-/// the commit); `posted_at` also records a new message's time.
-async fn next_seq(tx: &mut sqlx::AnyConnection, room: RoomId, posted_at: Option<Millis>) -> Result<Seq> {
-    let bumped = match posted_at {
-        Some(now) => sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(room.0),
-        None => sqlx::query("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?").bind(room.0),
-    }
-    .execute(&mut *tx)
-    .await?;
+/// Takes the next sequence of `room` in `tx` for a message posted at `now`
+/// (locking the room's row until the commit).
+async fn next_seq(tx: &mut sqlx::AnyConnection, room: RoomId, now: Millis) -> Result<Seq> {
+    let bumped = sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(room.0)
+        .execute(&mut *tx)
+        .await?;
     if bumped.rows_affected() == 0 {
         return Err(BackendError::RoomNotFound);
     }
