@@ -4,7 +4,7 @@
 use super::log::{
     Applied, EVENT_ROW, NewMessage, NewUpdate, Posted, TargetRow, insert_events, reply_missing, select_target,
 };
-use super::{Result, Store, padded, placeholders};
+use super::{Result, Store, padded, placeholders, power_of_two_chunks};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
 use crate::protocol::{Quote, Seq};
@@ -30,18 +30,6 @@ struct InsertedRow {
 /// then `suffix`.
 fn rooms_sql(sql: &str, suffix: &str, rooms: &[i64]) -> AssertSqlSafe<String> {
     AssertSqlSafe(format!("{}{suffix}", sql.replacen("{}", &placeholders(rooms.len()), 1)))
-}
-
-/// Splits `items` into chunks of power-of-two sizes, largest first (see [`padded`]).
-pub(super) fn power_of_two_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
-    let mut chunks = Vec::new();
-    while !items.is_empty() {
-        let n = 1usize << (usize::BITS - 1 - items.len().leading_zeros());
-        let (chunk, rest) = items.split_at(n);
-        chunks.push(chunk);
-        items = rest;
-    }
-    chunks
 }
 
 impl Store {

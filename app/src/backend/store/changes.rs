@@ -7,11 +7,11 @@
 //! messages, and a change on its own ([`Store::apply_update`]) comes here
 //! too, so the rules live in one place.
 
-use super::batch::power_of_two_chunks;
 use super::log::{
     Applied, EVENT_ROW, MessageRow, NewUpdate, TargetRow, UpdateChange, insert_events, select_messages, select_target,
 };
-use super::{Result, Store, padded, placeholders};
+use super::{Result, Store, padded, placeholders, power_of_two_chunks};
+use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Refusal};
 use crate::backend::events::{EventKind, RoomEvent};
 use crate::protocol::{Millis, REACTIONS_PER_MESSAGE, RoomId, Seq, Update};
@@ -64,6 +64,34 @@ struct Logged {
 type Verdict = std::result::Result<bool, BackendError>;
 
 impl Store {
+    /// One change in a transaction of its own (see [`Store::apply_update`]).
+    pub(super) async fn update_message(&self, new: &NewUpdate) -> Result<Applied> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        // The room's lock first, as every writer takes it: changes to one
+        // room's messages are serialised by it. Rolled back if nothing changes.
+        let last = lock_room(&mut tx, new.room, self.is_sqlite).await?;
+        let mut next = HashMap::from([(new.room.0, last)]);
+        let outcome = self
+            .make_changes(&mut tx, std::slice::from_ref(new), &mut next, now)
+            .await?
+            .pop()
+            .unwrap_or(Err(BackendError::Unavailable("a change had no outcome".into())));
+        if let Ok(Applied {
+            update: Some(update),
+            fresh: true,
+        }) = &outcome
+        {
+            sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
+                .bind(update.seq)
+                .bind(new.room.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        outcome
+    }
+
     /// Makes `updates` in `tx`, in order, each logged under its room's next
     /// sequence (`next` holds the rooms' last sequences, read under their
     /// locks, and is moved on). One outcome per update: a refusal (not

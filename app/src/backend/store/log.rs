@@ -4,7 +4,6 @@
 //! A posted message is its event's row (see
 //! `migrations/mysql/0008_room_event_log.sql`).
 
-use super::changes::lock_room;
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
@@ -13,7 +12,6 @@ use crate::protocol::{Change, ChatMessage, Me, Millis, Quote, Reaction, RoomId, 
 use crate::validate::{ClientMessageId, Emoji, Invalid, MessageBody};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use std::collections::HashMap;
 
 /// One message to commit.
 pub struct NewMessage {
@@ -467,33 +465,6 @@ impl Store {
             },
             Err(e) => Err(e),
         }
-    }
-
-    pub(super) async fn update_message(&self, new: &NewUpdate) -> Result<Applied> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        // The room's lock first, as every writer takes it: changes to one
-        // room's messages are serialised by it. Rolled back if nothing changes.
-        let last = lock_room(&mut tx, new.room, self.is_sqlite).await?;
-        let mut next = HashMap::from([(new.room.0, last)]);
-        let outcome = self
-            .make_changes(&mut tx, std::slice::from_ref(new), &mut next, now)
-            .await?
-            .pop()
-            .unwrap_or(Err(BackendError::Unavailable("a change had no outcome".into())));
-        if let Ok(Applied {
-            update: Some(update),
-            fresh: true,
-        }) = &outcome
-        {
-            sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
-                .bind(update.seq)
-                .bind(new.room.0)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        outcome
     }
 
     /// Up to `limit` events with sequence greater than `since`, oldest

@@ -70,6 +70,18 @@ fn padded<T: Clone>(items: &[T]) -> Vec<T> {
     out
 }
 
+/// Splits `items` into chunks of power-of-two sizes, largest first (see [`padded`]).
+fn power_of_two_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    while !items.is_empty() {
+        let n = 1usize << (usize::BITS - 1 - items.len().leading_zeros());
+        let (chunk, rest) = items.split_at(n);
+        chunks.push(chunk);
+        items = rest;
+    }
+    chunks
+}
+
 impl Store {
     /// Connects, and brings the schema up to date. `url` is `mysql://…` or `sqlite://…`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {

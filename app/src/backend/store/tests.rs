@@ -1,7 +1,6 @@
-use super::batch::power_of_two_chunks;
 use super::log::{keyset_query, select_messages};
-use super::padded;
 use super::*;
+use super::{padded, power_of_two_chunks};
 use crate::backend::RoomEvent;
 use crate::backend::clock::now_ms;
 use crate::backend::error::Taken;
