@@ -2,13 +2,13 @@
 //! transaction (see [`crate::backend::writer`]).
 
 use super::log::{
-    Applied, EVENT_ROW, NewMessage, NewUpdate, Posted, TargetRow, insert_events, reply_missing, select_target,
+    Applied, InsertedRow, NewMessage, NewUpdate, Posted, TargetRow, insert_event_rows, reply_missing, select_target,
 };
-use super::{Result, Store, padded, placeholders, power_of_two_chunks};
+use super::{Result, Store, padded, placeholders};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
 use crate::protocol::{Quote, Seq};
-use sqlx::{AssertSqlSafe, FromRow};
+use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
 /// A room's sequence counter, read under its lock.
@@ -16,14 +16,6 @@ use std::collections::HashMap;
 struct CounterRow {
     id: i64,
     last_seq: i64,
-}
-
-/// A message the batch inserted, to learn its id.
-#[derive(sqlx::FromRow)]
-struct InsertedRow {
-    id: i64,
-    room_id: i64,
-    seq: i64,
 }
 
 /// `sql` (whose `{}` is the list's place) with one placeholder per room,
@@ -145,7 +137,7 @@ impl Store {
             .zip(&seqs)
             .filter_map(|(m, seq)| seq.map(|seq| (m, seq)))
             .collect();
-        let mut ids: HashMap<(i64, Seq), i64> = HashMap::with_capacity(fresh.len());
+        let mut ids: HashMap<(i64, Seq), i64> = HashMap::new();
         if !fresh.is_empty() {
             let bumped: Vec<(i64, Seq)> = next
                 .iter()
@@ -170,30 +162,10 @@ impl Store {
 
             // The new rows' ids, by their (room, seq) key: ids need not be
             // consecutive, so one multi-row insert's "last id" is not enough.
-            let returning = if self.returning {
-                " RETURNING id, room_id, seq"
-            } else {
-                ""
-            };
-            for chunk in power_of_two_chunks(&fresh) {
-                let sql = format!(
-                    "{}{}{returning}",
-                    insert_events!(),
-                    vec![EVENT_ROW; chunk.len()].join(", ")
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for (m, seq) in chunk {
-                    query = m.bind_row(query, *seq, now);
-                }
-                if self.returning {
-                    for row in query.fetch_all(&mut *tx).await? {
-                        let row = InsertedRow::from_row(&row)?;
-                        ids.insert((row.room_id, row.seq), row.id);
-                    }
-                } else {
-                    query.execute(&mut *tx).await?;
-                }
-            }
+            ids = insert_event_rows(&mut tx, self.returning, &fresh, |query, (m, seq)| {
+                m.bind_row(query, *seq, now)
+            })
+            .await?;
 
             if !self.returning {
                 // MySQL: read them back, one range per room. In MariaDB this

@@ -8,7 +8,8 @@
 //! too, so the rules live in one place.
 
 use super::log::{
-    Applied, EVENT_ROW, MessageRow, NewUpdate, TargetRow, UpdateChange, insert_events, select_messages, select_target,
+    Applied, InsertedRow, MessageRow, NewUpdate, TargetRow, UpdateChange, insert_event_rows, select_messages,
+    select_target,
 };
 use super::{Result, Store, padded, placeholders, power_of_two_chunks};
 use crate::backend::clock::now_ms;
@@ -16,7 +17,7 @@ use crate::backend::error::{BackendError, Refusal};
 use crate::backend::events::{EventKind, RoomEvent};
 use crate::protocol::{Millis, REACTIONS_PER_MESSAGE, RoomId, Seq, Update};
 use crate::validate::Invalid;
-use sqlx::{AnyConnection, AssertSqlSafe, FromRow};
+use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::{HashMap, HashSet};
 
 /// A message as the changes of a batch find it and leave it.
@@ -39,14 +40,6 @@ struct ReactionRow {
     message_id: i64,
     emoji: String,
     user_id: i64,
-    seq: i64,
-}
-
-/// An event row the batch inserted, to learn its id.
-#[derive(sqlx::FromRow)]
-struct InsertedRow {
-    id: i64,
-    room_id: i64,
     seq: i64,
 }
 
@@ -210,39 +203,18 @@ impl Store {
         logged: &[Logged],
         now: Millis,
     ) -> Result<HashMap<(i64, Seq), i64>> {
-        let mut ids = HashMap::with_capacity(logged.len());
-        let returning = if self.returning {
-            " RETURNING id, room_id, seq"
-        } else {
-            ""
-        };
-        for chunk in power_of_two_chunks(logged) {
-            let sql = format!(
-                "{}{}{returning}",
-                insert_events!(),
-                vec![EVENT_ROW; chunk.len()].join(", ")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for l in chunk {
-                query = query
-                    .bind(l.update.room.0)
-                    .bind(l.update.seq)
-                    .bind(l.kind.code())
-                    .bind(l.author)
-                    .bind(l.update.client_id.as_str())
-                    .bind(l.text.as_str())
-                    .bind(now)
-                    .bind(Some(l.update.message));
-            }
-            if self.returning {
-                for row in query.fetch_all(&mut *tx).await? {
-                    let row = InsertedRow::from_row(&row)?;
-                    ids.insert((row.room_id, row.seq), row.id);
-                }
-            } else {
-                query.execute(&mut *tx).await?;
-            }
-        }
+        let mut ids = insert_event_rows(tx, self.returning, logged, |query, l| {
+            query
+                .bind(l.update.room.0)
+                .bind(l.update.seq)
+                .bind(l.kind.code())
+                .bind(l.author)
+                .bind(l.update.client_id.as_str())
+                .bind(l.text.as_str())
+                .bind(now)
+                .bind(Some(l.update.message))
+        })
+        .await?;
         if !self.returning {
             // MySQL: read them back by their keys.
             let keys = padded(

@@ -138,8 +138,44 @@ macro_rules! event_row {
         "(?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
-pub(super) use insert_events;
-pub(super) const EVENT_ROW: &str = event_row!();
+const EVENT_ROW: &str = event_row!();
+
+/// An event row just inserted, to learn its id.
+#[derive(sqlx::FromRow)]
+pub(super) struct InsertedRow {
+    pub(super) id: i64,
+    pub(super) room_id: i64,
+    pub(super) seq: i64,
+}
+
+/// Inserts event rows, `bind` binding each in [`insert_events`]' column
+/// order, in chunks of power-of-two sizes (few statement texts, see
+/// [`super::padded`]). With `returning` (SQLite, MariaDB) the new ids come
+/// back from the inserts, by (room, seq); without (MySQL) the caller reads
+/// them back.
+pub(super) async fn insert_event_rows<'q, T>(
+    tx: &mut sqlx::AnyConnection,
+    returning: bool,
+    rows: &'q [T],
+    bind: impl Fn(Query<'q, sqlx::Any, AnyArguments>, &'q T) -> Query<'q, sqlx::Any, AnyArguments>,
+) -> Result<std::collections::HashMap<(i64, Seq), i64>> {
+    use sqlx::FromRow;
+    let mut ids = std::collections::HashMap::with_capacity(if returning { rows.len() } else { 0 });
+    let tail = if returning { " RETURNING id, room_id, seq" } else { "" };
+    for chunk in super::power_of_two_chunks(rows) {
+        let sql = format!("{}{}{tail}", insert_events!(), vec![EVENT_ROW; chunk.len()].join(", "));
+        let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), &bind);
+        if returning {
+            for row in query.fetch_all(&mut *tx).await? {
+                let row = InsertedRow::from_row(&row)?;
+                ids.insert((row.room_id, row.seq), row.id);
+            }
+        } else {
+            query.execute(&mut *tx).await?;
+        }
+    }
+    Ok(ids)
+}
 
 /// The outcome of posting a message.
 #[derive(Clone, Debug)]
