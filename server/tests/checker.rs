@@ -71,6 +71,8 @@ struct SimUser {
     unchanged: u32,
     /// Changes refused because their message had been deleted meanwhile.
     refused: u32,
+    /// Reactions of this user's it has asked to take back.
+    took_back: u32,
     reconnects: u32,
 }
 
@@ -353,11 +355,17 @@ impl SimUser {
             return self.send(room, client_id).await;
         } else if roll < 80 {
             // A third of the time, take back a reaction of this user's (or
-            // try one that is not there: acknowledged, nothing changes).
+            // try one that is not there: acknowledged, nothing changes). Each
+            // user's first chance to take one back is always taken: with
+            // only a third, a short run could end with none to check.
             let reacted = self.my_reactions(room);
-            let (message, emoji, on) = if self.rng.below(3) == 0 {
+            let first_chance = self.took_back == 0 && !reacted.is_empty();
+            let (message, emoji, on) = if first_chance || self.rng.below(3) == 0 {
                 match reacted.get(self.rng.below(reacted.len().max(1) as u64) as usize) {
-                    Some((message, emoji)) => (*message, emoji.clone(), false),
+                    Some((message, emoji)) => {
+                        self.took_back += 1;
+                        (*message, emoji.clone(), false)
+                    }
                     None => (messages[0].0, EMOJI[0].to_owned(), false),
                 }
             } else {
@@ -476,6 +484,7 @@ async fn no_message_is_lost_duplicated_or_misnumbered_through_random_reconnects(
             acks: HashMap::new(),
             unchanged: 0,
             refused: 0,
+            took_back: 0,
             reconnects: 0,
         };
         sim.connect().await;
