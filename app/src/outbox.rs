@@ -30,6 +30,7 @@ impl Pending {
             client_id: self.client_id,
             body: self.body,
             reply_to: self.reply_to.map(|q| q.id),
+            attachment: None,
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct ChatMessage {
     /// Reactions, each emoji once, in the order they first came.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// A file posted with it (gone once the message is deleted). Boxed:
+    /// most messages have none, and every event holds a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Box<Attachment>>,
 }
 
 /// How a reply shows the message it answers.
@@ -113,6 +117,55 @@ impl Quote {
             out.push('…');
         }
         out
+    }
+}
+
+/// A file attached to a message (or uploaded and not yet attached). Its
+/// bytes are at [`Attachment::url`], a smaller or still picture of an image
+/// at [`Attachment::preview_url`]; both answer only to people who may see
+/// the room it was posted in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Random, and no key: knowing it grants nothing.
+    pub id: String,
+    /// The name it was uploaded under (shown, and offered when saved).
+    pub name: String,
+    /// Sniffed from its bytes; one of the four inline image types, or
+    /// anything else (then always downloaded, never shown).
+    pub mime: String,
+    pub size: u64,
+    /// An image's size, upright, so the page reserves its room before it loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub animated: bool,
+    /// A preview exists (else an image is its own preview).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_preview: bool,
+}
+
+/// The image types shown inline; every other file is a download.
+pub const INLINE_IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+impl Attachment {
+    pub fn is_image(&self) -> bool {
+        INLINE_IMAGE_TYPES.contains(&self.mime.as_str())
+    }
+
+    /// Where its bytes are served (the name is for the browser's save dialog only).
+    pub fn url(&self) -> String {
+        format!("/files/{}/{}", self.id, crate::validate::path_segment(&self.name))
+    }
+
+    /// Where the picture shown in the conversation is served.
+    pub fn preview_url(&self) -> String {
+        if self.has_preview {
+            format!("/previews/{}", self.id)
+        } else {
+            self.url()
+        }
     }
 }
 
@@ -225,6 +278,10 @@ pub enum ClientFrame {
         /// The id of the message this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// An upload of the sender's (its [`Attachment::id`]) to post with
+        /// it, once; `body` may then be empty.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment: Option<String>,
     },
     /// Replace the text of one's own message. `client_id` as for `send`,
     /// here and in `delete` and `react`: a retry is applied once.
@@ -322,6 +379,8 @@ pub enum ErrorCode {
     Resync,
     /// Too many requests; the message says when to try again.
     RateLimited,
+    /// Larger than allowed (a file, or a person's quota).
+    TooLarge,
 }
 
 impl ErrorCode {
@@ -425,7 +484,35 @@ mod tests {
                 emoji: "👍".into(),
                 users: vec!["bob".into()],
             }],
+            attachment: Some(Box::new(Attachment {
+                id: "0123456789abcdef0123456789abcdef".into(),
+                name: "照片 #1?.jpg".into(),
+                mime: "image/jpeg".into(),
+                size: 3_500_000,
+                width: Some(3024),
+                height: Some(4032),
+                animated: false,
+                has_preview: true,
+            })),
         }
+    }
+
+    #[test]
+    fn an_attachment_is_fetched_by_its_id_with_its_name_escaped() {
+        let file = message().attachment.unwrap();
+        assert_eq!(
+            file.url(),
+            "/files/0123456789abcdef0123456789abcdef/%E7%85%A7%E7%89%87%20%231%3F.jpg"
+        );
+        assert_eq!(file.preview_url(), "/previews/0123456789abcdef0123456789abcdef");
+        assert!(file.is_image());
+        let pdf = Attachment {
+            mime: "application/pdf".into(),
+            has_preview: false,
+            ..*file
+        };
+        assert!(!pdf.is_image());
+        assert_eq!(pdf.preview_url(), pdf.url());
     }
 
     fn update(change: Change) -> Update {
@@ -454,12 +541,14 @@ mod tests {
                 client_id: "abc".into(),
                 body: "hi 👋".into(),
                 reply_to: None,
+                attachment: None,
             },
             ClientFrame::Send {
                 room: RoomId(2),
                 client_id: "abd".into(),
                 body: "yes".into(),
                 reply_to: Some(7),
+                attachment: None,
             },
             ClientFrame::Edit {
                 room: RoomId(2),

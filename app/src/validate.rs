@@ -25,8 +25,11 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
 /// Characters that reorder the text around them (bidi embeddings, overrides
 /// and isolates): in a name they can make "evil" display as "live".
 fn has_bidi_control(text: &str) -> bool {
-    text.chars()
-        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'))
+    text.chars().any(is_bidi_control)
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// NFC, so that names that look the same compare the same.
@@ -194,6 +197,15 @@ impl MessageBody {
         }
         Ok(Self(body))
     }
+
+    /// The text of a message that posts a file: as [`MessageBody::parse`],
+    /// except that it may be blank (then empty).
+    pub fn parse_caption(raw: &str) -> Result<Self, Invalid> {
+        if raw.trim().is_empty() {
+            return Ok(Self(String::new()));
+        }
+        Self::parse(raw)
+    }
 }
 
 /// The sender's idempotency key for one message: 1–64 of `[A-Za-z0-9_-]`.
@@ -254,15 +266,64 @@ pub fn local_path(next: Option<&str>) -> &str {
 /// `text` made safe to put in a URL's query string: everything but
 /// unreserved characters and `/` percent-encoded (UTF-8).
 pub fn query_value(text: &str) -> String {
+    percent_encoded(text, b"-_.~/")
+}
+
+/// `text` as one segment of a URL's path: as [`query_value`], `/` encoded too.
+pub fn path_segment(text: &str) -> String {
+    percent_encoded(text, b"-_.~")
+}
+
+fn percent_encoded(text: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || keep.contains(&byte) {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));
         }
     }
     out
+}
+
+/// Longest file name kept, in bytes (the most common file systems' limit).
+pub const FILE_NAME_MAX_BYTES: usize = 255;
+
+/// The name an upload is shown and offered under. It is only ever a label:
+/// storage is addressed by content, so no name reaches a file system path.
+/// Whatever the browser sent is made into one: its last path component,
+/// without control or reordering characters, trimmed, cut to
+/// [`FILE_NAME_MAX_BYTES`] keeping its extension, "file" if nothing is left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileName(String);
+text_newtype!(FileName);
+
+impl FileName {
+    pub fn parse(raw: &str) -> Self {
+        let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+        let clean: String = normalise(last)
+            .chars()
+            .filter(|c| !c.is_control() && !is_bidi_control(*c))
+            .collect();
+        let clean = clean.trim().trim_start_matches('.').trim();
+        if clean.is_empty() {
+            return Self("file".into());
+        }
+        if clean.len() <= FILE_NAME_MAX_BYTES {
+            return Self(clean.to_owned());
+        }
+        // Too long: keep a short extension, cut the stem on a character boundary.
+        let extension = clean
+            .rfind('.')
+            .map(|dot| &clean[dot..])
+            .filter(|ext| ext.len() <= 16)
+            .unwrap_or("");
+        let mut stem_end = FILE_NAME_MAX_BYTES - extension.len();
+        while !clean.is_char_boundary(stem_end) {
+            stem_end -= 1;
+        }
+        Self(format!("{}{extension}", &clean[..stem_end]))
+    }
 }
 
 #[cfg(test)]
@@ -374,5 +435,23 @@ mod tests {
         }
         assert_eq!(query_value("/rooms/5?a=b&c"), "/rooms/5%3Fa%3Db%26c");
         assert_eq!(query_value("/é"), "/%C3%A9");
+    }
+
+    #[test]
+    fn file_names_are_labels_not_paths() {
+        assert_eq!(FileName::parse("holiday.jpg").as_str(), "holiday.jpg");
+        assert_eq!(FileName::parse("C:\\Users\\me\\report.pdf").as_str(), "report.pdf");
+        assert_eq!(FileName::parse("../../etc/passwd").as_str(), "passwd");
+        assert_eq!(FileName::parse("..").as_str(), "file");
+        assert_eq!(FileName::parse(" .htaccess").as_str(), "htaccess");
+        assert_eq!(FileName::parse("").as_str(), "file");
+        assert_eq!(FileName::parse("a\u{202E}gpj.exe").as_str(), "agpj.exe");
+        assert_eq!(FileName::parse("new\nline\u{0}.png").as_str(), "newline.png");
+        assert_eq!(FileName::parse("照片 2026.jpg").as_str(), "照片 2026.jpg");
+        let long = format!("{}.jpeg", "照".repeat(200));
+        let cut = FileName::parse(&long);
+        assert!(cut.as_str().len() <= FILE_NAME_MAX_BYTES, "{}", cut.as_str().len());
+        assert!(cut.as_str().ends_with("照.jpeg"), "the extension is kept");
+        assert_eq!(path_segment("a b/c?.png"), "a%20b%2Fc%3F.png");
     }
 }

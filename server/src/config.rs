@@ -3,6 +3,7 @@
 
 use app::backend::Limits;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -30,7 +31,51 @@ pub struct Config {
     /// login and sign-up limit, `SOCKETS_PER_USER` the open sockets one user
     /// may hold across the cluster; the per-account login limit is fixed.
     pub limits: Limits,
+    /// Uploaded files: where they are kept and how large they may be.
+    pub uploads: Uploads,
 }
+
+/// Uploaded files.
+#[derive(Clone, Debug)]
+pub struct Uploads {
+    /// `DATA_DIR`: the folder uploaded bytes are kept in (default
+    /// `natter-files`, beside the default database).
+    pub data_dir: PathBuf,
+    /// `UPLOAD_MAX_MB`: the largest file accepted, in MiB (default 25).
+    pub max_file_bytes: u64,
+    /// `UPLOAD_QUOTA_MB`: most MiB one person's uploads may hold in all
+    /// (default: no quota).
+    pub quota_bytes: Option<u64>,
+    /// An upload not attached to a message within this long is removed.
+    pub unattached_grace: Duration,
+    /// How often uploads and bytes nobody refers to are swept.
+    pub sweep_every: Duration,
+    /// Images decoded at once (each bounded in memory by the image limits).
+    pub image_workers: usize,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("natter-files"),
+            max_file_bytes: 25 * MIB,
+            quota_bytes: None,
+            unattached_grace: Duration::from_secs(24 * 60 * 60),
+            sweep_every: Duration::from_secs(10 * 60),
+            // One per core of the 2-core target machine.
+            image_workers: 2,
+        }
+    }
+}
+
+impl Uploads {
+    /// Where uploads are spooled while they arrive, before any check.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
 
 /// How often the server checks on things, and how long it waits.
 #[derive(Clone, Debug)]
@@ -199,7 +244,24 @@ impl Config {
                     )?,
                 },
                 sockets_per_user: positive("SOCKETS_PER_USER", var("SOCKETS_PER_USER"), defaults.sockets_per_user)?,
+                uploads: app::backend::limits::Rate {
+                    burst: positive("UPLOAD_BURST", var("UPLOAD_BURST"), defaults.uploads.burst)?,
+                    per_minute: positive(
+                        "UPLOADS_PER_MINUTE",
+                        var("UPLOADS_PER_MINUTE"),
+                        defaults.uploads.per_minute,
+                    )?,
+                },
                 ..defaults
+            },
+            uploads: Uploads {
+                data_dir: var("DATA_DIR").map_or_else(|| Uploads::default().data_dir, PathBuf::from),
+                max_file_bytes: u64::from(positive("UPLOAD_MAX_MB", var("UPLOAD_MAX_MB"), 25)?) * MIB,
+                quota_bytes: match var("UPLOAD_QUOTA_MB") {
+                    None => None,
+                    some => Some(u64::from(positive("UPLOAD_QUOTA_MB", some, 1)?) * MIB),
+                },
+                ..Uploads::default()
             },
         })
     }
@@ -217,6 +279,7 @@ impl Config {
             secure_cookies: false,
             timings: Timings::default(),
             limits: Limits::default(),
+            uploads: Uploads::default(),
         }
     }
 }

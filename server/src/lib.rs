@@ -23,6 +23,7 @@
 pub mod admin;
 pub mod bus;
 pub mod config;
+pub mod files;
 pub(crate) mod guard;
 pub(crate) mod health;
 pub(crate) mod hub;
@@ -63,6 +64,8 @@ pub enum ServerError {
     Redis(#[from] fred::error::Error),
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Files(#[from] files::blobs::BlobError),
 }
 
 /// The app's routes, listed once per process. Listing them renders the app
@@ -108,6 +111,15 @@ pub(crate) async fn assemble(
         redis = redis.is_some(),
         "storage ready"
     );
+    let files = files::Files::local(&config.uploads)?;
+    if redis.is_some() && files.blobs.local {
+        tracing::warn!(
+            data_dir = %config.uploads.data_dir.display(),
+            "several nodes (REDIS_URL is set) but uploaded files are kept on this node's disk: \
+             a file uploaded here cannot be fetched through another node unless DATA_DIR is a folder \
+             they all share; set STORAGE_URL to an S3-compatible store instead"
+        );
+    }
     let access = app::backend::AccessControl::new(store.clone());
     let node = Arc::new(Node::new(
         node_id(),
@@ -132,8 +144,27 @@ pub(crate) async fn assemble(
         services,
         node,
         config: Arc::new(config),
+        files,
         shutdown,
     }))
+}
+
+/// The file routes, outside the rest of the site's 64 KiB body limit (an
+/// upload bounds itself while it streams, and has its own deadline); file
+/// downloads keep the usual deadline for their answer to start.
+fn files_routes(state: &AppState) -> Router<AppState> {
+    use axum::routing::post;
+    let downloads = Router::new()
+        .route("/files/{id}/{name}", get(files::routes::original))
+        .route("/previews/{id}", get(files::routes::preview))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::deadline));
+    Router::new()
+        .route("/api/uploads", post(files::routes::upload))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_cross_site,
+        ))
+        .merge(downloads)
 }
 
 /// Runs Natter on `listener` until `shutdown` resolves, then closes every
@@ -176,14 +207,16 @@ pub async fn run(
         .layer(RequestBodyLimitLayer::new(guard::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(guard::bound_unsized_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::deadline))
+        .merge(files_routes(&state))
         .layer(TraceLayer::new_for_http())
-        .with_state(state);
+        .with_state(state.clone());
     let app = guard::static_headers().into_iter().fold(app, |app, (name, value)| {
         app.layer(SetResponseHeaderLayer::if_not_present(name, value))
     });
 
     // Owned here: dropped or shut down with the server, never detached.
     let mut background = node.start_background(background_timings);
+    background.spawn(files::sweep::run(state.services.store.clone(), state.files.clone()));
 
     let sessions = node.sessions.clone();
     // Nagle off, as Node's `ws` (so the Socket.IO peer) sets it: a client mostly

@@ -21,6 +21,8 @@ pub struct Shared {
     pub services: Services,
     pub node: Arc<Node>,
     pub config: Arc<Config>,
+    /// Uploaded files' storage and image work.
+    pub files: crate::files::Files,
     /// Flips to `true` when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -97,6 +97,7 @@ async fn a_non_member_receives_nothing_from_another_room(backend: Backend) {
         client_id: "x".into(),
         body: "sneaky".into(),
         reply_to: None,
+        attachment: None,
     })
     .await;
     let err = c.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
@@ -192,6 +193,7 @@ async fn bad_input_gets_a_clear_error_and_the_socket_stays_open(backend: Backend
             client_id: "c1".into(),
             body: body.into(),
             reply_to: None,
+            attachment: None,
         })
         .unwrap()
     };
@@ -234,6 +236,7 @@ async fn bad_input_gets_a_clear_error_and_the_socket_stays_open(backend: Backend
             client_id: "bad id!".into(),
             body: "hi".into(),
             reply_to: None,
+            attachment: None,
         })
         .unwrap(),
     )
@@ -316,6 +319,7 @@ async fn a_burst_from_one_socket_is_acknowledged_in_order(backend: Backend) {
             client_id: format!("burst-{i}"),
             body: format!("burst {i}"),
             reply_to: None,
+            attachment: None,
         })
         .await;
     }
@@ -360,6 +364,7 @@ async fn sends_in_flight_when_the_sender_hangs_up_still_reach_the_room(backend: 
             client_id: format!("bye-{i}"),
             body: format!("last words {i}"),
             reply_to: None,
+            attachment: None,
         })
         .await;
     }
@@ -511,6 +516,7 @@ async fn a_frame_over_64_kib_is_refused_without_touching_others(backend: Backend
         client_id: "big".into(),
         body: "x".repeat(70 * 1024),
         reply_to: None,
+        attachment: None,
     })
     .unwrap();
     a.send_raw(&huge).await;

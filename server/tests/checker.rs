@@ -295,6 +295,7 @@ impl SimUser {
             client_id: client_id.clone(),
             body: format!("{} says {client_id}", self.name),
             reply_to: None,
+            attachment: None,
         };
         match self.submit(frame, &client_id).await {
             Outcome::Acked(seq) => self.acked(client_id, room, seq),

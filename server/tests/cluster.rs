@@ -136,6 +136,7 @@ async fn a_graceful_stop_finishes_or_drops_in_flight_sends_whole_and_takes_no_ne
         client_id: "last".into(),
         body: "last words".into(),
         reply_to: None,
+        attachment: None,
     })
     .await;
     let stopping = tokio::spawn(server.stop());
@@ -352,6 +353,7 @@ async fn every_socket_receives_a_rooms_messages_in_sequence_order() {
                         client_id: format!("w{s}-{m}"),
                         body: format!("message {m} from writer {s}"),
                         reply_to: None,
+                        attachment: None,
                     })
                     .await;
                 }

@@ -221,6 +221,7 @@ async fn with_the_database_unreachable_a_send_fails_retryably_and_its_retry_land
         client_id: "r1".into(),
         body: "must land once".into(),
         reply_to: None,
+        attachment: None,
     };
     a.send(&send).await;
     match a
@@ -484,6 +485,7 @@ async fn when_a_node_is_killed_its_clients_resume_on_another_without_loss_or_dup
         client_id: "b-pending".into(),
         body: "in flight".into(),
         reply_to: None,
+        attachment: None,
     };
     b.send(&pending).await;
     doomed.child.kill().await.unwrap();

@@ -47,6 +47,7 @@ async fn a_message_flood_is_refused_with_a_retry_hint_and_others_are_unaffected(
         client_id: "f5".into(),
         body: "one too many".into(),
         reply_to: None,
+        attachment: None,
     })
     .await;
     match a2

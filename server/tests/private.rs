@@ -72,6 +72,7 @@ async fn outsiders_cannot_see_read_or_write_a_private_room_and_cannot_tell_it_ex
         client_id: "x1".into(),
         body: "let me in".into(),
         reply_to: None,
+        attachment: None,
     })
     .await;
     let refused = x.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;
@@ -183,6 +184,7 @@ async fn a_removed_member_is_cut_off_at_once_even_on_an_open_socket_on_another_n
         client_id: "m1".into(),
         body: "still here?".into(),
         reply_to: None,
+        attachment: None,
     })
     .await;
     let refused = m.recv_until(|f| matches!(f, ServerFrame::Error { .. })).await;

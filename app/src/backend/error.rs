@@ -169,7 +169,7 @@ pub fn set_response_status(code: ErrorCode) {
 
 /// The HTTP status a server function answers with for each kind of failure
 /// (leptos would answer 500 for all of them).
-fn http_status(code: ErrorCode) -> http::StatusCode {
+pub fn http_status(code: ErrorCode) -> http::StatusCode {
     use http::StatusCode as S;
     match code {
         ErrorCode::Invalid | ErrorCode::BadFrame => S::BAD_REQUEST,
@@ -178,6 +178,7 @@ fn http_status(code: ErrorCode) -> http::StatusCode {
         ErrorCode::NotFound => S::NOT_FOUND,
         ErrorCode::Conflict | ErrorCode::Resync => S::CONFLICT,
         ErrorCode::RateLimited => S::TOO_MANY_REQUESTS,
+        ErrorCode::TooLarge => S::PAYLOAD_TOO_LARGE,
         ErrorCode::Unavailable => S::SERVICE_UNAVAILABLE,
     }
 }

@@ -102,7 +102,8 @@ impl RoomEvent {
         match self {
             RoomEvent::Posted(m) => {
                 let quote = m.reply_to.as_ref().map_or(0, |q| q.excerpt.len() + q.author.len() + 64);
-                m.body.len() + m.author.len() + m.client_id.len() + quote + 160
+                let file = m.attachment.as_ref().map_or(0, |f| f.name.len() + f.mime.len() + 128);
+                m.body.len() + m.author.len() + m.client_id.len() + quote + file + 160
             }
             RoomEvent::Updated(u) => {
                 let text = match &u.change {

@@ -42,6 +42,8 @@ pub struct Limits {
     pub auth_per_ip: Rate,
     /// Open WebSockets one user may hold on one node (tabs, devices).
     pub sockets_per_user: u32,
+    /// Files one user may upload, across all nodes.
+    pub uploads: Rate,
 }
 
 impl Default for Limits {
@@ -60,6 +62,11 @@ impl Default for Limits {
                 per_minute: 30,
             },
             sockets_per_user: 20,
+            // A handful of photos dropped at once, then one every two seconds.
+            uploads: Rate {
+                burst: 20,
+                per_minute: 30,
+            },
         }
     }
 }

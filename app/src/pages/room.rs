@@ -210,6 +210,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                     client_id,
                     body,
                     reply_to,
+                    attachment: None,
                 });
             }
         }

@@ -88,7 +88,8 @@ impl Connection {
                 client_id,
                 body,
                 reply_to,
-            } => return self.send(room, client_id, body, reply_to).await,
+                attachment,
+            } => return self.send(room, client_id, body, reply_to, attachment).await,
             ClientFrame::Edit {
                 room,
                 client_id,
@@ -395,9 +396,15 @@ impl Connection {
         client_id: String,
         body: String,
         reply_to: Option<i64>,
+        attachment: Option<String>,
     ) -> Option<BoxFuture<'static, Committed>> {
-        // The body is checked before the rate limit: a refused one costs nothing.
-        let body = match MessageBody::parse(&body) {
+        // The body is checked before the rate limit: a refused one costs
+        // nothing. A file may go without words.
+        let parsed = match attachment {
+            Some(_) => MessageBody::parse_caption(&body),
+            None => MessageBody::parse(&body),
+        };
+        let body = match parsed {
             Ok(body) => body,
             Err(e) => return self.refuse_input(&client_id, e),
         };
@@ -408,6 +415,7 @@ impl Connection {
             client_id: client_id.clone(),
             body,
             reply_to,
+            attachment,
         };
         let queued = self.services().writer.submit(new).await;
         self.await_commit(client_id, queued, |posted: Posted| {

@@ -28,6 +28,7 @@ impl Drop for TestNode {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
         }
+        let _ = std::fs::remove_dir_all(self.path.with_extension("files"));
     }
 }
 
@@ -36,7 +37,8 @@ impl TestNode {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("natter-ws-{}-{n}.db", std::process::id()));
-        let config = Config::new(format!("sqlite://{}?mode=rwc", path.display()), None);
+        let mut config = Config::new(format!("sqlite://{}?mode=rwc", path.display()), None);
+        config.uploads.data_dir = path.with_extension("files");
         let options = leptos::prelude::LeptosOptions::builder().output_name("natter").build();
         let (shutdown, watching) = tokio::sync::watch::channel(false);
         let state = crate::assemble(config, options, watching).await.expect("node starts");
@@ -118,6 +120,7 @@ impl Client {
             client_id: client_id.into(),
             body: body.into(),
             reply_to: None,
+            attachment: None,
         });
     }
 

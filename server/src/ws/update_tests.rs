@@ -83,6 +83,7 @@ async fn changes_are_acknowledged_delivered_live_and_replayed_in_order() {
         client_id: "p2".into(),
         body: "hi!".into(),
         reply_to: Some(id),
+        attachment: None,
     });
     let reply = match a
         .recv_until(|f| matches!(f, ServerFrame::Message { message } if message.seq == 2))
@@ -233,6 +234,7 @@ async fn every_bad_change_is_refused_with_a_reason_and_changes_nothing() {
         client_id: "y3".into(),
         body: "late".into(),
         reply_to: Some(mine),
+        attachment: None,
     };
     let (_, message) = b.refused(reply, "y3").await;
     assert!(message.contains("was deleted"), "{message}");

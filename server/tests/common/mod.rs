@@ -3,6 +3,8 @@
 //! talk to it over HTTP and WebSocket like a browser would.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod crafted;
+
 use app::protocol::{ApiError, ClientFrame, RoomId, ServerFrame};
 use futures::{SinkExt, StreamExt};
 use server::config::Config;
@@ -64,6 +66,9 @@ pub struct Environment {
     pub database_url: String,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
+    /// Where its nodes keep uploaded files (shared by them, as a mounted
+    /// folder would be); removed with the value.
+    pub data_dir: std::path::PathBuf,
     cleanup: Option<Cleanup>,
 }
 
@@ -75,6 +80,7 @@ enum Cleanup {
 impl Environment {
     pub async fn new(backend: Backend) -> Self {
         let redis_prefix = unique("natter-test");
+        let data_dir = std::env::temp_dir().join(unique("natter-files"));
         match backend {
             Backend::Embedded => {
                 let path = std::env::temp_dir().join(format!("{}.db", unique("natter")));
@@ -83,6 +89,7 @@ impl Environment {
                     database_url: format!("sqlite://{}?mode=rwc", path.display()),
                     redis_url: None,
                     redis_prefix,
+                    data_dir,
                     cleanup: Some(Cleanup::File(path)),
                 }
             }
@@ -105,6 +112,7 @@ impl Environment {
                     database_url: format!("{base}/{name}"),
                     redis_url: Some(redis_url()),
                     redis_prefix,
+                    data_dir,
                     cleanup: Some(Cleanup::MySql { admin, name }),
                 }
             }
@@ -114,6 +122,7 @@ impl Environment {
     pub fn config(&self) -> Config {
         let mut config = Config::new(self.database_url.clone(), self.redis_url.clone());
         config.redis_prefix = self.redis_prefix.clone();
+        config.uploads.data_dir = self.data_dir.clone();
         config.timings.session_recheck = Duration::from_millis(500);
         config.timings.repair_every = Duration::from_millis(300);
         // Tests send fast on purpose; the limit tests lower this again.
@@ -171,6 +180,7 @@ impl Environment {
 
 impl Drop for Environment {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
         match self.cleanup.take() {
             Some(Cleanup::File(path)) => {
                 for suffix in ["", "-wal", "-shm"] {
@@ -252,6 +262,7 @@ impl TestServer {
         command
             .env("DATABASE_URL", &env.database_url)
             .env("REDIS_PREFIX", &env.redis_prefix)
+            .env("DATA_DIR", &env.data_dir)
             .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("MESSAGE_BURST", "100000")
             .env("MESSAGES_PER_MINUTE", "6000000")
@@ -570,6 +581,7 @@ impl Ws {
             client_id: client_id.into(),
             body: body.into(),
             reply_to: None,
+            attachment: None,
         })
         .await;
         match self

@@ -4,10 +4,11 @@
 use super::log::{
     Applied, InsertedRow, NewMessage, NewUpdate, Posted, TargetRow, insert_event_rows, reply_missing, select_target,
 };
+use super::uploads::{attach, attachables, not_attachable};
 use super::{Result, Store, padded, placeholders};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
-use crate::protocol::{Quote, Seq};
+use crate::protocol::{Attachment, Quote, Seq};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
@@ -54,6 +55,34 @@ impl Store {
                     .map_err(|_| reply_missing())?
                     .quote()
                     .map(Some),
+            })
+            .collect())
+    }
+
+    /// For each message, the upload it posts (`None` if none), or why it
+    /// cannot: one query for the batch. Of two messages posting the same
+    /// upload, the first has it.
+    async fn batch_attachments(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        messages: &[NewMessage],
+    ) -> Result<Vec<Result<Option<Attachment>>>> {
+        let ids: Vec<&str> = messages.iter().filter_map(|m| m.attachment.as_deref()).collect();
+        if ids.is_empty() {
+            return Ok(messages.iter().map(|_| Ok(None)).collect());
+        }
+        let mut found = attachables(tx, &ids, !self.is_sqlite).await?;
+        Ok(messages
+            .iter()
+            .map(|m| match m.attachment.as_deref() {
+                None => Ok(None),
+                // Someone else's attempt leaves it to its uploader.
+                Some(id) => match found.get(id) {
+                    Some((uploader, _)) if *uploader == m.author.id => {
+                        Ok(found.remove(id).map(|(_, attachment)| attachment))
+                    }
+                    _ => Err(not_attachable()),
+                },
             })
             .collect())
     }
@@ -114,16 +143,24 @@ impl Store {
             .await?;
         let last: HashMap<i64, Seq> = counters.into_iter().map(|row| (row.id, row.last_seq)).collect();
 
-        // Replies: the messages they answer, checked and quoted.
-        let mut quotes = self.reply_quotes(&mut tx, messages).await?;
+        // Replies: the messages they answer, checked and quoted; files:
+        // the uploads they post, checked. A message refused for either
+        // takes no sequence.
+        let quotes = self.reply_quotes(&mut tx, messages).await?;
+        let files = self.batch_attachments(&mut tx, messages).await?;
+        let mut checked: Vec<Result<(Option<Quote>, Option<Attachment>)>> = quotes
+            .into_iter()
+            .zip(files)
+            .map(|(quote, file)| Ok((quote?, file?)))
+            .collect();
 
         // Sequences in arrival order, per room, continuing from the counters.
         let mut next = last.clone();
         let seqs: Vec<Option<Seq>> = messages
             .iter()
-            .zip(&quotes)
-            .map(|(m, quote)| {
-                if quote.is_err() {
+            .zip(&checked)
+            .map(|(m, check)| {
+                if check.is_err() {
                     return None;
                 }
                 next.get_mut(&m.room.0).map(|seq| {
@@ -183,6 +220,14 @@ impl Store {
                 }
             }
         }
+        // The posted files, each now its message's.
+        for ((m, seq), check) in messages.iter().zip(&seqs).zip(&checked) {
+            if let (Some(seq), Ok((_, Some(file)))) = (seq, check)
+                && let Some(id) = ids.get(&(m.room.0, *seq))
+            {
+                attach(&mut tx, &file.id, m.room, *id).await?;
+            }
+        }
         // Then the changes, each under its room's next sequence, after the
         // batch's messages. A refused one wrote nothing and takes no sequence.
         let before_changes = next.clone();
@@ -217,15 +262,15 @@ impl Store {
         let posted = messages
             .iter()
             .zip(seqs)
-            .zip(quotes.drain(..))
-            .map(|((m, seq), quote)| {
-                let quote = quote?;
+            .zip(checked.drain(..))
+            .map(|((m, seq), check)| {
+                let (quote, file) = check?;
                 let seq = seq.ok_or(BackendError::RoomNotFound)?;
                 let id = ids.get(&(m.room.0, seq)).copied().ok_or_else(|| {
                     BackendError::Unavailable(format!("committed message {}/{seq} not read back", m.room))
                 })?;
                 Ok(Posted {
-                    message: m.committed(id, seq, now, quote),
+                    message: m.committed(id, seq, now, quote, file),
                     fresh: true,
                 })
             })

@@ -8,7 +8,7 @@ use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
 use crate::backend::events::{EventKind, RoomEvent};
-use crate::protocol::{Change, ChatMessage, Me, Millis, Quote, Reaction, RoomId, Seq, Update, UserId};
+use crate::protocol::{Attachment, Change, ChatMessage, Me, Millis, Quote, Reaction, RoomId, Seq, Update, UserId};
 use crate::validate::{ClientMessageId, Emoji, Invalid, MessageBody};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -22,11 +22,21 @@ pub struct NewMessage {
     /// The id of the message it answers (checked at commit: in the same
     /// room, not deleted).
     pub reply_to: Option<i64>,
+    /// An upload to post with it (checked at commit: the author's, not
+    /// posted before).
+    pub attachment: Option<String>,
 }
 
 impl NewMessage {
     /// The message as committed with `id` and `seq` at `now`.
-    pub(super) fn committed(&self, id: i64, seq: Seq, now: Millis, reply_to: Option<Quote>) -> ChatMessage {
+    pub(super) fn committed(
+        &self,
+        id: i64,
+        seq: Seq,
+        now: Millis,
+        reply_to: Option<Quote>,
+        attachment: Option<Attachment>,
+    ) -> ChatMessage {
         ChatMessage {
             id,
             room: self.room,
@@ -36,6 +46,7 @@ impl NewMessage {
             created_at: now,
             client_id: self.client_id.as_str().to_owned(),
             reply_to,
+            attachment: attachment.map(Box::new),
             ..ChatMessage::default()
         }
     }
@@ -196,12 +207,15 @@ macro_rules! select_messages {
         concat!(
             "SELECT m.id, m.room_id, m.seq, m.kind, u.username, m.body, m.created_at, m.client_id, ",
             "m.target_id, m.edited_at, m.deleted_at, ",
-            "t.seq AS target_seq, tu.username AS target_author, t.body AS target_body, t.deleted_at AS target_deleted_at ",
+            "t.seq AS target_seq, tu.username AS target_author, t.body AS target_body, t.deleted_at AS target_deleted_at, ",
+            "f.id AS file_id, f.name AS file_name, f.mime AS file_mime, f.size AS file_size, f.width AS file_width, ",
+            "f.height AS file_height, f.animated AS file_animated, f.preview_key AS file_preview ",
             $extra,
             $from,
             "ON u.id = m.author_id ",
             $target,
             "ON t.id = m.target_id LEFT JOIN users tu ON tu.id = t.author_id ",
+            "LEFT JOIN uploads f ON f.message_id = m.id ",
             $tail
         )
     };
@@ -281,11 +295,43 @@ pub(super) struct MessageRow {
     target_author: Option<String>,
     target_body: Option<String>,
     target_deleted_at: Option<i64>,
+    /// The file posted with it, if any (see [`FileColumns`]).
+    #[sqlx(flatten)]
+    file: FileColumns,
     /// History pages only (see [`page_columns`]).
     #[sqlx(default)]
     reactions: Option<String>,
     #[sqlx(default)]
     as_of: Option<i64>,
+}
+
+/// A message's file, from the `uploads` row that names it (all `None` when
+/// there is none).
+#[derive(sqlx::FromRow)]
+pub(super) struct FileColumns {
+    file_id: Option<String>,
+    file_name: Option<String>,
+    file_mime: Option<String>,
+    file_size: Option<i64>,
+    file_width: Option<i64>,
+    file_height: Option<i64>,
+    file_animated: Option<i64>,
+    file_preview: Option<String>,
+}
+
+impl FileColumns {
+    fn attachment(self) -> Option<Attachment> {
+        Some(Attachment {
+            id: self.file_id?,
+            name: self.file_name?,
+            mime: self.file_mime?,
+            size: self.file_size?.max(0) as u64,
+            width: self.file_width.and_then(|w| u32::try_from(w).ok()),
+            height: self.file_height.and_then(|h| u32::try_from(h).ok()),
+            animated: self.file_animated.unwrap_or(0) != 0,
+            has_preview: self.file_preview.is_some(),
+        })
+    }
 }
 
 impl MessageRow {
@@ -365,6 +411,12 @@ impl From<MessageRow> for ChatMessage {
             edited_at: r.edited_at,
             deleted: r.deleted_at.is_some(),
             reactions,
+            // A deleted message's file is gone with it (and swept).
+            attachment: if r.deleted_at.is_some() {
+                None
+            } else {
+                r.file.attachment().map(Box::new)
+            },
         }
     }
 }
@@ -465,11 +517,18 @@ impl Store {
             Some(target) => Some(reply_quote(&mut tx, room, target).await?),
             None => None,
         };
+        let attachment = match &new.attachment {
+            Some(upload) => Some(super::uploads::attachable(&mut tx, upload, new.author.id, !self.is_sqlite).await?),
+            None => None,
+        };
         let insert = sqlx::query(concat!(insert_events!(), event_row!()));
         let inserted = new.bind_row(insert, seq, now).execute(&mut *tx).await?;
         let id = inserted_id(&mut tx, inserted.last_insert_id(), room, seq).await?;
+        if let Some(attachment) = &attachment {
+            super::uploads::attach(&mut tx, &attachment.id, room, id).await?;
+        }
         tx.commit().await?;
-        Ok(new.committed(id, seq, now, quote))
+        Ok(new.committed(id, seq, now, quote, attachment))
     }
 
     /// The event `author` logged under `client_id`, if any.

@@ -14,11 +14,15 @@ mod rooms;
 mod sessions;
 #[cfg(test)]
 mod tests;
+mod uploads;
+#[cfg(test)]
+mod uploads_tests;
 
 pub use accounts::Credentials;
 pub use log::{Applied, NewMessage, NewUpdate, Posted, UpdateChange};
 pub use rooms::RoomRow;
 pub use sessions::TokenHash;
+pub use uploads::{NewUpload, UploadRow};
 
 use super::error::BackendError;
 use sqlx::AnyPool;

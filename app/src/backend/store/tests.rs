@@ -28,6 +28,7 @@ pub(super) fn message(room: RoomId, author: &Me, client_id: &str, body: &str) ->
         client_id: ClientMessageId::parse(client_id).unwrap(),
         body: MessageBody::parse(body).unwrap(),
         reply_to: None,
+        attachment: None,
     }
 }
 
@@ -279,6 +280,7 @@ async fn posts_through_the_writer(store: &Store) {
             client_id: ClientMessageId::parse(&client_id).unwrap(),
             body: MessageBody::parse("hi").unwrap(),
             reply_to: None,
+            attachment: None,
         };
         tokio::spawn(async move { writer.post(message).await })
     };
@@ -333,6 +335,7 @@ async fn posts_through_the_writer(store: &Store) {
         client_id: ClientMessageId::parse(client_id).unwrap(),
         body: MessageBody::parse(client_id).unwrap(),
         reply_to: None,
+        attachment: None,
     };
     let outcomes = store
         .post_batch(&[new(a, "x1"), new(RoomId(999), "x2"), new(b, "x3"), new(a, "x4")])
