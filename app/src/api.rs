@@ -209,6 +209,7 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         private: row.private,
         direct: row.direct,
         members,
+        upload_bytes: services.limits.upload_bytes,
     })
 }
 

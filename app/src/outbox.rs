@@ -7,7 +7,7 @@
 //! Logging out forgets every stored message: they are that person's words,
 //! and the next person on the machine should not find (or send) them.
 
-use crate::protocol::{ClientFrame, Quote, RoomId};
+use crate::protocol::{Attachment, ClientFrame, Quote, RoomId};
 use serde::{Deserialize, Serialize};
 
 /// A message of ours the server has not acknowledged yet.
@@ -20,6 +20,9 @@ pub struct Pending {
     /// The message it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<Quote>,
+    /// The uploaded file it posts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
 }
 
 impl Pending {
@@ -30,7 +33,7 @@ impl Pending {
             client_id: self.client_id,
             body: self.body,
             reply_to: self.reply_to.map(|q| q.id),
-            attachment: None,
+            attachment: self.attachment.map(|a| a.id),
         }
     }
 }

@@ -250,6 +250,8 @@ pub struct RoomPage {
     pub moderator: bool,
     /// A private room's members; empty for a public room.
     pub members: Vec<String>,
+    /// The largest file the server takes, in bytes.
+    pub upload_bytes: u64,
 }
 
 /// A page of older history, oldest first.

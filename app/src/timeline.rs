@@ -17,7 +17,8 @@
 
 use crate::outbox::Pending;
 use crate::protocol::{
-    Change, ChatMessage, ErrorCode, LogEntry, Quote, Reaction, RoomId, Seq, ServerFrame, Update, apply_presence,
+    Attachment, Change, ChatMessage, ErrorCode, LogEntry, Quote, Reaction, RoomId, Seq, ServerFrame, Update,
+    apply_presence,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -294,9 +295,31 @@ impl Timeline {
         self.messages.values().rev().find(|m| m.author == self.me && !m.deleted)
     }
 
+    /// The pictures posted here, oldest first (for the image viewer).
+    pub fn images(&self) -> Vec<Attachment> {
+        self.messages
+            .values()
+            .filter_map(|m| m.attachment.as_deref())
+            .filter(|a| a.is_image())
+            .cloned()
+            .collect()
+    }
+
     /// A message the reader has just sent, shown until it is acknowledged.
     pub fn queue_pending(&mut self, client_id: String, body: String, reply_to: Option<Quote>) {
+        self.queue_pending_file(client_id, body, reply_to, None);
+    }
+
+    /// As [`Timeline::queue_pending`], posting an uploaded file too.
+    pub fn queue_pending_file(
+        &mut self,
+        client_id: String,
+        body: String,
+        reply_to: Option<Quote>,
+        attachment: Option<Attachment>,
+    ) {
         self.pending.push(Pending {
+            attachment,
             client_id,
             body,
             failed: None,
@@ -419,6 +442,7 @@ pub fn apply_update<'a>(messages: impl Iterator<Item = &'a mut ChatMessage>, upd
                     m.deleted = true;
                     m.body.clear();
                     m.reactions.clear();
+                    m.attachment = None;
                 }
                 Change::Reacted { emoji } => match m.reactions.iter_mut().find(|r| r.emoji == *emoji) {
                     Some(r) if r.users.contains(&update.by) => {}
@@ -944,6 +968,7 @@ mod tests {
             body: id.into(),
             failed: failed.map(Into::into),
             reply_to: None,
+            attachment: None,
         };
         let resend = t.restore_outbox(vec![
             stored("landed", None),
@@ -964,8 +989,49 @@ mod tests {
             body: "mine".into(),
             failed: None,
             reply_to: None,
+            attachment: None,
         }]);
         assert_eq!(restored.len(), 1);
         assert_eq!(keys(&t), ["m1", "pc1"]);
+    }
+
+    fn file(id: &str, mime: &str) -> Option<Box<Attachment>> {
+        Some(Box::new(Attachment {
+            id: id.into(),
+            name: format!("{id}.bin"),
+            mime: mime.into(),
+            size: 10,
+            width: None,
+            height: None,
+            animated: false,
+            has_preview: false,
+        }))
+    }
+
+    #[test]
+    fn the_viewer_goes_through_the_pictures_and_a_deleted_message_takes_its_file() {
+        let mut t = timeline([1]);
+        for (seq, attachment) in [
+            (2, file("p1", "image/png")),
+            (3, file("doc", "application/pdf")),
+            (4, file("p2", "image/gif")),
+        ] {
+            assert_eq!(t.apply(live(ChatMessage { attachment, ..msg(seq) })), None);
+        }
+        let ids = |t: &Timeline| t.images().into_iter().map(|a| a.id).collect::<Vec<_>>();
+        assert_eq!(ids(&t), ["p1", "p2"], "pictures only, oldest first");
+        assert_eq!(t.apply(live_update(update(5, 2, "a", Change::Deleted))), None);
+        assert_eq!(ids(&t), ["p2"]);
+        assert_eq!(t.message(2).and_then(|m| m.attachment.clone()), None);
+    }
+
+    #[test]
+    fn a_pending_file_is_sent_again_with_its_upload() {
+        let mut t = timeline([1]);
+        t.queue_pending_file("f1".into(), String::new(), None, file("up", "image/png").map(|b| *b));
+        let frame = t.pending()[0].clone().send_frame(ROOM);
+        assert!(
+            matches!(frame, crate::protocol::ClientFrame::Send { attachment: Some(ref id), ref body, .. } if id == "up" && body.is_empty())
+        );
     }
 }

@@ -1,4 +1,5 @@
 import { expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { deflateSync, crc32 } from 'node:zlib';
 
 /** A name no earlier run used, so tests never collide in a reused database. */
 export function unique(prefix: string): string {
@@ -33,4 +34,35 @@ export async function send(page: Page, text: string): Promise<void> {
 export async function secondPersonContext(browser: Browser): Promise<BrowserContext> {
   const second = process.env.NATTER_URL_2;
   return browser.newContext(second ? { baseURL: second } : {});
+}
+
+type Rgb = [number, number, number];
+
+/**
+ * A `width` × `height` PNG, made here (no image library needed): of one
+ * colour, or coloured by `paint(x, y)`.
+ */
+export function png(width: number, height: number, paint: Rgb | ((x: number, y: number) => Rgb)): Buffer {
+  const colour = typeof paint === 'function' ? paint : () => paint;
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body) >>> 0);
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Array.from({ length: height }, (_, y) =>
+    Buffer.from([0, ...Array.from({ length: width }, (_, x) => colour(x, y)).flat()]),
+  );
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

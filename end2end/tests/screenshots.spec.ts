@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { signUp, send, unique, waitConnected } from './helpers';
+import { png, signUp, send, unique, waitConnected } from './helpers';
 
 // Pictures of the pages at phone and desktop widths, written to
 // end2end/screenshots/ for people to look at (the README shows one).
@@ -42,6 +42,21 @@ for (const [label, width, height] of [['desktop', 1280, 800], ['phone', 390, 844
       await send(page, '🎉');
       await page.mouse.move(0, 0);
       await page.screenshot({ path: `screenshots/room-${label}-${scheme}.png` });
+      // A picture and a file, and the picture large in the viewer.
+      const sunset = png(900, 600, (x, y) => [240 - (y >> 2), 120 + (x >> 4), 80 + (y >> 1)]);
+      await page.locator('#attach-input').setInputFiles([
+        { name: 'sunset.png', mimeType: 'image/png', buffer: sunset },
+        { name: 'minutes.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.7\n%…\n') },
+      ]);
+      await expect(log.getByRole('link', { name: /^minutes\.pdf/ })).toBeVisible();
+      const picture = log.getByRole('button', { name: 'Open image sunset.png' });
+      await expect.poll(() => picture.locator('img').evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBeGreaterThan(0);
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: `screenshots/files-${label}-${scheme}.png` });
+      await picture.click();
+      await expect(page.getByRole('dialog', { name: 'Image viewer' }).getByRole('img')).toBeVisible();
+      await page.screenshot({ path: `screenshots/viewer-${label}-${scheme}.png` });
+      await page.keyboard.press('Escape');
       await page.goto('/');
       await expect(page.getByRole('link', { name: room })).toBeVisible();
       await page.screenshot({ path: `screenshots/home-${label}-${scheme}.png` });

@@ -41,8 +41,6 @@ pub struct Uploads {
     /// `DATA_DIR`: the folder uploaded bytes are kept in (default
     /// `natter-files`, beside the default database).
     pub data_dir: PathBuf,
-    /// `UPLOAD_MAX_MB`: the largest file accepted, in MiB (default 25).
-    pub max_file_bytes: u64,
     /// `UPLOAD_QUOTA_MB`: most MiB one person's uploads may hold in all
     /// (default: no quota).
     pub quota_bytes: Option<u64>,
@@ -58,7 +56,6 @@ impl Default for Uploads {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("natter-files"),
-            max_file_bytes: 25 * MIB,
             quota_bytes: None,
             unattached_grace: Duration::from_secs(24 * 60 * 60),
             sweep_every: Duration::from_secs(10 * 60),
@@ -252,11 +249,12 @@ impl Config {
                         defaults.uploads.per_minute,
                     )?,
                 },
+                // `UPLOAD_MAX_MB`: the largest file accepted, in MiB.
+                upload_bytes: u64::from(positive("UPLOAD_MAX_MB", var("UPLOAD_MAX_MB"), 25)?) * MIB,
                 ..defaults
             },
             uploads: Uploads {
                 data_dir: var("DATA_DIR").map_or_else(|| Uploads::default().data_dir, PathBuf::from),
-                max_file_bytes: u64::from(positive("UPLOAD_MAX_MB", var("UPLOAD_MAX_MB"), 25)?) * MIB,
                 quota_bytes: match var("UPLOAD_QUOTA_MB") {
                     None => None,
                     some => Some(u64::from(positive("UPLOAD_QUOTA_MB", some, 1)?) * MIB),

@@ -24,7 +24,19 @@ on_both_backends!(
 
 /// Uploads `bytes` as `name`; the status and the body (an [`Attachment`] or an [`ApiError`]).
 async fn upload(server: &TestServer, cookie: Option<&str>, name: &str, bytes: Vec<u8>) -> (u16, String) {
+    upload_within(common::WAIT, server, cookie, name, bytes).await
+}
+
+/// [`upload`], allowed `wait` to finish.
+async fn upload_within(
+    wait: std::time::Duration,
+    server: &TestServer,
+    cookie: Option<&str>,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (u16, String) {
     let mut request = http()
+        .timeout(wait)
         .build()
         .unwrap()
         .post(server.url(&format!("/api/uploads?name={}", app::validate::path_segment(name))))
@@ -247,7 +259,7 @@ async fn nobody_but_the_uploader_fetches_an_unposted_file(backend: Backend) {
 async fn files_past_the_size_limit_are_refused_before_they_are_read(backend: Backend) {
     let env = Environment::new(backend).await;
     let mut config = env.config();
-    config.uploads.max_file_bytes = 1024 * 1024;
+    config.limits.upload_bytes = 1024 * 1024;
     let server = TestServer::start(config).await;
     let ann = server.sign_up("ann").await;
 
@@ -489,4 +501,49 @@ async fn posted_files_answer_to_whoever_may_read_the_room_now(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(page[0].attachment, None);
+}
+
+/// Many large photos at once cost a bounded amount of memory: decoding runs
+/// two at a time, whatever the number of uploads in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_photos_at_once_keep_memory_bounded() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let env = Environment::new(Backend::Embedded).await;
+    let server = TestServer::binary(&env).await;
+    let ann = server.sign_up("ann").await;
+    // A 20-megapixel photo: 60 MB once decoded, whatever its file size.
+    let photo = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(5000, 4000, |x, y| {
+        image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8])
+    }));
+    let photo = encoded(&photo, ImageFormat::Jpeg);
+    let before = server.rss_kib();
+    let peak = AtomicU64::new(before);
+    let uploads = futures::future::join_all((0..8).map(|i| {
+        let (server, ann, photo) = (&server, &ann, photo.clone());
+        // Eight queued behind two decoders, each a second or more.
+        let wait = std::time::Duration::from_secs(120);
+        async move { upload_within(wait, server, Some(ann), &format!("big{i}.jpg"), photo).await }
+    }));
+    let sample = async {
+        loop {
+            peak.fetch_max(server.rss_kib(), Ordering::Relaxed);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let answers = tokio::select! {
+        answers = uploads => answers,
+        () = sample => unreachable!("sampling never ends"),
+    };
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{body}");
+    }
+    let grew_mib = peak.load(Ordering::Relaxed).saturating_sub(before) / 1024;
+    eprintln!(
+        "RSS {} MiB before; grew by {grew_mib} MiB at most over 8 concurrent {} KiB 20 MP photos",
+        before / 1024,
+        photo.len() / 1024
+    );
+    // Measured: two decoders at once grew it by ~210 MiB; with eight
+    // (unbounded, on two cores) ~580 MiB.
+    assert!(grew_mib < 400, "memory grew by {grew_mib} MiB");
 }

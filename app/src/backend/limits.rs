@@ -44,6 +44,9 @@ pub struct Limits {
     pub sockets_per_user: u32,
     /// Files one user may upload, across all nodes.
     pub uploads: Rate,
+    /// The largest file one may upload, in bytes (the room page tells the
+    /// browser, which refuses larger ones before sending a byte).
+    pub upload_bytes: u64,
 }
 
 impl Default for Limits {
@@ -67,6 +70,7 @@ impl Default for Limits {
                 burst: 20,
                 per_minute: 30,
             },
+            upload_bytes: 25 * 1024 * 1024,
         }
     }
 }

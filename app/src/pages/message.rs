@@ -6,6 +6,7 @@
 //! reaction): it reads the message through a signal, so focus on a reaction
 //! chip or in the editor survives live updates.
 
+use super::files::AttachmentView;
 use crate::emoji;
 use crate::protocol::{ChatMessage, Quote, Reaction};
 use crate::time;
@@ -42,6 +43,8 @@ pub struct MessageActions {
     /// Scroll to a quoted message, loading older history if needed.
     pub jump: Callback<Quote>,
     pub focus_composer: Callback<()>,
+    /// Open a posted picture (by its attachment id) in the image viewer.
+    pub open_image: Callback<String>,
 }
 
 /// What a quote shows of the original.
@@ -103,9 +106,18 @@ pub fn MessageView(#[prop(into)] message: Signal<ChatMessage>, actions: MessageA
             view! { <EditBox id actions/> }.into_any()
         } else {
             let text = message.with(|m| m.body.clone());
+            // A file may go without words.
+            if text.is_empty() {
+                return ().into_any();
+            }
             let jumbo = emoji::is_jumbo(&text);
             view! { <p class="body" class:jumbo=jumbo>{text}</p> }.into_any()
         }
+    };
+    let file = Memo::new(move |_| message.with(|m| m.attachment.clone()));
+    let attachment = move || {
+        file.get()
+            .map(|file| view! { <AttachmentView file=*file open=actions.open_image/> })
     };
 
     let emojis = Memo::new(move |_| message.with(|m| m.reactions.iter().map(|r| r.emoji.clone()).collect::<Vec<_>>()));
@@ -160,6 +172,7 @@ pub fn MessageView(#[prop(into)] message: Signal<ChatMessage>, actions: MessageA
             </header>
             {quote}
             {body}
+            {attachment}
             {reactions}
             {actions_bar}
         </article>

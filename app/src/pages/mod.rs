@@ -1,6 +1,7 @@
 //! One routed page per file.
 
 pub mod auth;
+pub mod files;
 pub mod home;
 pub mod message;
 pub mod not_found;

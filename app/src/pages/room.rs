@@ -5,6 +5,10 @@
 //! retry later, show errors), plus the browser's part: scrolling and the
 //! stored outbox.
 
+use super::files::{
+    ImageViewer, UploadTray, Uploading, carries_files, chosen_files, dropped_files, human_size, open_file_picker,
+    pasted_files, uploader,
+};
 use super::message::{MessageActions, MessageView, PickFor, quote_text};
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
 use crate::components::emoji_picker::EmojiPicker;
@@ -12,7 +16,7 @@ use crate::components::{FormError, LoadError, TopBar, error_message};
 use crate::emoji;
 use crate::live::{self, ConnState, Handlers, Live};
 use crate::outbox;
-use crate::protocol::{ApiError, ClientFrame, Quote, RoomId, RoomPage, ServerFrame};
+use crate::protocol::{ApiError, Attachment, ClientFrame, Quote, RoomId, RoomPage, ServerFrame};
 use crate::timeline::{FollowUp, Item, Timeline};
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
@@ -88,6 +92,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         owner,
         moderator,
         members,
+        upload_bytes,
     } = page;
     let timeline = RwSignal::new(Timeline::new(room, me.username.clone(), first_page, has_older, as_of));
     // Views and effects read these slices rather than the whole timeline: a
@@ -115,6 +120,11 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let suggestions = RwSignal::new(Vec::<(&'static str, &'static emoji::Emoji)>::new());
     let suggestion = RwSignal::new(0usize);
     let typed_at = RwSignal::new(None::<(usize, usize)>);
+    // Files on their way up, the picture open in the viewer, and the room's pictures.
+    let uploads = RwSignal::new(Vec::<Uploading>::new());
+    let viewing = RwSignal::new(None::<String>);
+    let images = Memo::new(move |_| timeline.with(Timeline::images));
+    let dropping = RwSignal::new(false);
     // Whether the view follows new messages (false once the reader scrolls up).
     let stick = StoredValue::new(true);
     let me_name = me.username.clone();
@@ -336,7 +346,31 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         }),
         jump: Callback::new(move |quote: Quote| jump(quote)),
         focus_composer: Callback::new(move |()| focus_composer()),
+        open_image: Callback::new(move |id: String| viewing.set(Some(id))),
     };
+
+    // A finished upload becomes a message at once, carrying `caption` (the
+    // composer's text when it was attached, which then leaves the composer).
+    let post_file = move |file: Attachment, caption: String| {
+        let client_id = new_client_id();
+        let quote = replying.get_untracked();
+        let reply_to = quote.as_ref().map(|q| q.id);
+        let id = file.id.clone();
+        timeline.update(|t| t.queue_pending_file(client_id.clone(), caption.clone(), quote, Some(file)));
+        if !caption.is_empty() && draft.get_untracked() == caption {
+            draft.set(String::new());
+        }
+        replying.set(None);
+        stick.set_value(true);
+        send_frame(ClientFrame::Send {
+            room,
+            client_id,
+            body: caption,
+            reply_to,
+            attachment: Some(id),
+        });
+    };
+    let (attach, cancel_upload) = uploader(uploads, upload_bytes, draft, post_file);
 
     Effect::new(move |previous: Option<u32>| {
         let now = reload_older.get();
@@ -406,7 +440,10 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                                 <p class="quote"><span class="quote-author">{q.author.clone()}</span>
                                     <span class="quote-text">{quote_text(&q)}</span></p>
                             })}
-                            <p class="body" class:jumbo=jumbo>{p.body}</p>
+                            {(!p.body.is_empty()).then(|| view! { <p class="body" class:jumbo=jumbo>{p.body.clone()}</p> })}
+                            {p.attachment.map(|file| view! {
+                                <p class="pending-file">{format!("📎 {} ({})", file.name, human_size(file.size))}</p>
+                            })}
                         </article>
                     }
                     .into_any()
@@ -535,8 +572,10 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         }
     };
 
+    let file_input = NodeRef::<leptos::html::Input>::new();
     let compose = view! {
         <form class="compose" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            <UploadTray uploads cancel=cancel_upload/>
             {move || replying.get().map(|q| view! {
                 <div class="replying">
                     <span class="replying-to">"Replying to "<strong>{q.author.clone()}</strong></span>
@@ -567,10 +606,21 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 aria-activedescendant=move || (!suggestions.with(Vec::is_empty)).then(|| format!("emoji-suggestion-{}", suggestion.get()))
                 on:input=move |ev| { draft.set(event_target_value(&ev)); compose_error.set(None); suggest(); }
                 on:keydown=on_compose_key
+                on:paste=move |ev: leptos::ev::ClipboardEvent| {
+                    let files = pasted_files(&ev);
+                    if !files.is_empty() { ev.prevent_default(); attach.run(files); }
+                }
                 on:blur=move |_| suggestions.set(Vec::new())
                 aria-describedby="compose-error"
             ></textarea>
             <div class="compose-buttons">
+                <input type="file" multiple class="visually-hidden" id="attach-input" tabindex="-1"
+                    aria-hidden="true" node_ref=file_input
+                    on:change=move |_| attach.run(chosen_files(file_input))/>
+                <button type="button" class="ghost attach-button" aria-label="Attach files" title="Attach files"
+                    on:click=move |_| open_file_picker(file_input)>
+                    <span aria-hidden="true">"📎"</span>
+                </button>
                 <button type="button" class="ghost emoji-button" aria-label="Emoji" title="Emoji"
                     on:click=move |_| picking.set(Some(PickFor::Composer))>
                     <span aria-hidden="true">"😊"</span>
@@ -663,17 +713,36 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     }
     .into_any();
 
+    // Files can be dropped anywhere on the conversation.
+    let chat = view! {
+        <section class="chat" class:dropping=move || dropping.get()
+            on:dragover=move |ev: leptos::ev::DragEvent| {
+                if carries_files(&ev) { ev.prevent_default(); dropping.set(true); }
+            }
+            on:dragleave=move |_| dropping.set(false)
+            on:drop=move |ev: leptos::ev::DragEvent| {
+                dropping.set(false);
+                let files = dropped_files(&ev);
+                if !files.is_empty() { ev.prevent_default(); attach.run(files); }
+            }>
+            {log}{compose}
+        </section>
+    }
+    .into_any();
+    let viewer = view! { <ImageViewer viewing images/> }.into_any();
+
     view! {
         <Title text=name/>
         <TopBar username=me_name.clone()/>
         <main class="page room">
             {head}
             <div class="room-body">
-                <section class="chat">{log}{compose}</section>
+                {chat}
                 {people}
             </div>
             {picker}
             {delete_confirm}
+            {viewer}
         </main>
     }
 }

@@ -188,7 +188,8 @@ fn encode(image: &DynamicImage, kind: Kind) -> Result<Vec<u8>, ImageRefusal> {
             // JPEG has no alpha; grey stays grey.
             let encoder = JpegEncoder::new_with_quality(&mut out, 90);
             match image {
-                DynamicImage::ImageLuma8(_) => image.write_with_encoder(encoder)?,
+                // Written as they are: a photo is not copied again.
+                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image.write_with_encoder(encoder)?,
                 _ => DynamicImage::ImageRgb8(image.to_rgb8()).write_with_encoder(encoder)?,
             }
         }

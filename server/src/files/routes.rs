@@ -112,7 +112,7 @@ async fn receive(state: &AppState, name: &str, headers: &HeaderMap, body: Body) 
     let services = &state.services;
     let me = services.accounts.authenticate(headers).await?;
     let files = &state.files;
-    let max = files.settings.max_file_bytes;
+    let max = services.limits.upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
