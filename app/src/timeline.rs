@@ -161,6 +161,7 @@ impl Timeline {
                         created_at,
                         client_id,
                         reply_to: p.reply_to,
+                        attachment: p.attachment.map(Box::new),
                         ..ChatMessage::default()
                     };
                     return self.receive_live(LogEntry::Posted(message));
@@ -1030,6 +1031,13 @@ mod tests {
         let mut t = timeline([1]);
         t.queue_pending_file("f1".into(), String::new(), None, file("up", "image/png").map(|b| *b));
         let frame = t.pending()[0].clone().send_frame(ROOM);
+        // Acknowledged before its own message comes back: the file stays.
+        assert_eq!(t.apply(ack("f1", 2)), None);
+        assert_eq!(
+            t.message_at(2)
+                .and_then(|m| m.attachment.as_ref().map(|a| a.id.clone())),
+            Some("up".into())
+        );
         assert!(
             matches!(frame, crate::protocol::ClientFrame::Send { attachment: Some(ref id), ref body, .. } if id == "up" && body.is_empty())
         );
