@@ -51,6 +51,16 @@ install_browser_tools() {
   fi
 }
 
+# The S3-compatible server the storage tests (and the two-node end-to-end
+# run) use. MinIO does not install here; moto does, from PyPI.
+S3_PORT=5055
+install_s3_server() {
+  if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+    say "Installing moto[server] (an S3-compatible test server, from PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+  fi
+}
+
 wait_for() { # description, command...
   local what=$1; shift
   for _ in $(seq 1 60); do
@@ -63,6 +73,7 @@ wait_for() { # description, command...
 
 mariadb_up() { mysqladmin --protocol=tcp -h127.0.0.1 -uroot ping; }
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+s3_up() { curl -fsS -o /dev/null "http://127.0.0.1:$S3_PORT/"; }
 
 start_services() {
   if ! mariadb_up >/dev/null 2>&1; then
@@ -76,5 +87,11 @@ start_services() {
     say "Starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
     wait_for "Redis" redis_up
+  fi
+  if ! s3_up; then
+    say "Starting moto_server (S3) on 127.0.0.1:$S3_PORT"
+    # Detached, as the other services are: it outlives this script.
+    setsid nohup python3 -m moto.server -H 127.0.0.1 -p "$S3_PORT" >/tmp/natter-moto.log 2>&1 </dev/null &
+    wait_for "moto_server" s3_up
   fi
 }

@@ -39,8 +39,14 @@ pub struct Config {
 #[derive(Clone, Debug)]
 pub struct Uploads {
     /// `DATA_DIR`: the folder uploaded bytes are kept in (default
-    /// `natter-files`, beside the default database).
+    /// `natter-files`, beside the default database), and spooled in while
+    /// they arrive.
     pub data_dir: PathBuf,
+    /// `STORAGE_URL` (`s3://bucket`): keep uploaded bytes in an
+    /// S3-compatible store instead, with its settings from the `AWS_…`
+    /// variables (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ALLOW_HTTP`…).
+    pub storage: Option<Storage>,
     /// `UPLOAD_QUOTA_MB`: most MiB one person's uploads may hold in all
     /// (default: no quota).
     pub quota_bytes: Option<u64>,
@@ -52,10 +58,19 @@ pub struct Uploads {
     pub image_workers: usize,
 }
 
+/// An object store for uploaded bytes: its URL and its settings, as
+/// lower-case `aws_…` keys.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    pub url: String,
+    pub options: Vec<(String, String)>,
+}
+
 impl Default for Uploads {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("natter-files"),
+            storage: None,
             quota_bytes: None,
             unattached_grace: Duration::from_secs(24 * 60 * 60),
             sweep_every: Duration::from_secs(10 * 60),
@@ -255,6 +270,13 @@ impl Config {
             },
             uploads: Uploads {
                 data_dir: var("DATA_DIR").map_or_else(|| Uploads::default().data_dir, PathBuf::from),
+                storage: var("STORAGE_URL").map(|url| Storage {
+                    url,
+                    options: std::env::vars()
+                        .filter(|(name, value)| name.starts_with("AWS_") && !value.trim().is_empty())
+                        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+                        .collect(),
+                }),
                 quota_bytes: match var("UPLOAD_QUOTA_MB") {
                     None => None,
                     some => Some(u64::from(positive("UPLOAD_QUOTA_MB", some, 1)?) * MIB),

@@ -111,7 +111,12 @@ pub(crate) async fn assemble(
         redis = redis.is_some(),
         "storage ready"
     );
-    let files = files::Files::local(&config.uploads)?;
+    let files = files::Files::new(&config.uploads)?;
+    tracing::info!(
+        storage = if files.blobs.local { "folder" } else { "s3" },
+        data_dir = %config.uploads.data_dir.display(),
+        "file storage ready"
+    );
     if redis.is_some() && files.blobs.local {
         tracing::warn!(
             data_dir = %config.uploads.data_dir.display(),

@@ -349,7 +349,7 @@ async fn unattached_uploads_and_their_bytes_are_swept(backend: Backend) {
     };
     assert_eq!(stored(), 1);
 
-    let files = server::files::Files::local(&env.config().uploads).unwrap();
+    let files = server::files::Files::new(&env.config().uploads).unwrap();
     let store = app::backend::Store::connect(&env.database_url, 2).await.unwrap();
     let now = std::time::SystemTime::now();
     // Within the grace period nothing goes.
@@ -546,4 +546,69 @@ async fn many_large_photos_at_once_keep_memory_bounded() {
     // Measured: two decoders at once grew it by ~210 MiB; with eight
     // (unbounded, on two cores) ~580 MiB.
     assert!(grew_mib < 400, "memory grew by {grew_mib} MiB");
+}
+
+/// Two nodes, each with a folder of its own, sharing an S3-compatible store
+/// (moto): a file uploaded through one is served through the other, and the
+/// sweep removes what nobody refers to from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB, Redis and moto_server: cargo test -- --include-ignored"]
+async fn files_on_s3_storage_are_served_by_every_node() {
+    let env = Environment::new(Backend::MariaDbRedis).await;
+    let storage = common::s3_bucket().await;
+    let node_config = |folder: &str| {
+        let mut config = env.config();
+        config.uploads.storage = Some(storage.clone());
+        config.uploads.data_dir = env.data_dir.join(folder);
+        config
+    };
+    let a = TestServer::start(node_config("a")).await;
+    let b = TestServer::start(node_config("b")).await;
+    let ann = a.sign_up("ann").await;
+    let room = a.create_room(&ann, "photos").await;
+    let photo = uploaded(&a, &ann, "big.jpg", encoded(&halves(1500, 1000), ImageFormat::Jpeg)).await;
+    let notes = uploaded(&a, &ann, "notes.txt", b"kept in the bucket".to_vec()).await;
+    let mut ws = a.ws(&ann).await;
+    ws.join(room, 0).await;
+    assert!(matches!(
+        post_file(&mut ws, room, "p1", &photo.id).await,
+        ServerFrame::Ack { .. }
+    ));
+
+    let bob = b.sign_up("bob").await;
+    let original = fetch(&b, Some(&bob), &photo.url()).await;
+    assert_eq!(original.status(), 200);
+    assert_file_headers(&original);
+    let bytes = original.bytes().await.unwrap();
+    assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (1500, 1000));
+    let preview = fetch(&b, Some(&bob), &photo.preview_url()).await.bytes().await.unwrap();
+    assert_eq!(image::load_from_memory(&preview).unwrap().dimensions(), (960, 640));
+    assert_eq!(
+        fetch(&b, Some(&ann), &notes.url())
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
+        b"kept in the bucket"
+    );
+    // Nothing went to the nodes' own folders but their spools.
+    assert!(
+        walk(&env.data_dir)
+            .iter()
+            .all(|p| p.components().any(|c| c.as_os_str() == "spool"))
+    );
+
+    // Past the grace period, the never-posted file and its bytes go; the
+    // posted photo and its preview stay.
+    let files = server::files::Files::new(&node_config("sweeper").uploads).unwrap();
+    let store = app::backend::Store::connect(&env.database_url, 2).await.unwrap();
+    let later =
+        std::time::SystemTime::now() + env.config().uploads.unattached_grace + std::time::Duration::from_secs(60);
+    let swept = server::files::sweep::sweep(&store, &files, later).await.unwrap();
+    assert_eq!((swept.uploads, swept.blobs), (1, 1));
+    assert_eq!(fetch(&b, Some(&ann), &notes.url()).await.status(), 404);
+    assert_eq!(fetch(&a, Some(&bob), &photo.url()).await.status(), 200);
+    assert_eq!(fetch(&a, Some(&bob), &photo.preview_url()).await.status(), 200);
+    store.close().await;
 }

@@ -22,6 +22,8 @@ const PARTS_IN_FLIGHT: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    #[error("STORAGE_URL is not usable: {0}")]
+    Config(String),
     #[error("blob storage: {0}")]
     Store(#[from] object_store::Error),
     #[error("blob storage: {0}")]
@@ -69,6 +71,32 @@ impl Blobs {
         Ok(Self {
             store: Arc::new(store),
             local: true,
+        })
+    }
+
+    /// Blobs in the S3-compatible store `storage.url` (`s3://bucket`), set
+    /// up by `storage.options` (`aws_endpoint`, `aws_access_key_id`…).
+    /// Options it does not know (another tool's `AWS_…` variables) are
+    /// passed over.
+    pub fn s3(storage: &crate::config::Storage) -> Result<Self, BlobError> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        if !storage.url.starts_with("s3://") {
+            return Err(BlobError::Config(format!(
+                "{:?} is not an s3:// URL (any S3-compatible store is reached as s3://BUCKET with AWS_ENDPOINT)",
+                storage.url
+            )));
+        }
+        let mut builder = AmazonS3Builder::new().with_url(storage.url.clone());
+        for (key, value) in &storage.options {
+            match key.parse::<AmazonS3ConfigKey>() {
+                Ok(key) => builder = builder.with_config(key, value.clone()),
+                Err(_) => tracing::debug!(key, "an AWS_ variable object_store does not know; passed over"),
+            }
+        }
+        let store = builder.build().map_err(|e| BlobError::Config(e.to_string()))?;
+        Ok(Self {
+            store: Arc::new(store),
+            local: false,
         })
     }
 

@@ -33,9 +33,13 @@ pub struct Files {
 }
 
 impl Files {
-    /// Files kept in the folder `settings.data_dir`.
-    pub fn local(settings: &Uploads) -> Result<Self, BlobError> {
-        let blobs = Blobs::local(&settings.data_dir)?;
+    /// Files kept where `settings` say: an S3-compatible store if it names
+    /// one, else the folder `settings.data_dir`.
+    pub fn new(settings: &Uploads) -> Result<Self, BlobError> {
+        let blobs = match &settings.storage {
+            Some(storage) => Blobs::s3(storage)?,
+            None => Blobs::local(&settings.data_dir)?,
+        };
         std::fs::create_dir_all(settings.spool_dir())?;
         Ok(Self {
             blobs,

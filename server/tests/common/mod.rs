@@ -37,6 +37,40 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The S3-compatible server the tests use (`moto_server`, started by the
+/// test scripts).
+pub fn s3_endpoint() -> String {
+    std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+/// A new, empty bucket on [`s3_endpoint`], as storage settings for a node.
+pub async fn s3_bucket() -> server::config::Storage {
+    let bucket = unique("natter-test").replace('_', "-").to_ascii_lowercase();
+    let created = http()
+        .build()
+        .unwrap()
+        .put(format!("{}/{bucket}", s3_endpoint()))
+        .send()
+        .await
+        .expect("the S3 test server (moto_server) answers");
+    assert!(
+        created.status().is_success(),
+        "bucket not created: {}",
+        created.status()
+    );
+    let option = |key: &str, value: &str| (key.to_owned(), value.to_owned());
+    server::config::Storage {
+        url: format!("s3://{bucket}"),
+        options: vec![
+            option("aws_endpoint", &s3_endpoint()),
+            option("aws_allow_http", "true"),
+            option("aws_access_key_id", "test"),
+            option("aws_secret_access_key", "test"),
+            option("aws_region", "us-east-1"),
+        ],
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
