@@ -118,6 +118,8 @@ pub enum Workload {
     Persist(ChatArgs),
     /// Fanout at a fixed rate, first alone, then during a login storm.
     Login(LoginArgs),
+    /// Fanout at a fixed rate, first alone, then while people upload phone photos: Natter only.
+    Upload(UploadArgs),
     /// p99 time to fetch a 50-message page at random depths of a deep room.
     History(HistoryArgs),
     /// Fill a room with N messages straight into the database (for `history`).
@@ -184,6 +186,21 @@ pub struct ChatArgs {
     /// A step fails when the p99 latency (delivery, or ack for persist) exceeds this, ms.
     #[arg(long)]
     pub slo_p99_ms: Option<f64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub chat: ChatArgs,
+    /// People uploading at once, each one photo after another (closed loop).
+    #[arg(long, default_value_t = 4)]
+    pub uploaders: usize,
+    /// The photo's size, megapixels (a 12 MP JPEG is ~3.5 MB, as phones take them).
+    #[arg(long, default_value_t = 12.0)]
+    pub megapixels: f64,
+    /// Pairs of windows (without, then with the uploads); the change is judged on medians.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
 }
 
 #[derive(Args, Debug, Clone)]

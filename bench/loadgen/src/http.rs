@@ -75,6 +75,20 @@ impl HttpClient {
         Self::read(response).await
     }
 
+    /// A raw body (an upload), as `cookie`'s user.
+    pub async fn post_bytes(&self, path: &str, cookie: &str, body: Vec<u8>) -> Result<Reply> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("origin", &self.base)
+            .header("cookie", cookie)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        Self::read(response).await
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<Reply> {
         let response = self
             .client

@@ -26,7 +26,7 @@ mod workloads;
 
 use clap::Parser;
 use cli::{Cli, Workload};
-use workloads::{chat, floor, history, idle, seed};
+use workloads::{chat, floor, history, idle, seed, upload};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -53,6 +53,7 @@ fn main() -> std::process::ExitCode {
             Workload::Bigroom(a) => chat::run(common, "bigroom", a, &chat::BIGROOM).await,
             Workload::Persist(a) => chat::run(common, "persist", a, &chat::PERSIST).await,
             Workload::Login(a) => chat::run_login(common, a).await,
+            Workload::Upload(a) => upload::run(common, a).await,
             Workload::History(a) => history::run(common, a).await,
             Workload::SeedHistory(a) => seed::run(common, a).await,
             Workload::Floor(a) => floor::run(a),
@@ -86,6 +87,7 @@ fn workload_name(w: &Workload) -> &'static str {
         Workload::Bigroom(_) => "bigroom",
         Workload::Persist(_) => "persist",
         Workload::Login(_) => "login",
+        Workload::Upload(_) => "upload",
         Workload::History(_) => "history",
         Workload::SeedHistory(_) => "seed-history",
         Workload::Floor(_) => "floor",

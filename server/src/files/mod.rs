@@ -19,8 +19,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Uploads copied to the blob store at once: each holds a few MiB while it
-/// is (see [`blobs::Blobs::put_file`]), so many large uploads together cost a
-/// bounded amount of memory.
+/// is (see [`blobs::Blobs::put_file`]; a cleaned image, its bytes), so many
+/// large uploads together cost a bounded amount of memory.
 const STORING_AT_ONCE: usize = 8;
 
 /// Everything the file routes and the sweep share. Cheap to clone.

@@ -184,6 +184,7 @@ async fn store_image(files: &Files, me: &Me, name: String, image: CleanImage) ->
         preview_key,
     } = image;
     let size = cleaned.bytes.len() as u64;
+    let _permit = files.storing.acquire().await.map_err(|_| shutting_down())?;
     files.blobs.put(&key, cleaned.bytes).await?;
     let preview = match (cleaned.preview, preview_key) {
         (Some(preview), Some(preview_key)) => {

@@ -71,15 +71,15 @@ pub const LOGIN: Defaults = Defaults {
 };
 
 /// The options after defaults are applied.
-struct Resolved {
-    layout: Layout,
-    rate: f64,
-    secs: f64,
-    grace: Duration,
-    criterion: Criterion,
+pub(crate) struct Resolved {
+    pub layout: Layout,
+    pub rate: f64,
+    pub secs: f64,
+    pub grace: Duration,
+    pub criterion: Criterion,
 }
 
-fn resolve(args: &ChatArgs, d: &Defaults) -> Resolved {
+pub(crate) fn resolve(args: &ChatArgs, d: &Defaults) -> Resolved {
     let slo = args.slo_p99_ms.unwrap_or(50.0);
     Resolved {
         layout: Layout {
@@ -101,7 +101,7 @@ fn resolve(args: &ChatArgs, d: &Defaults) -> Resolved {
     }
 }
 
-async fn warm_up(fleet: &Fleet, rate: f64, secs: f64, grace: Duration) -> Result<()> {
+pub(crate) async fn warm_up(fleet: &Fleet, rate: f64, secs: f64, grace: Duration) -> Result<()> {
     if secs > 0.0 {
         eprintln!("warm-up: {secs} s at {rate:.1} msgs/s (not measured)");
         fleet.step(0, rate, secs, grace, async {}).await?;
@@ -301,7 +301,7 @@ pub async fn run_login(common: &Common, args: &LoginArgs) -> Result<Value> {
 }
 
 /// The median of a few values (the mean of the middle two when even); 0 for none.
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {

@@ -6,3 +6,4 @@ pub mod history;
 pub mod idle;
 pub mod search;
 pub mod seed;
+pub mod upload;
