@@ -50,6 +50,11 @@ METRICS = [
     ("login", "chat p99 without logins (ms)", lambda r: r.get("chat_p99_ms_baseline"), "lower"),
     ("login", "chat p99 during 20 logins/s (ms)", lambda r: r.get("chat_p99_ms_storm"), "lower"),
     ("login", "chat p99 change (%)", lambda r: change(r), "lower"),
+    ("upload", "phone photos uploaded per second (Natter only)", lambda r: dig(r, "uploads", "per_s"), "higher"),
+    ("upload", "server CPU per photo (ms)", lambda r: r.get("server_cpu_ms_per_photo"), "lower"),
+    ("upload", "server peak RSS while uploading (MiB)", lambda r: dig(r, "uploads", "peak_rss_mib"), "lower"),
+    ("upload", "chat p99 without uploads (ms)", lambda r: r.get("chat_p99_ms_alone"), "lower"),
+    ("upload", "chat p99 during uploads (ms)", lambda r: r.get("chat_p99_ms_uploading"), "lower"),
 ]
 
 
