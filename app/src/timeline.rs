@@ -306,13 +306,9 @@ impl Timeline {
             .collect()
     }
 
-    /// A message the reader has just sent, shown until it is acknowledged.
-    pub fn queue_pending(&mut self, client_id: String, body: String, reply_to: Option<Quote>) {
-        self.queue_pending_file(client_id, body, reply_to, None);
-    }
-
-    /// As [`Timeline::queue_pending`], posting an uploaded file too.
-    pub fn queue_pending_file(
+    /// A message the reader has just sent (with an uploaded file, maybe),
+    /// shown until it is acknowledged.
+    pub fn queue_pending(
         &mut self,
         client_id: String,
         body: String,
@@ -553,7 +549,7 @@ mod tests {
     #[test]
     fn an_ack_turns_the_pending_message_into_a_committed_one_exactly_once() {
         let mut t = timeline([1]);
-        t.queue_pending("x".into(), "hello".into(), None);
+        t.queue_pending("x".into(), "hello".into(), None, None);
         assert_eq!(keys(&t), ["m1", "px"]);
 
         assert_eq!(t.apply(ack("x", 2)), None);
@@ -742,7 +738,7 @@ mod tests {
     #[test]
     fn another_authors_message_with_the_same_client_id_leaves_the_pending_one() {
         let mut t = timeline([1]);
-        t.queue_pending("c2".into(), "mine".into(), None);
+        t.queue_pending("c2".into(), "mine".into(), None, None);
         assert_eq!(t.apply(live(msg(2))), None);
         assert_eq!(keys(&t), ["m1", "m2", "pc2"]);
     }
@@ -825,7 +821,7 @@ mod tests {
         let mut t = timeline([]);
         assert_eq!(t.apply(presence("bob", true)), None);
         assert_eq!(t.apply(live(msg(1))), None);
-        t.queue_pending("x".into(), "hi".into(), None);
+        t.queue_pending("x".into(), "hi".into(), None, None);
         assert_eq!(keys(&t), ["n0", "m1", "px"]);
     }
 
@@ -851,7 +847,7 @@ mod tests {
     #[test]
     fn frames_about_another_room_change_nothing() {
         let mut t = timeline([1]);
-        t.queue_pending("x".into(), "hi".into(), None);
+        t.queue_pending("x".into(), "hi".into(), None, None);
         let before = t.clone();
         let other = RoomId(2);
         let frames = [
@@ -891,8 +887,8 @@ mod tests {
     #[test]
     fn a_refused_send_is_marked_failed_and_not_resent() {
         let mut t = timeline([]);
-        t.queue_pending("x".into(), "hi".into(), None);
-        t.queue_pending("y".into(), "there".into(), None);
+        t.queue_pending("x".into(), "hi".into(), None, None);
+        t.queue_pending("y".into(), "there".into(), None, None);
         assert_eq!(t.apply(error(ErrorCode::Invalid, Some("x"))), None);
         assert_eq!(t.pending()[0].failed.as_deref(), Some("no"));
         assert_eq!(t.pending()[1].failed, None);
@@ -908,7 +904,7 @@ mod tests {
     fn a_resync_error_for_a_send_marks_it_failed_too() {
         // Resync is not retryable, so with a client id it is a refusal.
         let mut t = timeline([]);
-        t.queue_pending("x".into(), "hi".into(), None);
+        t.queue_pending("x".into(), "hi".into(), None, None);
         assert_eq!(t.apply(error(ErrorCode::Resync, Some("x"))), None);
         assert_eq!(t.pending()[0].failed.as_deref(), Some("no"));
     }
@@ -916,7 +912,7 @@ mod tests {
     #[test]
     fn a_retryable_error_for_a_send_keeps_it_pending_and_asks_to_resend_later() {
         let mut t = timeline([]);
-        t.queue_pending("x".into(), "hi".into(), None);
+        t.queue_pending("x".into(), "hi".into(), None, None);
         for code in [ErrorCode::Unavailable, ErrorCode::RateLimited] {
             assert_eq!(
                 t.apply(error(code, Some("x"))),
@@ -963,7 +959,7 @@ mod tests {
             })),
             None
         );
-        t.queue_pending("here".into(), "already".into(), None);
+        t.queue_pending("here".into(), "already".into(), None, None);
         let stored = |id: &str, failed: Option<&str>| Pending {
             client_id: id.into(),
             body: id.into(),
@@ -1029,7 +1025,7 @@ mod tests {
     #[test]
     fn a_pending_file_is_sent_again_with_its_upload() {
         let mut t = timeline([1]);
-        t.queue_pending_file("f1".into(), String::new(), None, file("up", "image/png").map(|b| *b));
+        t.queue_pending("f1".into(), String::new(), None, file("up", "image/png").map(|b| *b));
         let frame = t.pending()[0].clone().send_frame(ROOM);
         // Acknowledged before its own message comes back: the file stays.
         assert_eq!(t.apply(ack("f1", 2)), None);

@@ -1,17 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { png, secondPersonContext, signUp, unique, waitConnected } from './helpers';
-
-/** Opens a room both people are in: `first` creates it, `second` follows. */
-async function sharedRoom(first: Page, second: Page): Promise<void> {
-  const room = unique('Files');
-  await first.getByLabel('Room name').fill(room);
-  await first.getByRole('button', { name: 'Create room' }).click();
-  await expect(first.getByRole('heading', { name: room })).toBeVisible();
-  await waitConnected(first);
-  await second.reload();
-  await second.getByRole('link', { name: room }).click();
-  await waitConnected(second);
-}
+import { png, secondPersonContext, sharedRoom, signUp, unique, waitConnected } from './helpers';
 
 /** A DataTransfer in the page holding one file, for a paste or a drop. */
 async function transfer(page: Page, name: string, type: string, bytes: Buffer) {
@@ -31,7 +19,7 @@ test('pick, paste and drop files; both people see them; the viewer opens by name
   const bob = await (await secondPersonContext(browser)).newPage();
   await signUp(alice, unique('alice'));
   await signUp(bob, unique('bob'));
-  await sharedRoom(alice, bob);
+  await sharedRoom(alice, bob, 'Files');
 
   // Pick: the "Attach files" button opens the file chooser; with words in
   // the composer, they go with the file.

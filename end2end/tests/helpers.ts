@@ -26,6 +26,19 @@ export async function send(page: Page, text: string): Promise<void> {
   await expect(box).toHaveValue('');
 }
 
+/** Opens a new room both people are in: `first` creates it, `second` follows. Its name. */
+export async function sharedRoom(first: Page, second: Page, prefix: string): Promise<string> {
+  const room = unique(prefix);
+  await first.getByLabel('Room name').fill(room);
+  await first.getByRole('button', { name: 'Create room' }).click();
+  await expect(first.getByRole('heading', { name: room })).toBeVisible();
+  await waitConnected(first);
+  await second.reload();
+  await second.getByRole('link', { name: room }).click();
+  await waitConnected(second);
+  return room;
+}
+
 /**
  * A browser context for a test's second person. With NATTER_URL_2 set (the
  * run against two MariaDB + Redis nodes), it talks to the second node, so

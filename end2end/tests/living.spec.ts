@@ -1,5 +1,5 @@
 import { test, expect, type Locator, type Page } from '@playwright/test';
-import { secondPersonContext, signUp, send, unique, waitConnected } from './helpers';
+import { secondPersonContext, send, sharedRoom, signUp, unique, waitConnected } from './helpers';
 
 /** The message in `page`'s log whose own text (not a quote in it) includes `text`. */
 function message(page: Page, text: string): Locator {
@@ -13,19 +13,6 @@ async function act(page: Page, text: string, action: string): Promise<void> {
   await m.getByRole('button', { name: action, exact: true }).click();
 }
 
-/** Opens a room both people are in: `first` creates it, `second` follows. */
-async function sharedRoom(first: Page, second: Page): Promise<string> {
-  const room = unique('Living');
-  await first.getByLabel('Room name').fill(room);
-  await first.getByRole('button', { name: 'Create room' }).click();
-  await expect(first.getByRole('heading', { name: room })).toBeVisible();
-  await waitConnected(first);
-  await second.reload();
-  await second.getByRole('link', { name: room }).click();
-  await waitConnected(second);
-  return room;
-}
-
 test('edit, reply, react and delete, live for both people', async ({ browser }) => {
   const alice = await (await browser.newContext()).newPage();
   const bob = await (await secondPersonContext(browser)).newPage();
@@ -33,7 +20,7 @@ test('edit, reply, react and delete, live for both people', async ({ browser }) 
   const bobName = unique('bob');
   await signUp(alice, aliceName);
   await signUp(bob, bobName);
-  await sharedRoom(alice, bob);
+  await sharedRoom(alice, bob, 'Living');
 
   // Edit: inline, Enter saves; both see the new text and "(edited)".
   await send(alice, 'Helo everyone');
@@ -202,7 +189,7 @@ test('a quote of a message on an older page loads history back to it', async ({ 
   const bob = await (await secondPersonContext(browser)).newPage();
   await signUp(alice, unique('alice'));
   await signUp(bob, unique('bob'));
-  await sharedRoom(alice, bob);
+  await sharedRoom(alice, bob, 'Living');
   await send(alice, 'The very first word');
   // Sixty more, straight over a socket of Alice's own (the page's cookie).
   await alice.evaluate(async (room) => {

@@ -24,6 +24,22 @@ pub fn TopBar(username: String) -> impl IntoView {
     }
 }
 
+/// Keeps the modal `dialog` open exactly while `open` says so (Escape,
+/// which the browser handles, closes it too: the dialog's `close` event
+/// must then make `open` false).
+pub fn modal_follows(dialog: NodeRef<leptos::html::Dialog>, open: impl Fn() -> bool + Send + Sync + 'static) {
+    Effect::new(move |_| {
+        let Some(el) = dialog.get() else { return };
+        if open() {
+            if !el.open() {
+                let _ = el.show_modal();
+            }
+        } else if el.open() {
+            el.close();
+        }
+    });
+}
+
 /// The sentence to show for a server action's latest result, if it failed.
 pub fn error_message<T>(result: Option<Result<T, ApiError>>) -> Option<String> {
     result.and_then(Result::err).map(|e| e.message)

@@ -114,16 +114,7 @@ pub fn ImageViewer(
     images: Signal<Vec<Attachment>>,
 ) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
-    Effect::new(move |_| {
-        let Some(el) = dialog.get() else { return };
-        if viewing.get().is_some() {
-            if !el.open() {
-                let _ = el.show_modal();
-            }
-        } else if el.open() {
-            el.close();
-        }
-    });
+    crate::components::modal_follows(dialog, move || viewing.get().is_some());
     let current = Memo::new(move |_| {
         let id = viewing.get()?;
         images.with(|all| {

@@ -12,7 +12,7 @@ use super::files::{
 use super::message::{MessageActions, MessageView, PickFor, quote_text};
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
 use crate::components::emoji_picker::EmojiPicker;
-use crate::components::{FormError, LoadError, TopBar, error_message};
+use crate::components::{FormError, LoadError, TopBar, error_message, modal_follows};
 use crate::emoji;
 use crate::live::{self, ConnState, Handlers, Live};
 use crate::outbox;
@@ -201,27 +201,32 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         outbox::save(room, &me_for_outbox, &timeline.with_untracked(|t| t.pending().to_vec()));
     });
 
+    // Posts `body` (and a file) as an answer to the message being replied
+    // to, if any: shown at once as pending, and sent.
+    let post = move |body: String, file: Option<Attachment>| {
+        let client_id = new_client_id();
+        let quote = replying.get_untracked();
+        let reply_to = quote.as_ref().map(|q| q.id);
+        let attachment = file.as_ref().map(|f| f.id.clone());
+        timeline.update(|t| t.queue_pending(client_id.clone(), body.clone(), quote, file));
+        replying.set(None);
+        stick.set_value(true);
+        send_frame(ClientFrame::Send {
+            room,
+            client_id,
+            body,
+            reply_to,
+            attachment,
+        });
+    };
     let send = move || {
         let text = draft.get_untracked();
         match MessageBody::parse(&text) {
             Err(e) => compose_error.set(Some(e.0)),
             Ok(body) => {
                 compose_error.set(None);
-                let client_id = new_client_id();
-                let body = body.into_inner();
-                let quote = replying.get_untracked();
-                let reply_to = quote.as_ref().map(|q| q.id);
-                timeline.update(|t| t.queue_pending(client_id.clone(), body.clone(), quote));
                 draft.set(String::new());
-                replying.set(None);
-                stick.set_value(true);
-                send_frame(ClientFrame::Send {
-                    room,
-                    client_id,
-                    body,
-                    reply_to,
-                    attachment: None,
-                });
+                post(body.into_inner(), None);
             }
         }
     };
@@ -352,23 +357,10 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     // A finished upload becomes a message at once, carrying `caption` (the
     // composer's text when it was attached, which then leaves the composer).
     let post_file = move |file: Attachment, caption: String| {
-        let client_id = new_client_id();
-        let quote = replying.get_untracked();
-        let reply_to = quote.as_ref().map(|q| q.id);
-        let id = file.id.clone();
-        timeline.update(|t| t.queue_pending_file(client_id.clone(), caption.clone(), quote, Some(file)));
         if !caption.is_empty() && draft.get_untracked() == caption {
             draft.set(String::new());
         }
-        replying.set(None);
-        stick.set_value(true);
-        send_frame(ClientFrame::Send {
-            room,
-            client_id,
-            body: caption,
-            reply_to,
-            attachment: Some(id),
-        });
+        post(caption, Some(file));
     };
     let (attach, cancel_upload) = uploader(uploads, upload_bytes, draft, post_file);
 
@@ -662,16 +654,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
 
     // Deleting asks first, in a modal dialog.
     let delete_dialog = NodeRef::<leptos::html::Dialog>::new();
-    Effect::new(move |_| {
-        let Some(el) = delete_dialog.get() else { return };
-        if deleting.get().is_some() {
-            if !el.open() {
-                let _ = el.show_modal();
-            }
-        } else if el.open() {
-            el.close();
-        }
-    });
+    modal_follows(delete_dialog, move || deleting.get().is_some());
     let confirm_delete = move |_| {
         if let Some(message) = deleting.get_untracked() {
             deleting.set(None);
