@@ -46,7 +46,12 @@ fn set_cookie(value: &str) -> Result<(), ApiError> {
 /// Creates an account and logs it in, then goes to `next` (a path of this
 /// site, from the login redirect) or the room list.
 #[server(endpoint = "signup")]
-pub async fn sign_up(username: String, password: String, next: Option<String>) -> Result<(), ApiError> {
+pub async fn sign_up(
+    username: String,
+    password: String,
+    next: Option<String>,
+    invitation: Option<String>,
+) -> Result<(), ApiError> {
     use crate::backend::{BackendError, services};
     use crate::validate::{Password, Username};
     let services = services()?;
@@ -61,7 +66,10 @@ pub async fn sign_up(username: String, password: String, next: Option<String>) -
         .await?;
     let username = Username::parse(&username).map_err(BackendError::from)?;
     let password = Password::parse(&password).map_err(BackendError::from)?;
-    let (_, token) = services.accounts.sign_up(&username, &password).await?;
+    let (_, token) = services
+        .accounts
+        .sign_up(&username, &password, invitation.as_deref())
+        .await?;
     set_cookie(&services.accounts.session_cookie(&token))?;
     leptos_axum::redirect(crate::validate::local_path(next.as_deref()));
     Ok(())
@@ -108,6 +116,16 @@ pub async fn log_out() -> Result<(), ApiError> {
     set_cookie(&services.accounts.clear_cookie())?;
     leptos_axum::redirect("/login");
     Ok(())
+}
+
+/// The site's name and who may sign up (for everyone: the sign-up page asks).
+#[server(endpoint = "signup_info")]
+pub async fn signup_info() -> Result<crate::protocol::SignupInfo, ApiError> {
+    let settings = crate::backend::services()?.store.settings().await?;
+    Ok(crate::protocol::SignupInfo {
+        site_name: settings.site_name,
+        signups: settings.signups,
+    })
 }
 
 /// The logged-in user, or `None`.

@@ -4,7 +4,8 @@
 //! Layout:
 //! - [`protocol`]: wire types shared with the browser (WebSocket frames, DTOs).
 //! - [`validate`]: validated text newtypes (usernames, room names, message bodies…).
-//! - [`api`]: the server functions — every HTTP endpoint the UI calls.
+//! - [`api`]: the server functions — every HTTP endpoint the UI calls;
+//!   [`backstage`]: the administrators' ones.
 //! - [`pages`]: one routed page per file; [`components`]: pieces they share.
 //! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
 //! - [`outbox`]: unacknowledged messages kept in the browser's storage across reloads.
@@ -13,6 +14,7 @@
 //! - `backend` (server only): storage, access, room events, accounts and presence.
 
 pub(crate) mod api;
+pub(crate) mod backstage;
 pub(crate) mod components;
 pub(crate) mod emoji;
 pub(crate) mod live;
@@ -82,6 +84,7 @@ pub fn App() -> impl IntoView {
                 // Async: the page is rendered whole before sending, so a
                 // redirect to /login can still set the response status.
                 <Route path=path!("/") view=pages::home::Home ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=pages::admin::Admin ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=pages::auth::Login ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=pages::auth::SignUp ssr=SsrMode::Async/>
                 <Route path=path!("/rooms/:id") view=pages::room::Room ssr=SsrMode::Async/>

@@ -39,6 +39,223 @@ pub type Millis = i64;
 pub struct Me {
     pub id: UserId,
     pub username: String,
+    /// Read from the database with the session, on every request: a role
+    /// taken away counts at the next request, on every node.
+    #[serde(default)]
+    pub role: SiteRole,
+}
+
+/// What a person may do across the whole site.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteRole {
+    #[default]
+    Member,
+    /// Moderates every public room; cannot change settings or roles.
+    Moderator,
+    /// Runs the backstage.
+    Admin,
+}
+
+impl SiteRole {
+    pub const ALL: [SiteRole; 3] = [SiteRole::Member, SiteRole::Moderator, SiteRole::Admin];
+
+    /// As stored (`users.role`) and as typed on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteRole::Member => "member",
+            SiteRole::Moderator => "moderator",
+            SiteRole::Admin => "admin",
+        }
+    }
+
+    /// From [`SiteRole::as_str`]'s form (or "administrator").
+    pub fn parse(text: &str) -> Option<SiteRole> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "member" => Some(SiteRole::Member),
+            "moderator" => Some(SiteRole::Moderator),
+            "admin" | "administrator" => Some(SiteRole::Admin),
+            _ => None,
+        }
+    }
+
+    /// For people to read.
+    pub fn label(self) -> &'static str {
+        match self {
+            SiteRole::Member => "Member",
+            SiteRole::Moderator => "Moderator",
+            SiteRole::Admin => "Administrator",
+        }
+    }
+}
+
+/// One person as the backstage lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: UserId,
+    pub username: String,
+    pub role: SiteRole,
+    pub created_at: Millis,
+    /// Their most recent use of a session still stored; `None` when none is.
+    pub last_seen_at: Option<Millis>,
+    pub disabled: bool,
+}
+
+/// Who may create an account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupPolicy {
+    /// Anyone.
+    #[default]
+    Open,
+    /// Only with an invitation link an administrator made.
+    Invitation,
+    /// Nobody (administrators still appoint from the command line).
+    Closed,
+}
+
+impl SignupPolicy {
+    pub const ALL: [SignupPolicy; 3] = [SignupPolicy::Open, SignupPolicy::Invitation, SignupPolicy::Closed];
+
+    /// As stored and as forms send it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupPolicy::Open => "open",
+            SignupPolicy::Invitation => "invitation",
+            SignupPolicy::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SignupPolicy> {
+        SignupPolicy::ALL.into_iter().find(|p| p.as_str() == text.trim())
+    }
+
+    /// For people to read (the names of the settings' radio buttons).
+    pub fn label(self) -> &'static str {
+        match self {
+            SignupPolicy::Open => "Open",
+            SignupPolicy::Invitation => "By invitation",
+            SignupPolicy::Closed => "Closed",
+        }
+    }
+}
+
+/// What administrators set at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteSettings {
+    pub site_name: String,
+    pub signups: SignupPolicy,
+}
+
+impl Default for SiteSettings {
+    fn default() -> Self {
+        Self {
+            site_name: "Natter".into(),
+            signups: SignupPolicy::Open,
+        }
+    }
+}
+
+/// An invitation to sign up, as the backstage lists it (never its link,
+/// which is shown once, when made).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: i64,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub uses_left: i64,
+    pub used: i64,
+    pub revoked: bool,
+    /// Past its expiry when listed.
+    pub expired: bool,
+}
+
+/// The sign-up page's settings, for everyone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupInfo {
+    pub site_name: String,
+    pub signups: SignupPolicy,
+}
+
+/// What an audit log entry records. Stored as [`AuditAction::as_str`]:
+/// never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    RoleChanged,
+    AccountDisabled,
+    AccountEnabled,
+    SessionsEnded,
+    SettingsChanged,
+    InvitationCreated,
+    InvitationRevoked,
+    MessagesRemoved,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 8] = [
+        AuditAction::RoleChanged,
+        AuditAction::AccountDisabled,
+        AuditAction::AccountEnabled,
+        AuditAction::SessionsEnded,
+        AuditAction::SettingsChanged,
+        AuditAction::InvitationCreated,
+        AuditAction::InvitationRevoked,
+        AuditAction::MessagesRemoved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::RoleChanged => "role_changed",
+            AuditAction::AccountDisabled => "account_disabled",
+            AuditAction::AccountEnabled => "account_enabled",
+            AuditAction::SessionsEnded => "sessions_ended",
+            AuditAction::SettingsChanged => "settings_changed",
+            AuditAction::InvitationCreated => "invitation_created",
+            AuditAction::InvitationRevoked => "invitation_revoked",
+            AuditAction::MessagesRemoved => "messages_removed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
+    /// For people to read.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuditAction::RoleChanged => "Role changed",
+            AuditAction::AccountDisabled => "Account disabled",
+            AuditAction::AccountEnabled => "Account enabled",
+            AuditAction::SessionsEnded => "Sessions ended",
+            AuditAction::SettingsChanged => "Settings changed",
+            AuditAction::InvitationCreated => "Invitation created",
+            AuditAction::InvitationRevoked => "Invitation withdrawn",
+            AuditAction::MessagesRemoved => "Messages removed",
+        }
+    }
+}
+
+/// One entry of the audit log: who did what to whom, when, from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: Millis,
+    /// Their name when they acted; "command line" for the server binary.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub address: String,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page; `None` at the start.
+    pub older: Option<i64>,
 }
 
 /// One row of the home page's room list.
@@ -413,6 +630,9 @@ impl ApiError {
     }
     pub fn unauthorized() -> Self {
         Self::new(ErrorCode::Unauthorized, "Please log in first.")
+    }
+    pub fn page_not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "That page does not exist.")
     }
     pub fn room_not_found() -> Self {
         Self::new(ErrorCode::NotFound, "That room does not exist.")

@@ -1,22 +1,33 @@
-//! Administration from the command line. Natter has no admin role in the web
-//! UI: whoever can run the server binary against its database administers it.
+//! Administration from the command line: whoever can run the server binary
+//! against its database administers it, and this is how the first
+//! administrator is made (no first-run page that anyone could reach first).
+//! Every command is written to the audit log as done by "command line".
 //!
+//! - `server grant-role NAME admin|moderator|member`: gives NAME that site role.
+//! - `server revoke-role NAME`: makes NAME a member again.
 //! - `server disable-user NAME`: the account can no longer log in, its
-//!   sessions are deleted, and its open sockets on every node close at their
-//!   next session re-check (within `session_recheck`, 5 s).
+//!   sessions are deleted, and its open sockets on every node close.
 //! - `server enable-user NAME`: undoes that (the user logs in again).
+//!
+//! The last administrator who can log in is never demoted or disabled.
 
 use crate::config::Config;
+use app::backend::store::Actor;
 use app::backend::{BackendError, Store};
+use app::protocol::SiteRole;
+use app::validate::{Invalid, UserKey};
 
-pub const USAGE: &str = "usage: server                    serve Natter (configured by the environment)
-       server disable-user NAME  disable an account and end its sessions
-       server enable-user NAME   re-enable a disabled account";
+pub const USAGE: &str = "usage: server                                  serve Natter (configured by the environment)
+       server grant-role NAME admin|moderator|member  give an account a site role
+       server revoke-role NAME                 make an account a plain member again
+       server disable-user NAME                disable an account and end its sessions
+       server enable-user NAME                 re-enable a disabled account";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Disable(String),
     Enable(String),
+    SetRole(String, SiteRole),
 }
 
 impl Command {
@@ -25,6 +36,13 @@ impl Command {
         match args {
             [verb, name] if verb == "disable-user" => Ok(Command::Disable(name.clone())),
             [verb, name] if verb == "enable-user" => Ok(Command::Enable(name.clone())),
+            [verb, name] if verb == "revoke-role" => Ok(Command::SetRole(name.clone(), SiteRole::Member)),
+            [verb, name, role] if verb == "grant-role" => match SiteRole::parse(role) {
+                Some(role) => Ok(Command::SetRole(name.clone(), role)),
+                None => Err(format!(
+                    "natter: {role:?} is not a role (admin, moderator or member)\n{USAGE}"
+                )),
+            },
             _ => Err(USAGE.into()),
         }
     }
@@ -32,22 +50,59 @@ impl Command {
     /// Runs the command against the configured database; returns what to tell the admin.
     pub async fn run(&self, config: &Config) -> Result<String, BackendError> {
         let store = Store::connect(&config.database_url, 1).await?;
-        let (name, disable) = match self {
-            Command::Disable(name) => (name, true),
-            Command::Enable(name) => (name, false),
-        };
-        let done = store.set_disabled(&app::validate::UserKey::of(name), disable).await;
+        let done = self.run_on(&store, config).await;
         store.close().await;
-        match done? {
-            None => Err(BackendError::Invalid(app::validate::Invalid(format!(
-                "There is no user called {name:?}."
-            )))),
-            Some(_) if disable => Ok(format!(
-                "Disabled {name}: their sessions are deleted and their open sockets close within {} s.",
-                config.timings.session_recheck.as_secs()
-            )),
-            Some(_) => Ok(format!("Enabled {name}: they can log in again.")),
+        done
+    }
+
+    async fn run_on(&self, store: &Store, config: &Config) -> Result<String, BackendError> {
+        let by = Actor::command_line();
+        let no_such = |name: &str| BackendError::Invalid(Invalid(format!("There is no user called {name:?}.")));
+        match self {
+            Command::Disable(name) => match store.set_disabled(&UserKey::of(name), true, &by).await? {
+                None => Err(no_such(name)),
+                Some(_) if tell_the_nodes(config).await => Ok(format!(
+                    "Disabled {name}: their sessions are deleted and their open sockets close now."
+                )),
+                Some(_) => Ok(format!(
+                    "Disabled {name}: their sessions are deleted and their open sockets close within {} s.",
+                    config.timings.session_recheck.as_secs()
+                )),
+            },
+            Command::Enable(name) => match store.set_disabled(&UserKey::of(name), false, &by).await? {
+                None => Err(no_such(name)),
+                Some(_) => Ok(format!("Enabled {name}: they can log in again.")),
+            },
+            Command::SetRole(name, role) => match store.set_role(&UserKey::of(name), *role, &by).await? {
+                None => Err(no_such(name)),
+                Some((_, was)) => Ok(format!(
+                    "{name} is now {} (was {}).",
+                    role.label().to_lowercase(),
+                    was.label().to_lowercase()
+                )),
+            },
         }
+    }
+}
+
+/// Tells the running nodes, through Redis, that sessions ended, so they
+/// close those sockets now; `false` if there is no Redis to tell (the nodes
+/// then notice at their next session re-check).
+async fn tell_the_nodes(config: &Config) -> bool {
+    let Some(url) = &config.redis_url else { return false };
+    let told = async {
+        let bus = crate::bus::RedisBus::connect(url, &config.redis_prefix).await?;
+        let published = bus.publish(&crate::bus::BusEvent::SessionsEnded).await;
+        bus.quit().await;
+        published
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), told).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            eprintln!("natter: could not reach Redis ({e}); the nodes notice at their next session re-check");
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -69,6 +124,22 @@ mod tests {
             Command::parse(&args(&["enable-user", "bob"])),
             Ok(Command::Enable("bob".into()))
         );
+        assert_eq!(
+            Command::parse(&args(&["grant-role", "bob", "admin"])),
+            Ok(Command::SetRole("bob".into(), SiteRole::Admin))
+        );
+        assert_eq!(
+            Command::parse(&args(&["grant-role", "bob", "Moderator"])),
+            Ok(Command::SetRole("bob".into(), SiteRole::Moderator))
+        );
+        assert_eq!(
+            Command::parse(&args(&["revoke-role", "bob"])),
+            Ok(Command::SetRole("bob".into(), SiteRole::Member))
+        );
+        let wrong_role = Command::parse(&args(&["grant-role", "bob", "king"])).unwrap_err();
+        assert!(wrong_role.contains("\"king\" is not a role"), "{wrong_role}");
+        assert!(wrong_role.contains(USAGE));
+        assert_eq!(Command::parse(&args(&["grant-role", "bob"])), Err(USAGE.into()));
         assert_eq!(Command::parse(&args(&["disable-user"])), Err(USAGE.into()));
         assert_eq!(Command::parse(&args(&["drop-tables", "x"])), Err(USAGE.into()));
     }

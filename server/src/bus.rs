@@ -35,6 +35,8 @@ pub enum BusEvent<'a> {
     Kick { room: RoomId, user: UserId },
     /// Who may do what in the room may have changed: forget what is remembered.
     AccessChanged { room: RoomId },
+    /// Some sessions ended early: re-check every socket's session now.
+    SessionsEnded,
 }
 
 impl BusEvent<'_> {
@@ -46,6 +48,7 @@ impl BusEvent<'_> {
             BusEvent::PresenceChanged { room } => format!("p{room}"),
             BusEvent::Kick { room, user } => format!("k{room} {}", user.0),
             BusEvent::AccessChanged { room } => format!("a{room}"),
+            BusEvent::SessionsEnded => "s".into(),
         }
     }
 
@@ -74,6 +77,7 @@ impl BusEvent<'_> {
             "a" => Some(BusEvent::AccessChanged {
                 room: RoomId(rest.parse().ok()?),
             }),
+            "s" if rest.is_empty() => Some(BusEvent::SessionsEnded),
             _ => None,
         }
     }
@@ -239,6 +243,11 @@ mod tests {
         assert_eq!(BusEvent::decode(&event.encode()), Some(event));
         let event = BusEvent::AccessChanged { room: RoomId(4) };
         assert_eq!(BusEvent::decode(&event.encode()), Some(event));
+        assert_eq!(
+            BusEvent::decode(&BusEvent::SessionsEnded.encode()),
+            Some(BusEvent::SessionsEnded)
+        );
+        assert_eq!(BusEvent::decode("s1"), None);
     }
 
     #[test]

@@ -44,7 +44,7 @@ async fn admin(args: &[String], config: &Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("natter: {e}");
+            eprintln!("natter: {}", e.for_operator());
             ExitCode::from(1)
         }
     }

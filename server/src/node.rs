@@ -479,6 +479,7 @@ impl Node {
                                 self.hub.kick(room, user);
                             }
                             Some(BusEvent::AccessChanged { room }) => self.access.forget(room),
+                            Some(BusEvent::SessionsEnded) => self.sessions.recheck_now(),
                             None => tracing::warn!("ignoring an unreadable bus event"),
                         }
                     }
@@ -573,6 +574,18 @@ pub struct NodePublisher(pub Arc<Node>);
 impl app::backend::Publisher for NodePublisher {
     fn publish(&self, events: Vec<RoomEvent>) -> Published<'_> {
         self.0.publish(events)
+    }
+
+    fn sessions_ended(&self) {
+        self.0.sessions.recheck_now();
+        let node = self.0.clone();
+        tokio::spawn(async move {
+            let Some(redis) = &node.redis else { return };
+            if let Err(e) = redis.publish(&BusEvent::SessionsEnded).await {
+                // The other nodes still notice at their next round.
+                tracing::warn!(error = %e, "could not tell the other nodes that sessions ended");
+            }
+        });
     }
 }
 

@@ -22,6 +22,8 @@ type Watched = HashMap<String, HashMap<ConnId, Arc<Mailbox>>>;
 #[derive(Default)]
 pub struct SessionWatch {
     watched: Mutex<Watched>,
+    /// Wakes the re-check loop before its next round.
+    recheck: tokio::sync::Notify,
 }
 
 /// A socket's registration; dropping it stops the watch.
@@ -67,13 +69,23 @@ impl SessionWatch {
         }
     }
 
-    /// Checks every watched session each `every`, until the process stops.
+    /// Re-checks every watched session now rather than at the next round
+    /// (a wake-up asked for during a round starts another right after it).
+    pub fn recheck_now(&self) {
+        self.recheck.notify_one();
+    }
+
+    /// Checks every watched session each `every` (and when asked to by
+    /// [`SessionWatch::recheck_now`]), until the process stops.
     pub async fn run(&self, accounts: Accounts, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.recheck.notified() => {}
+            }
             let tokens: Vec<String> = self.watched().keys().cloned().collect();
             for chunk in tokens.chunks(CHUNK) {
                 let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();

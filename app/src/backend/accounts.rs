@@ -4,9 +4,9 @@
 //! random session tokens stored only as their SHA-256, and the session cookie.
 
 use super::clock::now_ms;
-use super::error::{BackendError, LoginRefusal};
+use super::error::{BackendError, LoginRefusal, Refusal};
 use super::store::{Store, TokenHash};
-use crate::protocol::Me;
+use crate::protocol::{Me, SignupPolicy};
 use crate::validate::{Password, UserKey, Username};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -55,10 +55,29 @@ impl Accounts {
         })
     }
 
-    /// Creates the account and a session for it.
-    pub async fn sign_up(&self, username: &Username, password: &Password) -> Result<(Me, SessionToken)> {
+    /// Creates the account and a session for it, as the site's sign-up
+    /// policy allows: an invitation link's token is needed (and one use of
+    /// it taken) when sign-ups are by invitation; none may sign up when
+    /// they are closed.
+    pub async fn sign_up(
+        &self,
+        username: &Username,
+        password: &Password,
+        invitation: Option<&str>,
+    ) -> Result<(Me, SessionToken)> {
+        let invitation = match self.store.settings().await?.signups {
+            SignupPolicy::Open => None,
+            SignupPolicy::Closed => return Err(BackendError::Forbidden(Refusal::SignupsClosed)),
+            SignupPolicy::Invitation => match invitation.map(str::trim).filter(|t| !t.is_empty()) {
+                Some(token) => Some(TokenHash::of(token)),
+                None => return Err(BackendError::Forbidden(Refusal::InvitationNotValid)),
+            },
+        };
         let hash = hash_blocking(&self.hashing, password.as_bytes().to_vec()).await?;
-        let me = self.store.create_user(username, &hash).await?;
+        let me = self
+            .store
+            .create_user_invited(username, &hash, invitation.as_ref())
+            .await?;
         let token = self.start_session(&me).await?;
         Ok((me, token))
     }
@@ -90,9 +109,7 @@ impl Accounts {
 
     /// A new random token for every login: a token planted before login is never reused.
     async fn start_session(&self, me: &Me) -> Result<SessionToken> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| BackendError::Hashing(e.to_string()))?;
-        let token = hex(&bytes);
+        let token = random_token()?;
         self.store
             .create_session(&TokenHash::of(&token), me.id, now_ms() + SESSION_LIFETIME_MS)
             .await?;
@@ -164,6 +181,13 @@ impl Accounts {
             .build()
             .to_string()
     }
+}
+
+/// 256 random bits, as hex: session tokens and invitation links.
+pub fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| BackendError::Hashing(e.to_string()))?;
+    Ok(hex(&bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -20,6 +20,10 @@ pub enum BackendError {
     RoomNotFound,
     #[error("no such user")]
     UserNotFound,
+    /// Not a page or function the caller may know exists (the backstage
+    /// answers a non-administrator exactly like a missing page).
+    #[error("page not found")]
+    PageNotFound,
     /// No such message in the room (or in a room the caller can see).
     #[error("message not found")]
     MessageNotFound,
@@ -68,6 +72,12 @@ pub enum Refusal {
     NotAuthor,
     /// Only a message's author, or the room's owner, deletes it.
     NotAuthorOrModerator,
+    /// The change would leave no administrator who can log in.
+    LastAdministrator,
+    /// Sign-ups are closed.
+    SignupsClosed,
+    /// Sign-ups need an invitation, and none (or no live one) was given.
+    InvitationNotValid,
 }
 
 /// Which kind of name is already taken.
@@ -105,6 +115,19 @@ impl BackendError {
         api
     }
 
+    /// What to tell an operator at the command line: the user-facing
+    /// sentence, or for an infrastructure failure its cause.
+    pub fn for_operator(&self) -> String {
+        match self {
+            BackendError::Database(_)
+            | BackendError::Migration(_)
+            | BackendError::Redis(_)
+            | BackendError::Hashing(_)
+            | BackendError::Unavailable(_) => self.to_string(),
+            _ => self.describe().message,
+        }
+    }
+
     fn describe(&self) -> ApiError {
         match self {
             BackendError::Invalid(e) => ApiError::invalid(e.0.clone()),
@@ -117,6 +140,7 @@ impl BackendError {
             }
             BackendError::RoomNotFound => ApiError::room_not_found(),
             BackendError::UserNotFound => ApiError::new(ErrorCode::NotFound, "There is no user with that name."),
+            BackendError::PageNotFound => ApiError::page_not_found(),
             BackendError::MessageNotFound => ApiError::new(ErrorCode::NotFound, "That message does not exist."),
             BackendError::Forbidden(why) => ApiError::new(
                 ErrorCode::Forbidden,
@@ -127,6 +151,13 @@ impl BackendError {
                     Refusal::ReadOnly => "This room is read-only.",
                     Refusal::NotAuthor => "You can only edit your own messages.",
                     Refusal::NotAuthorOrModerator => "You can only delete your own messages.",
+                    Refusal::LastAdministrator => {
+                        "Natter needs an administrator who can log in: appoint another one first."
+                    }
+                    Refusal::SignupsClosed => "Sign-ups are closed. Ask an administrator for an account.",
+                    Refusal::InvitationNotValid => {
+                        "Sign-ups need an invitation, and this link is not valid (expired, used up or withdrawn)."
+                    }
                 },
             ),
             BackendError::NameTaken(Taken::Username) => {

@@ -131,4 +131,10 @@ pub trait Publisher: Send + Sync {
     /// (or this node gave up on the bus and acted alone); awaiting it is
     /// optional — the writer does not, so the next commit never waits on Redis.
     fn publish(&self, events: Vec<RoomEvent>) -> Published<'_>;
+
+    /// Some sessions ended before their time (an account disabled, or its
+    /// sessions ended by an administrator): every node re-checks its
+    /// sockets' sessions now, instead of at its next round, so theirs close
+    /// at once. Never waits.
+    fn sessions_ended(&self);
 }

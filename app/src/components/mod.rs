@@ -9,12 +9,13 @@ use leptos_router::components::{A, Redirect};
 
 /// The bar at the top of every signed-in page.
 #[component]
-pub fn TopBar(username: String) -> impl IntoView {
+pub fn TopBar(username: String, #[prop(optional)] admin: bool) -> impl IntoView {
     let logout = ServerAction::<LogOut>::new();
     view! {
         <header class="topbar">
             <A href="/" attr:class="brand">"Natter"</A>
             <div class="who">
+                {admin.then(|| view! { <A href="/admin" attr:class="admin-link">"Admin"</A> })}
                 <span class="me" title="Logged in as">{username}</span>
                 <ActionForm action=logout attr:class="inline">
                     <button type="submit" class="ghost" on:click=|_| crate::outbox::forget_all()>"Log out"</button>

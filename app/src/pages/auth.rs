@@ -1,8 +1,9 @@
 //! Sign-up and login: two small forms that work before hydration too (they
 //! post straight to the server function, which redirects).
 
-use crate::api::{LogIn, SignUp as SignUpFn};
+use crate::api::{LogIn, SignUp as SignUpFn, signup_info};
 use crate::components::{FormError, error_message};
+use crate::protocol::{SignupInfo, SignupPolicy};
 use crate::validate::{PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -51,16 +52,48 @@ pub fn Login() -> impl IntoView {
 
 #[component]
 pub fn SignUp() -> impl IntoView {
-    let action = ServerAction::<SignUpFn>::new();
-    let next = next_page();
-    let log_in_link = keeping_next("/login", &next);
+    let info = Resource::new(|| (), |_| signup_info());
+    let invitation = use_query_map().get_untracked().get("invitation");
     view! {
         <Title text="Sign up"/>
         <main class="page narrow auth">
-            <h1 class="brand-title">"Natter"</h1>
-            <h2>"Sign up"</h2>
+            <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+                {move || {
+                    let invitation = invitation.clone();
+                    Suspend::new(async move {
+                        match info.await {
+                            Ok(info) => view! { <SignUpForm info invitation/> }.into_any(),
+                            Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </main>
+    }
+}
+
+/// The sign-up form, or why there is none: sign-ups closed, or by
+/// invitation and this visitor has no link.
+#[component]
+fn SignUpForm(info: SignupInfo, invitation: Option<String>) -> impl IntoView {
+    let action = ServerAction::<SignUpFn>::new();
+    let next = next_page();
+    let log_in_link = keeping_next("/login", &next);
+    let form = match (info.signups, invitation) {
+        (SignupPolicy::Closed, _) => view! {
+            <p class="notice">"Sign-ups are closed. Ask an administrator for an account."</p>
+        }
+        .into_any(),
+        (SignupPolicy::Invitation, None) => view! {
+            <p class="notice">"Sign-ups are by invitation. Ask an administrator for an invitation link."</p>
+        }
+        .into_any(),
+        (policy, invitation) => view! {
             <ActionForm action=action>
                 {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
+                {invitation.filter(|_| policy == SignupPolicy::Invitation).map(|token| view! {
+                    <input type="hidden" name="invitation" value=token/>
+                })}
                 <label for="username">"Username"</label>
                 <input
                     id="username" name="username" autocomplete="username" required autofocus
@@ -81,7 +114,13 @@ pub fn SignUp() -> impl IntoView {
                     "Sign up"
                 </button>
             </ActionForm>
-            <p class="switch">"Already have an account? " <A href=log_in_link>"Log in"</A></p>
-        </main>
+        }
+        .into_any(),
+    };
+    view! {
+        <h1 class="brand-title">{info.site_name}</h1>
+        <h2>"Sign up"</h2>
+        {form}
+        <p class="switch">"Already have an account? " <A href=log_in_link>"Log in"</A></p>
     }
 }

@@ -22,7 +22,7 @@ pub fn Home() -> impl IntoView {
             {move || Suspend::new(async move {
                 match me.await {
                     Ok(Some(me)) => view! {
-                        <TopBar username=me.username/>
+                        <TopBar username=me.username admin=me.role == crate::protocol::SiteRole::Admin/>
                         <main class="page home">
                             <section aria-labelledby="rooms-heading">
                                 <h1 id="rooms-heading">"Rooms"</h1>

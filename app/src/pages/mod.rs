@@ -1,5 +1,6 @@
 //! One routed page per file.
 
+pub mod admin;
 pub mod auth;
 pub mod files;
 pub mod home;

@@ -128,6 +128,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     // Whether the view follows new messages (false once the reader scrolls up).
     let stick = StoredValue::new(true);
     let me_name = me.username.clone();
+    let me_admin = me.role == crate::protocol::SiteRole::Admin;
 
     let since = move || timeline.with_untracked(Timeline::contiguous_end);
 
@@ -716,7 +717,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
 
     view! {
         <Title text=name/>
-        <TopBar username=me_name.clone()/>
+        <TopBar username=me_name.clone() admin=me_admin/>
         <main class="page room">
             {head}
             <div class="room-body">

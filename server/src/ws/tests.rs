@@ -55,7 +55,7 @@ impl TestNode {
         self.state
             .services
             .accounts
-            .sign_up(&username, &password)
+            .sign_up(&username, &password, None)
             .await
             .expect("signed up")
     }

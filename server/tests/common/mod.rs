@@ -173,15 +173,18 @@ impl Environment {
     }
 
     /// Runs the real `server` binary's admin command (`disable-user NAME`…)
-    /// against this environment's database; returns success and its output.
+    /// against this environment's database (and Redis, if it has one);
+    /// returns success and its output.
     pub async fn admin(&self, args: &[&str]) -> (bool, String) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"));
+        command
             .args(args)
             .env("DATABASE_URL", &self.database_url)
-            .env("RUST_LOG", "warn")
-            .output()
-            .await
-            .unwrap();
+            .env("RUST_LOG", "warn");
+        if let Some(redis) = &self.redis_url {
+            command.env("REDIS_URL", redis).env("REDIS_PREFIX", &self.redis_prefix);
+        }
+        let out = command.output().await.unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

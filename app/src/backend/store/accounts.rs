@@ -4,7 +4,7 @@
 use super::{Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Taken};
-use crate::protocol::{Me, UserId};
+use crate::protocol::{Me, SiteRole, UserId};
 use crate::validate::{UserKey, Username};
 
 /// A user with the hash to check a login against.
@@ -21,6 +21,7 @@ struct CredentialsRow {
     username: String,
     password_hash: String,
     disabled_at: Option<i64>,
+    role: String,
 }
 
 /// A user's id and display name.
@@ -28,6 +29,7 @@ struct CredentialsRow {
 pub(super) struct UserRow {
     pub id: i64,
     pub username: String,
+    pub role: String,
 }
 
 impl From<UserRow> for Me {
@@ -35,6 +37,7 @@ impl From<UserRow> for Me {
         Me {
             id: UserId(row.id),
             username: row.username,
+            role: super::admin::role_of(&row.role),
         }
     }
 }
@@ -42,30 +45,52 @@ impl From<UserRow> for Me {
 impl Store {
     /// Creates a user; `Conflict` if the name is taken (case-insensitively).
     pub async fn create_user(&self, username: &Username, password_hash: &str) -> Result<Me> {
+        self.create_user_invited(username, password_hash, None).await
+    }
+
+    /// Creates a user, taking one use of the invitation whose token hashes
+    /// to `invitation` in the same transaction (refused, with nothing
+    /// created, if it is not live); `Conflict` if the name is taken.
+    pub async fn create_user_invited(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        invitation: Option<&super::TokenHash>,
+    ) -> Result<Me> {
         let key = username.key();
+        let mut tx = self.pool.begin().await?;
+        if let Some(token) = invitation {
+            super::signups::use_invitation(&mut tx, token).await?;
+        }
         let result =
             sqlx::query("INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)")
                 .bind(username.as_str())
                 .bind(key.as_str())
                 .bind(password_hash)
                 .bind(now_ms())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(BackendError::from);
-        match result {
-            Ok(done) => {
-                let id = match done.last_insert_id() {
-                    Some(id) => UserId(id),
-                    None => self.user_id(&key).await?.ok_or(BackendError::UserNotFound)?,
-                };
-                Ok(Me {
-                    id,
-                    username: username.as_str().to_owned(),
-                })
+        let done = match result {
+            Ok(done) => done,
+            Err(e) if e.is_unique_violation() => return Err(BackendError::NameTaken(Taken::Username)),
+            Err(e) => return Err(e),
+        };
+        let id = match done.last_insert_id() {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+                    .bind(key.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
             }
-            Err(e) if e.is_unique_violation() => Err(BackendError::NameTaken(Taken::Username)),
-            Err(e) => Err(e),
-        }
+        };
+        tx.commit().await?;
+        Ok(Me {
+            id: UserId(id),
+            username: username.as_str().to_owned(),
+            role: SiteRole::Member,
+        })
     }
 
     /// The id of the user called `key`, if there is one.
@@ -79,7 +104,7 @@ impl Store {
 
     pub async fn credentials(&self, key: &UserKey) -> Result<Option<Credentials>> {
         let row: Option<CredentialsRow> =
-            sqlx::query_as("SELECT id, username, password_hash, disabled_at FROM users WHERE username_key = ?")
+            sqlx::query_as("SELECT id, username, password_hash, disabled_at, role FROM users WHERE username_key = ?")
                 .bind(key.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -87,34 +112,10 @@ impl Store {
             me: Me {
                 id: UserId(r.id),
                 username: r.username,
+                role: super::admin::role_of(&r.role),
             },
             password_hash: r.password_hash,
             disabled: r.disabled_at.is_some(),
         }))
-    }
-
-    /// Disables (or re-enables) the account called `key`; disabling also
-    /// deletes its sessions, so every open socket of it closes at its next
-    /// session re-check. `None` if there is no such user.
-    pub async fn set_disabled(&self, key: &UserKey, disabled: bool) -> Result<Option<UserId>> {
-        let mut tx = self.pool.begin().await?;
-        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
-            .bind(key.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(user) = user else { return Ok(None) };
-        sqlx::query("UPDATE users SET disabled_at = ? WHERE id = ?")
-            .bind(disabled.then(now_ms))
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Some(UserId(user)))
     }
 }

@@ -342,6 +342,8 @@ async fn the_writer_publishes_each_change_once_in_order() {
             self.0.lock().unwrap().extend(events.iter().filter_map(RoomEvent::seq));
             Box::pin(std::future::ready(()))
         }
+
+        fn sessions_ended(&self) {}
     }
     let seen = std::sync::Arc::new(Seen::default());
     let writer = Writer::start(store.clone(), seen.clone());

@@ -4,6 +4,10 @@
 //! the pool, the schema and what the modules share.
 
 mod accounts;
+mod admin;
+#[cfg(test)]
+mod admin_tests;
+mod audit;
 mod batch;
 mod changes;
 #[cfg(test)]
@@ -12,6 +16,7 @@ mod log;
 mod memberships;
 mod rooms;
 mod sessions;
+mod signups;
 #[cfg(test)]
 mod tests;
 mod uploads;
@@ -19,6 +24,7 @@ mod uploads;
 mod uploads_tests;
 
 pub use accounts::Credentials;
+pub use audit::Actor;
 pub use log::{Applied, NewMessage, NewUpdate, Posted, UpdateChange};
 pub use rooms::RoomRow;
 pub use sessions::TokenHash;

@@ -136,7 +136,7 @@ impl Store {
     /// The direct-message room of `me` and the user called `other_key`,
     /// created on first use: a private room whose two members are fixed.
     pub async fn direct_room(&self, me: &Me, other_key: &UserKey) -> Result<RoomId> {
-        let other: Me = sqlx::query_as::<_, UserRow>("SELECT id, username FROM users WHERE username_key = ?")
+        let other: Me = sqlx::query_as::<_, UserRow>("SELECT id, username, role FROM users WHERE username_key = ?")
             .bind(other_key.as_str())
             .fetch_optional(&self.pool)
             .await?

@@ -30,6 +30,7 @@ const SEEN_EVERY_MS: Millis = 10 * 60 * 1000;
 struct SessionUserRow {
     id: i64,
     username: String,
+    role: String,
     last_seen_at: i64,
 }
 
@@ -62,7 +63,7 @@ impl Store {
     pub async fn session_user(&self, token_hash: &TokenHash, idle_ms: Millis) -> Result<Option<Me>> {
         let now = now_ms();
         let row: Option<SessionUserRow> = sqlx::query_as(
-            "SELECT u.id, u.username, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT u.id, u.username, u.role, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_seen_at > ? AND u.disabled_at IS NULL",
         )
         .bind(token_hash.as_str())
@@ -82,6 +83,7 @@ impl Store {
         Ok(row.map(|r| Me {
             id: UserId(r.id),
             username: r.username,
+            role: super::admin::role_of(&r.role),
         }))
     }
 

@@ -269,6 +269,8 @@ async fn posts_through_the_writer(store: &Store) {
             }
             Box::pin(std::future::ready(()))
         }
+
+        fn sessions_ended(&self) {}
     }
     let published = std::sync::Arc::new(Published::default());
     let writer = Writer::start(store.clone(), published.clone());
@@ -552,6 +554,7 @@ async fn messages_become_events_keeping_ids_and_sequences(url: &str, dialect: &s
     let ann = Me {
         id: UserId(7),
         username: "Ann".into(),
+        role: Default::default(),
     };
     // A retried send from before the upgrade still finds its original.
     let retry = store.post_message(&message(room, &ann, "c2", "again")).await.unwrap();

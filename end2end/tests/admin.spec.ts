@@ -1,0 +1,145 @@
+import { test, expect } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { secondPersonContext, send, signUp, unique, waitConnected } from './helpers';
+
+// The backstage, driven by its accessible names. The first administrator is
+// made as the README says, with the server binary's `grant-role` command:
+// NATTER_ADMIN_COMMAND is that binary with its environment (set by .ci/test).
+function grantRole(name: string, role: string): void {
+  const command = process.env.NATTER_ADMIN_COMMAND ?? '';
+  const [program, ...args] = command.split(' ').filter(Boolean);
+  execFileSync(program, [...args, 'grant-role', name, role], { stdio: 'pipe' });
+}
+
+test('an administrator disables an account while it chats in another browser, and its socket closes', async ({ page, browser }) => {
+  test.skip(!process.env.NATTER_ADMIN_COMMAND, 'needs NATTER_ADMIN_COMMAND (see .ci/test)');
+  const boss = unique('boss');
+  const spammer = unique('spam');
+  await signUp(page, boss);
+  await expect(page.getByRole('link', { name: 'Admin' })).toHaveCount(0);
+  grantRole(boss, 'admin');
+  await page.reload();
+  await page.getByRole('link', { name: 'Admin' }).click();
+  await expect(page.getByRole('heading', { name: 'People' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Audit log' })).toBeVisible();
+
+  // Someone chatting, in another browser (on the other node in the cluster run).
+  const context = await secondPersonContext(browser);
+  const other = await context.newPage();
+  await signUp(other, spammer);
+  await expect(other.getByRole('link', { name: 'Admin' })).toHaveCount(0);
+  const room = unique('Spam');
+  await other.getByLabel('Room name').fill(room);
+  await other.getByRole('button', { name: 'Create room' }).click();
+  await waitConnected(other);
+  await send(other, 'buy cheap watches');
+
+  // Found by name and disabled: their page loses its socket and goes to login.
+  const people = page.getByRole('region', { name: 'People' });
+  await people.getByRole('searchbox', { name: 'Search people' }).fill(spammer);
+  const row = people.getByRole('row', { name: new RegExp(spammer) });
+  await expect(people.getByRole('row')).toHaveCount(2); // the header and theirs
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await expect(page.getByRole('status').filter({ hasText: `Disabled ${spammer}.` })).toBeVisible();
+  await expect(row.getByRole('button', { name: 'Enable' })).toBeVisible();
+  await expect(row).toContainText('Disabled');
+  await expect(other).toHaveURL(/\/login/);
+  await other.getByLabel('Username').fill(spammer);
+  await other.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await other.getByRole('button', { name: 'Log in' }).click();
+  await expect(other.getByRole('alert')).toContainText('disabled by an administrator');
+
+  // The audit log shows it at once.
+  const audit = page.getByRole('table', { name: 'Audit entries' });
+  await expect(audit.getByRole('row').nth(1)).toContainText('Account disabled');
+  await expect(audit.getByRole('row').nth(1)).toContainText(spammer);
+
+  // Enabled again and made a moderator.
+  await row.getByRole('button', { name: 'Enable' }).click();
+  await expect(row.getByRole('button', { name: 'Disable' })).toBeVisible();
+  await row.getByRole('combobox', { name: 'Role' }).selectOption('moderator');
+  await expect(audit.getByRole('row').nth(1)).toContainText('Member → Moderator');
+  await expect(row.getByRole('combobox', { name: 'Role' })).toHaveValue('moderator');
+  await page.screenshot({ path: 'screenshots/admin-desktop-light.png', fullPage: true });
+
+  // Their spam goes, for everyone, after a confirmation.
+  page.once('dialog', (dialog) => dialog.accept());
+  await row.getByRole('button', { name: 'Remove messages' }).click();
+  await expect(page.getByRole('status').filter({ hasText: `Removed 1 message of ${spammer}.` })).toBeVisible();
+  await expect(audit.getByRole('row').nth(1)).toContainText('Messages removed');
+  await page.goto('/');
+  await page.getByRole('link', { name: room }).click();
+  const log = page.getByRole('log', { name: 'Messages' });
+  await expect(log).toContainText('This message was deleted.');
+  await expect(log).not.toContainText('buy cheap watches');
+
+  // A moderator is not an administrator: the backstage is a missing page to them.
+  await other.getByRole('button', { name: 'Log in' }).click();
+  await expect(other.getByRole('heading', { name: 'Rooms' })).toBeVisible();
+  await expect(other.getByRole('link', { name: 'Admin' })).toHaveCount(0);
+  await other.goto('/admin');
+  await expect(other.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+  await context.close();
+});
+
+test('an administrator makes sign-ups invitation-only, and an invitation link signs one person up', async ({ page, browser }) => {
+  test.skip(!process.env.NATTER_ADMIN_COMMAND, 'needs NATTER_ADMIN_COMMAND (see .ci/test)');
+  const boss = unique('boss');
+  await signUp(page, boss);
+  grantRole(boss, 'admin');
+  await page.goto('/admin');
+  const settings = page.getByRole('region', { name: 'Settings' });
+  await expect(settings.getByRole('heading', { name: 'Settings' })).toBeVisible();
+  const signups = settings.getByRole('radiogroup', { name: 'Sign-ups' });
+  try {
+    await signups.getByRole('radio', { name: 'By invitation' }).check();
+    await settings.getByRole('button', { name: 'Save settings' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeVisible();
+
+    // Without a link, the sign-up page says how to get in.
+    const visitor = await browser.newContext();
+    const stranger = await visitor.newPage();
+    await stranger.goto('/signup');
+    await expect(stranger.getByText('Sign-ups are by invitation.')).toBeVisible();
+    await expect(stranger.getByLabel('Password')).toHaveCount(0);
+
+    // One link, for one person.
+    await settings.getByLabel('Sign-ups allowed').fill('1');
+    await settings.getByRole('button', { name: 'Create invitation' }).click();
+    const link = await settings.getByLabel(/Invitation link/).inputValue();
+    expect(link).toMatch(/\/signup\?invitation=[0-9a-f]{64}$/);
+    await expect(settings.getByRole('table', { name: 'Invitations' })).toContainText('0 of 1');
+    const guest = unique('guest');
+    await stranger.goto(link);
+    await stranger.getByLabel('Username').fill(guest);
+    await stranger.getByLabel('Password', { exact: true }).fill('correct horse battery');
+    await stranger.getByRole('button', { name: 'Sign up' }).click();
+    await expect(stranger.getByRole('heading', { name: 'Rooms' })).toBeVisible();
+    await visitor.close();
+
+    const second = await browser.newContext();
+    const late = await second.newPage();
+    await late.goto(link);
+    await late.getByLabel('Username').fill(unique('late'));
+    await late.getByLabel('Password', { exact: true }).fill('correct horse battery');
+    await late.getByRole('button', { name: 'Sign up' }).click();
+    await expect(late.getByRole('alert')).toContainText('not valid');
+    await second.close();
+
+    await page.reload();
+    await expect(settings.getByRole('table', { name: 'Invitations' })).toContainText('Used up');
+    await page.getByRole('combobox', { name: 'Filter by action' }).selectOption('invitation_created');
+    const entries = page.getByRole('table', { name: 'Audit entries' }).getByRole('row');
+    await expect(entries.nth(1)).toContainText('Invitation created');
+    await expect(entries.nth(1)).toContainText(boss);
+    await expect(entries.filter({ hasText: 'Settings changed' })).toHaveCount(0);
+  } finally {
+    // The other tests sign people up: open again whatever happened above.
+    const reopened = await page.request.post('/api/admin/save_settings', {
+      form: { site_name: 'Natter', signups: 'open' },
+    });
+    expect(reopened.ok()).toBeTruthy();
+  }
+  await page.reload();
+  await expect(signups.getByRole('radio', { name: 'Open' })).toBeChecked();
+});

@@ -1,0 +1,606 @@
+//! The backstage from outside: only administrators reach it (everyone else
+//! gets the missing-page answer), a role taken away counts at once on every
+//! node, a disabled account's sockets close at once, the last administrator
+//! stays, and every change is in the audit log.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use app::protocol::{AuditPage, ErrorCode, Person, SiteRole};
+use common::{Backend, Environment, TestServer};
+use std::time::Duration;
+
+on_both_backends!(
+    only_administrators_reach_the_backstage,
+    an_administrator_disables_a_chatting_account_and_its_socket_closes_at_once,
+    the_last_administrator_stays_and_every_change_is_audited,
+    sign_ups_follow_the_policy_and_an_invitation_link_works_as_often_as_it_says,
+    removing_someones_messages_leaves_tombstones_for_everyone,
+);
+
+/// Every backstage endpoint, with arguments that would act on `target`.
+fn every_admin_call(target: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    let t = || target.to_owned();
+    vec![
+        ("admin/people", vec![("search", String::new())]),
+        (
+            "admin/set_disabled",
+            vec![("username", t()), ("disabled", "true".into())],
+        ),
+        ("admin/end_sessions", vec![("username", t())]),
+        ("admin/set_role", vec![("username", t()), ("role", "admin".into())]),
+        ("admin/audit", vec![]),
+        ("admin/settings", vec![]),
+        (
+            "admin/save_settings",
+            vec![("site_name", "Taken".into()), ("signups", "open".into())],
+        ),
+        ("admin/invitations", vec![]),
+        (
+            "admin/create_invitation",
+            vec![("hours", "1".into()), ("uses", "1".into())],
+        ),
+        ("admin/revoke_invitation", vec![("id", "1".into())]),
+        ("admin/remove_messages", vec![("username", t())]),
+    ]
+}
+
+/// Calls every backstage endpoint as `cookie`; returns each answer's status and error code.
+async fn try_every_admin_call(server: &TestServer, cookie: Option<&str>, target: &str) -> Vec<(u16, ErrorCode)> {
+    let mut answers = Vec::new();
+    for (endpoint, args) in every_admin_call(target) {
+        let form: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = server.call(cookie, endpoint, &form).await;
+        answers.push((reply.status, reply.error().code));
+    }
+    answers
+}
+
+/// Makes `name` (signed up already) an administrator from the command line.
+async fn grant(env: &Environment, name: &str, role: &str) {
+    let (ok, said) = env.admin(&["grant-role", name, role]).await;
+    assert!(ok, "{said}");
+}
+
+async fn people(server: &TestServer, cookie: &str) -> Vec<Person> {
+    let reply = server.call(Some(cookie), "admin/people", &[("search", "")]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    serde_json::from_str(&reply.body).unwrap()
+}
+
+async fn only_administrators_reach_the_backstage(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let boss = server.sign_up("boss").await;
+    let member = server.sign_up("member").await;
+    let moderator = server.sign_up("moderator").await;
+    let owner = server.sign_up("owner").await;
+    let disabled = server.sign_up("gone").await;
+    grant(&env, "boss", "admin").await;
+    grant(&env, "moderator", "moderator").await;
+    server.create_room(&owner, "Owned").await;
+    grant(&env, "gone", "admin").await;
+    let (ok, said) = env.admin(&["disable-user", "gone"]).await;
+    assert!(ok, "{said}");
+
+    // Members, site moderators and room owners get what a missing page gets;
+    // a disabled administrator's old cookie is no session at all. Nothing
+    // they asked for happened.
+    for cookie in [&member, &moderator, &owner] {
+        for answer in try_every_admin_call(&server, Some(cookie), "boss").await {
+            assert_eq!(answer, (404, ErrorCode::NotFound));
+        }
+    }
+    for cookie in [None, Some(disabled.as_str())] {
+        for answer in try_every_admin_call(&server, cookie, "boss").await {
+            assert_eq!(answer, (401, ErrorCode::Unauthorized));
+        }
+    }
+    let missing = server.call(Some(&member), "room", &[("room", "999")]).await;
+    assert_eq!(missing.status, 404);
+    let everyone = people(&server, &boss).await;
+    let boss_row = everyone.iter().find(|p| p.username == "boss").unwrap();
+    assert!(boss_row.role == SiteRole::Admin && !boss_row.disabled);
+    let gone_row = everyone.iter().find(|p| p.username == "gone").unwrap();
+    assert!(gone_row.disabled, "the disabled administrator is still disabled");
+
+    // The page: for an administrator, the backstage; for anyone else, the
+    // page-not-found page.
+    let page = |cookie: String| {
+        let server = &server;
+        async move {
+            let reply = common::http()
+                .build()
+                .unwrap()
+                .get(server.url("/admin"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (reply.status().as_u16(), reply.text().await.unwrap())
+        }
+    };
+    let (status, html) = page(boss.clone()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h2 id=\"people-heading\">People</h2>"), "{html}");
+    assert!(html.contains("<h2 id=\"audit-heading\">Audit log</h2>"));
+    for cookie in [member.clone(), moderator.clone()] {
+        let (status, html) = page(cookie).await;
+        assert_eq!(status, 404);
+        assert!(
+            html.contains("Page not found") && !html.contains("people-heading"),
+            "{html}"
+        );
+    }
+    // The "Admin" link is shown to administrators only.
+    let home = |cookie: String| {
+        let server = &server;
+        async move {
+            common::http()
+                .build()
+                .unwrap()
+                .get(server.url("/"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(home(boss.clone()).await.contains(r#"href="/admin""#));
+    assert!(!home(member.clone()).await.contains(r#"href="/admin""#));
+
+    // A cross-site request with an administrator's cookie is refused.
+    let forged = common::http()
+        .build()
+        .unwrap()
+        .post(server.url("/api/admin/set_role"))
+        .header("cookie", &boss)
+        .header("origin", "http://evil.example")
+        .form(&[("username", "member"), ("role", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let member_row = people(&server, &boss)
+        .await
+        .into_iter()
+        .find(|p| p.username == "member")
+        .unwrap();
+    assert_eq!(member_row.role, SiteRole::Member);
+    server.stop().await;
+}
+
+async fn an_administrator_disables_a_chatting_account_and_its_socket_closes_at_once(backend: Backend) {
+    let env = Environment::new(backend).await;
+    // A re-check round far away: only the immediate notice can close it in time.
+    let mut config = env.config();
+    config.timings.session_recheck = Duration::from_secs(120);
+    let one = TestServer::start(config.clone()).await;
+    // With Redis, the account chats on another node than the administrator's.
+    let two = match backend {
+        Backend::MariaDbRedis => Some(TestServer::start(config).await),
+        Backend::Embedded => None,
+    };
+    let chat_node = two.as_ref().unwrap_or(&one);
+    let boss = one.sign_up("boss").await;
+    grant(&env, "boss", "admin").await;
+    let spammer = chat_node.sign_up("spammer").await;
+    let room = chat_node.create_room(&spammer, "Spam").await;
+    let mut socket = chat_node.ws(&spammer).await;
+    socket.join(room, 0).await;
+    socket.post(room, "s1", "buy now").await;
+
+    let started = std::time::Instant::now();
+    let reply = one
+        .call(
+            Some(&boss),
+            "admin/set_disabled",
+            &[("username", "spammer"), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(socket.closed_with().await, Some(app::protocol::CLOSE_SESSION_ENDED));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(chat_node.call(Some(&spammer), "me", &[]).await.body, "null");
+    // The messages stay.
+    let history = chat_node
+        .call(
+            Some(&boss),
+            "history",
+            &[("room", &room.to_string()), ("before", "100")],
+        )
+        .await;
+    assert!(history.body.contains("buy now"), "{}", history.body);
+
+    // Enabled again, they log in; ending their sessions logs them out everywhere.
+    let reply = one
+        .call(
+            Some(&boss),
+            "admin/set_disabled",
+            &[("username", "spammer"), ("disabled", "false")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let again = chat_node
+        .call(None, "login", &[("username", "spammer"), ("password", "correct horse")])
+        .await;
+    let again = again.set_cookie.expect("they can log in again");
+    let mut socket = chat_node.ws(&again).await;
+    socket.join(room, 0).await;
+    let reply = one
+        .call(Some(&boss), "admin/end_sessions", &[("username", "spammer")])
+        .await;
+    assert_eq!(reply.body, "1");
+    assert_eq!(socket.closed_with().await, Some(app::protocol::CLOSE_SESSION_ENDED));
+    assert_eq!(chat_node.call(Some(&again), "me", &[]).await.body, "null");
+
+    // A role taken away (here on the other node, from the command line)
+    // counts at the administrator's next request.
+    let boss_two = chat_node
+        .call(None, "login", &[("username", "boss"), ("password", "correct horse")])
+        .await
+        .set_cookie
+        .unwrap();
+    let reply = chat_node.call(Some(&boss_two), "admin/people", &[("search", "")]).await;
+    assert_eq!(reply.status, 200);
+    chat_node.sign_up("heir").await;
+    grant(&env, "heir", "admin").await;
+    let (ok, said) = env.admin(&["revoke-role", "boss"]).await;
+    assert!(ok && said.contains("boss is now member"), "{said}");
+    for (node, cookie) in [(&one, &boss), (chat_node, &boss_two)] {
+        let reply = node.call(Some(cookie), "admin/people", &[("search", "")]).await;
+        assert_eq!((reply.status, reply.error().code), (404, ErrorCode::NotFound));
+    }
+
+    // With Redis, disabling from the command line closes sockets at once too.
+    if backend == Backend::MariaDbRedis {
+        let cookie = chat_node
+            .call(None, "login", &[("username", "heir"), ("password", "correct horse")])
+            .await
+            .set_cookie
+            .unwrap();
+        let mut socket = chat_node.ws(&cookie).await;
+        socket.join(room, 0).await;
+        grant(&env, "boss", "admin").await;
+        let (ok, said) = env.admin(&["disable-user", "heir"]).await;
+        assert!(ok && said.contains("close now"), "{said}");
+        assert_eq!(socket.closed_with().await, Some(app::protocol::CLOSE_SESSION_ENDED));
+    }
+    if let Some(two) = two {
+        two.stop().await;
+    }
+    one.stop().await;
+}
+
+async fn the_last_administrator_stays_and_every_change_is_audited(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let boss = server.sign_up("boss").await;
+    server.sign_up("helper").await;
+    grant(&env, "boss", "admin").await;
+
+    // The only administrator cannot demote or disable themself, here or on
+    // the command line.
+    for (endpoint, args) in [
+        ("admin/set_role", vec![("username", "boss"), ("role", "member")]),
+        ("admin/set_disabled", vec![("username", "boss"), ("disabled", "true")]),
+    ] {
+        let reply = server.call(Some(&boss), endpoint, &args).await;
+        assert_eq!(reply.status, 403, "{endpoint}: {}", reply.body);
+        assert!(
+            reply.error().message.contains("appoint another one first"),
+            "{}",
+            reply.body
+        );
+    }
+    let (ok, said) = env.admin(&["revoke-role", "boss"]).await;
+    assert!(!ok && said.contains("appoint another one first"), "{said}");
+    let (ok, said) = env.admin(&["grant-role", "boss", "emperor"]).await;
+    assert!(!ok && said.contains("not a role"), "{said}");
+
+    // Bad input gets a reason.
+    let reply = server
+        .call(
+            Some(&boss),
+            "admin/set_role",
+            &[("username", "helper"), ("role", "emperor")],
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error().message.as_str()),
+        (400, "There is no such role.")
+    );
+    let reply = server
+        .call(
+            Some(&boss),
+            "admin/set_role",
+            &[("username", "nobody"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+    let reply = server
+        .call(Some(&boss), "admin/audit", &[("action", "drop_tables")])
+        .await;
+    assert_eq!(reply.status, 400);
+
+    // Appointing a second lets the first step down.
+    let reply = server
+        .call(
+            Some(&boss),
+            "admin/set_role",
+            &[("username", "helper"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = server
+        .call(
+            Some(&boss),
+            "admin/set_role",
+            &[("username", "boss"), ("role", "moderator")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(server.call(Some(&boss), "admin/audit", &[]).await.status, 404);
+
+    // The log, read by the new administrator: who, what, on whom, from where.
+    let helper = server
+        .call(None, "login", &[("username", "helper"), ("password", "correct horse")])
+        .await
+        .set_cookie
+        .unwrap();
+    let reply = server.call(Some(&helper), "admin/audit", &[]).await;
+    let log: AuditPage = serde_json::from_str(&reply.body).unwrap();
+    let seen: Vec<(&str, &str, &str, &str)> = log
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.action.as_str(),
+                e.target.as_str(),
+                e.address.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("boss", "role_changed", "boss", "127.0.0.1"),
+            ("boss", "role_changed", "helper", "127.0.0.1"),
+            ("command line", "role_changed", "boss", "command line"),
+        ]
+    );
+    assert_eq!(log.entries[0].detail, "Administrator → Moderator");
+    let filtered = server
+        .call(Some(&helper), "admin/audit", &[("action", "account_disabled")])
+        .await;
+    let filtered: AuditPage = serde_json::from_str(&filtered.body).unwrap();
+    assert!(filtered.entries.is_empty());
+    server.stop().await;
+}
+
+async fn sign_ups_follow_the_policy_and_an_invitation_link_works_as_often_as_it_says(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let boss = server.sign_up("boss").await;
+    grant(&env, "boss", "admin").await;
+    let info = || async { server.call(None, "signup_info", &[]).await.body };
+    assert_eq!(info().await, r#"{"site_name":"Natter","signups":"open"}"#);
+    let save = |name: &'static str, signups: &'static str| {
+        let (server, boss) = (&server, &boss);
+        async move {
+            server
+                .call(
+                    Some(boss),
+                    "admin/save_settings",
+                    &[("site_name", name), ("signups", signups)],
+                )
+                .await
+        }
+    };
+    let sign_up = |username: &'static str, invitation: Option<&str>| {
+        let server = &server;
+        let mut form = vec![("username", username), ("password", "correct horse")];
+        if let Some(invitation) = invitation {
+            form.push(("invitation", invitation));
+        }
+        let form: Vec<(&str, String)> = form.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            server.call(None, "signup", &form).await
+        }
+    };
+
+    // Closed: nobody signs up, and the page says so.
+    assert_eq!(save("Tea House", "closed").await.status, 200);
+    assert_eq!(info().await, r#"{"site_name":"Tea House","signups":"closed"}"#);
+    let refused = sign_up("walker", None).await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.error().message.starts_with("Sign-ups are closed"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.set_cookie.is_none());
+    let html = common::get(&server.url("/signup")).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("Sign-ups are closed.") && html.contains("Tea House"),
+        "{html}"
+    );
+    assert!(!html.contains(r#"name="password""#));
+
+    // By invitation: only with a live link, as often as it says.
+    assert_eq!(save("Tea House", "invitation").await.status, 200);
+    assert_eq!(sign_up("walker", None).await.status, 403);
+    let made = server
+        .call(
+            Some(&boss),
+            "admin/create_invitation",
+            &[("hours", "24"), ("uses", "2")],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let path: String = serde_json::from_str(&made.body).unwrap();
+    let token = path.strip_prefix("/signup?invitation=").unwrap().to_owned();
+    assert_eq!(token.len(), 64, "256 random bits");
+    let html = common::get(&server.url(&path)).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(&format!(r#"name="invitation" value="{token}""#)),
+        "{html}"
+    );
+    assert_eq!(sign_up("guest_one", Some(&token)).await.status, 200);
+    assert_eq!(sign_up("guest_two", Some(&token)).await.status, 200);
+    let used_up = sign_up("guest_three", Some(&token)).await;
+    assert_eq!(used_up.status, 403);
+    assert!(used_up.error().message.contains("not valid"), "{}", used_up.body);
+    let guessed = sign_up("guesser", Some(&"0".repeat(64))).await;
+    assert_eq!(guessed.body, used_up.body, "a made-up link gets the same answer");
+
+    // Withdrawn links stop working; bad input gets a reason.
+    let made = server
+        .call(Some(&boss), "admin/create_invitation", &[("hours", "1"), ("uses", "5")])
+        .await;
+    let path: String = serde_json::from_str(&made.body).unwrap();
+    let token = path.strip_prefix("/signup?invitation=").unwrap().to_owned();
+    let list = server.call(Some(&boss), "admin/invitations", &[]).await;
+    let list: Vec<app::protocol::Invitation> = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!((list[1].used, list[1].uses_left), (2, 0));
+    let id = list[0].id.to_string();
+    let revoked = server
+        .call(Some(&boss), "admin/revoke_invitation", &[("id", &id)])
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(sign_up("late_guest", Some(&token)).await.status, 403);
+    let again = server
+        .call(Some(&boss), "admin/revoke_invitation", &[("id", &id)])
+        .await;
+    assert_eq!(again.status, 404);
+    for (hours, uses) in [("0", "1"), ("1", "0"), ("721", "1"), ("1", "1001")] {
+        let bad = server
+            .call(
+                Some(&boss),
+                "admin/create_invitation",
+                &[("hours", hours), ("uses", uses)],
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{hours} h, {uses} uses: {}", bad.body);
+    }
+    for (name, signups) in [("", "open"), ("Tea House", "sometimes"), ("two\nlines", "open")] {
+        let bad = save(name, signups).await;
+        assert_eq!(bad.status, 400, "{name:?} {signups}: {}", bad.body);
+    }
+
+    // Open again: anyone; and every change is in the log.
+    assert_eq!(save("Tea House", "open").await.status, 200);
+    assert_eq!(sign_up("walker", None).await.status, 200);
+    let log = server.call(Some(&boss), "admin/audit", &[]).await;
+    let log: AuditPage = serde_json::from_str(&log.body).unwrap();
+    let actions: Vec<&str> = log.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "settings_changed",
+            "invitation_revoked",
+            "invitation_created",
+            "invitation_created",
+            "settings_changed",
+            "settings_changed",
+            "role_changed",
+        ]
+    );
+    server.stop().await;
+}
+
+async fn removing_someones_messages_leaves_tombstones_for_everyone(backend: Backend) {
+    use app::protocol::{Change, ClientFrame, ServerFrame};
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let boss = server.sign_up("boss").await;
+    grant(&env, "boss", "admin").await;
+    let spammer = server.sign_up("spammer").await;
+    let reader = server.sign_up("reader").await;
+    let lobby = server.create_room(&reader, "Lobby").await;
+    let corner = server.create_room(&spammer, "Corner").await;
+    let mut spam = server.ws(&spammer).await;
+    let mut watch = server.ws(&reader).await;
+    spam.join(lobby, 0).await;
+    spam.join(corner, 0).await;
+    watch.join(lobby, 0).await;
+    spam.post(lobby, "s1", "cheap watches").await;
+    spam.post(lobby, "s2", "cheaper watches").await;
+    spam.post(corner, "s3", "cheapest watches").await;
+    watch.post(lobby, "r1", "please stop").await;
+    // One the author took back already is not counted again.
+    let seq = spam.post(corner, "s4", "oops").await;
+    let own = server
+        .call(
+            Some(&spammer),
+            "history",
+            &[("room", &corner.to_string()), ("before", "100")],
+        )
+        .await;
+    let own: app::protocol::HistoryPage = serde_json::from_str(&own.body).unwrap();
+    let oops = own.messages.iter().find(|m| m.seq == seq).unwrap().id;
+    spam.send(&ClientFrame::Delete {
+        room: corner,
+        client_id: "d1".into(),
+        message: oops,
+    })
+    .await;
+    spam.recv_until(|f| matches!(f, ServerFrame::Ack { client_id, .. } if client_id == "d1"))
+        .await;
+
+    let reply = server
+        .call(Some(&boss), "admin/remove_messages", &[("username", "spammer")])
+        .await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "3"), "{}", reply.body);
+
+    // Live: the reader sees both of theirs in the lobby go, by the administrator.
+    let mut gone = Vec::new();
+    while gone.len() < 2 {
+        if let ServerFrame::Update { update } = watch.recv().await {
+            assert_eq!((update.change, update.by.as_str()), (Change::Deleted, "boss"));
+            gone.push(update.message);
+        }
+    }
+    // In history, for everyone: tombstones, and the others' messages stay.
+    for (room, cookie) in [(lobby, &reader), (corner, &spammer)] {
+        let page = server
+            .call(
+                Some(cookie),
+                "history",
+                &[("room", &room.to_string()), ("before", "100")],
+            )
+            .await;
+        let page: app::protocol::HistoryPage = serde_json::from_str(&page.body).unwrap();
+        for message in &page.messages {
+            let theirs = message.author == "spammer";
+            assert_eq!(message.deleted, theirs, "{message:?}");
+            assert!(!message.body.contains("watches"), "{message:?}");
+        }
+        assert!(page.messages.iter().any(|m| m.author == "spammer"));
+    }
+    let again = server
+        .call(Some(&boss), "admin/remove_messages", &[("username", "spammer")])
+        .await;
+    assert_eq!(again.body, "0");
+    let missing = server
+        .call(Some(&boss), "admin/remove_messages", &[("username", "nobody")])
+        .await;
+    assert_eq!(missing.status, 404);
+    let log = server
+        .call(Some(&boss), "admin/audit", &[("action", "messages_removed")])
+        .await;
+    let log: AuditPage = serde_json::from_str(&log.body).unwrap();
+    let seen: Vec<(&str, &str)> = log
+        .entries
+        .iter()
+        .map(|e| (e.target.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(seen, [("spammer", "0 message(s)"), ("spammer", "3 message(s)")]);
+    server.stop().await;
+}
