@@ -232,3 +232,57 @@ pub async fn admin_revoke_invitation(id: i64) -> Result<(), ApiError> {
         ))
     }
 }
+
+/// A node unheard of for this long is no longer listed as serving (nodes
+/// write a heartbeat every 10 s).
+#[cfg(feature = "ssr")]
+const NODE_SILENT_MS: i64 = 30_000;
+/// Days in the overview's chart.
+#[cfg(feature = "ssr")]
+const CHART_DAYS: usize = 14;
+
+/// The site at a glance: who is online, how much there is, how busy each of
+/// the last 14 days was, and whether the database, Redis and nodes are up.
+#[server(endpoint = "admin/overview")]
+pub async fn admin_overview() -> Result<crate::protocol::Overview, ApiError> {
+    let (services, _) = administrator().await?;
+    let now = crate::backend::clock::now_ms();
+    let store = &services.store;
+    let database = match store.ping().await {
+        Ok(()) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "overview: the database did not answer");
+            "unreachable"
+        }
+    };
+    let redis = match services.presence.ping().await {
+        None => "not used",
+        Some(Ok(())) => "ok",
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "overview: redis did not answer");
+            "unreachable"
+        }
+    };
+    // Presence is a nicety: without Redis' answer the rest still shows.
+    let online = services.presence.online_people().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "overview: online count unavailable");
+        0
+    });
+    let (accounts, rooms, direct_rooms) = store.site_counts().await?;
+    let days = store.messages_per_day(now, CHART_DAYS).await?;
+    let messages_today = days.last().map_or(0, |d| d.messages);
+    let messages_week = days.iter().rev().take(7).map(|d| d.messages).sum();
+    let nodes = store.nodes_seen_since(now - NODE_SILENT_MS).await?;
+    Ok(crate::protocol::Overview {
+        online,
+        accounts,
+        rooms,
+        direct_rooms,
+        messages_today,
+        messages_week,
+        days,
+        database: database.into(),
+        redis: redis.into(),
+        nodes,
+    })
+}

@@ -178,6 +178,44 @@ pub struct SignupInfo {
     pub signups: SignupPolicy,
 }
 
+/// A node serving now, as its last heartbeat told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: String,
+    pub started_at: Millis,
+    pub seen_at: Millis,
+    pub sockets: i64,
+    pub people: i64,
+}
+
+/// Messages posted on one day (UTC), for the overview's chart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// The day's first millisecond.
+    pub day: Millis,
+    pub messages: i64,
+}
+
+/// The backstage's overview: the site at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// People with a socket open now, on any node.
+    pub online: u64,
+    pub accounts: i64,
+    /// Rooms, not counting direct conversations.
+    pub rooms: i64,
+    pub direct_rooms: i64,
+    pub messages_today: i64,
+    pub messages_week: i64,
+    /// The last 14 days, oldest first, today last.
+    pub days: Vec<DayCount>,
+    /// "ok" or "unreachable".
+    pub database: String,
+    /// "ok", "unreachable" or "not used".
+    pub redis: String,
+    pub nodes: Vec<NodeInfo>,
+}
+
 /// What an audit log entry records. Stored as [`AuditAction::as_str`]:
 /// never rename one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -156,7 +156,27 @@ impl Node {
         tasks.spawn(async move { node.run_gap_filler(reorder_hold).await });
         let sessions = self.sessions.clone();
         tasks.spawn(async move { sessions.run(session_accounts, session_recheck).await });
+        let node = self.clone();
+        tasks.spawn(async move { node.run_heartbeat().await });
         tasks
+    }
+
+    /// Writes this node's heartbeat (for the backstage's list of nodes)
+    /// every [`HEARTBEAT_EVERY`], until the process stops.
+    async fn run_heartbeat(&self) {
+        let started_at = app::backend::clock::now_ms();
+        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (sockets, people) = {
+                let open = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+                (open.values().map(|n| i64::from(*n)).sum::<i64>(), open.len() as i64)
+            };
+            if let Err(e) = self.store.heartbeat(&self.id, started_at, sockets, people).await {
+                tracing::warn!(error = %e, "could not write this node's heartbeat");
+            }
+        }
     }
 
     /// Reserves one of `user`'s socket slots; `None` when all `cap` are taken.
@@ -567,6 +587,10 @@ impl Node {
         }
     }
 }
+
+/// How often each node writes its heartbeat; the backstage counts a node
+/// as serving when it was heard from within three of these.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 /// Server functions and the message writer reach the sockets through this.
 pub struct NodePublisher(pub Arc<Node>);

@@ -42,6 +42,7 @@ fn every_admin_call(target: &str) -> Vec<(&'static str, Vec<(&'static str, Strin
         ),
         ("admin/revoke_invitation", vec![("id", "1".into())]),
         ("admin/remove_messages", vec![("username", t())]),
+        ("admin/overview", vec![]),
     ]
 }
 
@@ -192,6 +193,16 @@ async fn an_administrator_disables_a_chatting_account_and_its_socket_closes_at_o
     let mut socket = chat_node.ws(&spammer).await;
     socket.join(room, 0).await;
     socket.post(room, "s1", "buy now").await;
+
+    // The overview sees them online, and every node serving.
+    let overview = one.call(Some(&boss), "admin/overview", &[]).await;
+    let overview: app::protocol::Overview = serde_json::from_str(&overview.body).unwrap();
+    assert_eq!(overview.online, 1, "{overview:?}");
+    assert_eq!(overview.nodes.len(), if two.is_some() { 2 } else { 1 }, "{overview:?}");
+    assert_eq!((overview.accounts, overview.rooms, overview.messages_today), (2, 1, 1));
+    assert_eq!(overview.database, "ok");
+    let redis = if two.is_some() { "ok" } else { "not used" };
+    assert_eq!(overview.redis, redis);
 
     let started = std::time::Instant::now();
     let reply = one

@@ -22,9 +22,17 @@ type Result<T> = std::result::Result<T, BackendError>;
 /// room → connection id → (username, expires at). A std mutex: nothing awaits while it is held.
 type LocalTable = HashMap<RoomId, HashMap<String, (String, Millis)>>;
 
+/// Presence without Redis: the rooms' tables, and who has a socket open
+/// (until when), for the backstage's "online now".
+#[derive(Default)]
+pub struct LocalPresence {
+    rooms: Mutex<LocalTable>,
+    people: Mutex<HashMap<UserId, Millis>>,
+}
+
 #[derive(Clone)]
 pub enum Presence {
-    Local(Arc<Mutex<LocalTable>>),
+    Local(Arc<LocalPresence>),
     Redis { client: Client, prefix: Arc<str> },
 }
 
@@ -52,10 +60,72 @@ impl Presence {
         format!("{prefix}:presence:{room}")
     }
 
-    fn local_table(table: &Mutex<LocalTable>) -> std::sync::MutexGuard<'_, LocalTable> {
+    /// Everyone with an open socket on any node, scored by expiry.
+    fn people_key(prefix: &str) -> String {
+        format!("{prefix}:online")
+    }
+
+    /// Marks `user` as having a socket open for `ttl_ms` more (with every
+    /// socket claim and refresh).
+    async fn mark_online(&self, user: UserId, ttl_ms: Millis) -> Result<()> {
+        let expires = now_ms() + ttl_ms;
+        match self {
+            Presence::Local(local) => {
+                local
+                    .people
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(user, expires);
+            }
+            Presence::Redis { client, prefix } => {
+                let _: () = client
+                    .zadd(
+                        Self::people_key(prefix),
+                        None,
+                        None,
+                        false,
+                        false,
+                        (expires as f64, user.0),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many people have a socket open now, across every node.
+    pub async fn online_people(&self) -> Result<u64> {
+        let now = now_ms();
+        match self {
+            Presence::Local(local) => {
+                let mut people = local.people.lock().unwrap_or_else(|p| p.into_inner());
+                people.retain(|_, expires| *expires > now);
+                Ok(people.len() as u64)
+            }
+            Presence::Redis { client, prefix } => {
+                let key = Self::people_key(prefix);
+                let _: () = client.zremrangebyscore(&key, f64::NEG_INFINITY, now as f64).await?;
+                let count: u64 = client.zcard(&key).await?;
+                Ok(count)
+            }
+        }
+    }
+
+    /// Whether Redis answers (`None` without Redis).
+    pub async fn ping(&self) -> Option<Result<()>> {
+        match self {
+            Presence::Local(_) => None,
+            Presence::Redis { client, .. } => {
+                let pinged: std::result::Result<String, _> = client.ping(None).await;
+                Some(pinged.map(|_| ()).map_err(BackendError::from))
+            }
+        }
+    }
+
+    fn local_table(local: &LocalPresence) -> std::sync::MutexGuard<'_, LocalTable> {
         // A panic while holding this lock cannot leave the map half-updated
         // (every critical section is a single insert/remove), so poison is harmless.
-        table.lock().unwrap_or_else(|p| p.into_inner())
+        local.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Marks (or keeps) `conn` online in `room` for `ttl_ms`. Connections
@@ -93,6 +163,7 @@ impl Presence {
     /// all are taken. Without Redis there is one node, whose own count (see
     /// `Node::open_socket`) is the whole cluster's, so this always succeeds.
     pub async fn claim_socket(&self, user: UserId, conn: &str, cap: u32, ttl_ms: Millis) -> Result<bool> {
+        self.mark_online(user, ttl_ms).await?;
         match self {
             Presence::Local(_) => Ok(true),
             Presence::Redis { client, prefix } => {
@@ -116,6 +187,7 @@ impl Presence {
 
     /// Keeps a claimed socket slot from lapsing (called with the presence refresh).
     pub async fn refresh_socket(&self, user: UserId, conn: &str, ttl_ms: Millis) -> Result<()> {
+        self.mark_online(user, ttl_ms).await?;
         if let Presence::Redis { client, prefix } = self {
             let key = Self::sockets_key(prefix, user);
             let _: () = client
@@ -232,8 +304,9 @@ mod tests {
     #[tokio::test]
     async fn expired_entries_are_not_online() {
         let presence = Presence::local();
-        if let Presence::Local(table) = &presence {
-            table
+        if let Presence::Local(local) = &presence {
+            local
+                .rooms
                 .lock()
                 .unwrap()
                 .entry(RoomId(1))
@@ -241,5 +314,18 @@ mod tests {
                 .insert("c".into(), ("old".into(), now_ms() - 1));
         }
         assert!(presence.online(RoomId(1)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn people_with_a_socket_are_online_until_their_claim_lapses() {
+        let presence = Presence::local();
+        assert_eq!(presence.online_people().await.unwrap(), 0);
+        presence.claim_socket(UserId(1), "c1", 5, 45_000).await.unwrap();
+        presence.claim_socket(UserId(1), "c2", 5, 45_000).await.unwrap();
+        presence.claim_socket(UserId(2), "c3", 5, 45_000).await.unwrap();
+        assert_eq!(presence.online_people().await.unwrap(), 2, "one person, two sockets");
+        presence.refresh_socket(UserId(2), "c3", -1).await.unwrap();
+        assert_eq!(presence.online_people().await.unwrap(), 1, "lapsed");
+        assert!(presence.ping().await.is_none());
     }
 }

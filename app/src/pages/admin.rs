@@ -1,4 +1,5 @@
-//! The backstage (`/admin`), for administrators: people and the audit log.
+//! The backstage (`/admin`), for administrators: overview, people,
+//! settings and the audit log.
 //! Anyone else gets the page-not-found page, as the server functions behind
 //! it answer them (see [`crate::backstage`]).
 
@@ -6,11 +7,13 @@ use crate::api::who_am_i;
 use crate::backstage::{
     AdminCreateInvitation, AdminEndSessions, AdminRemoveMessages, AdminRevokeInvitation, AdminSaveSettings,
     AdminSetDisabled, AdminSetRole, INVITATION_HOURS_MAX, INVITATION_USES_MAX, SITE_NAME_MAX, admin_audit,
-    admin_invitations, admin_people, admin_settings,
+    admin_invitations, admin_overview, admin_people, admin_settings,
 };
 use crate::components::{FormError, LoadError, ToLogin, TopBar};
 use crate::pages::not_found::NotFound;
-use crate::protocol::{ApiError, AuditAction, AuditEntry, Invitation, Person, SignupPolicy, SiteRole, SiteSettings};
+use crate::protocol::{
+    ApiError, AuditAction, AuditEntry, Invitation, Overview, Person, SignupPolicy, SiteRole, SiteSettings,
+};
 use crate::time;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -158,6 +161,7 @@ pub fn Admin() -> impl IntoView {
                             <main class="page admin">
                                 <h1>"Backstage"</h1>
                                 <nav class="backstage-nav" aria-label="Backstage">
+                                    <a href="#overview-heading">"Overview"</a>
                                     <a href="#people-heading">"People"</a>
                                     <a href="#settings-heading">"Settings"</a>
                                     <a href="#audit-heading">"Audit log"</a>
@@ -169,6 +173,7 @@ pub fn Admin() -> impl IntoView {
                                     }}
                                 </p>
                                 <FormError error=Signal::derive(move || actions.outcome.get().and_then(Result::err))/>
+                                <OverviewSection actions/>
                                 <People actions/>
                                 <Settings actions/>
                                 <Audit actions/>
@@ -183,6 +188,90 @@ pub fn Admin() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn OverviewSection(actions: Actions) -> impl IntoView {
+    let overview = Resource::new(move || actions.version(), |_| admin_overview());
+    view! {
+        <section class="card backstage" aria-labelledby="overview-heading">
+            <h2 id="overview-heading">"Overview"</h2>
+            <Transition fallback=|| view! { <p class="loading" role="status">"Loading the overview…"</p> }>
+                {move || Suspend::new(async move {
+                    match overview.await {
+                        Ok(overview) => view! { <OverviewBody overview/> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn OverviewBody(overview: Overview) -> impl IntoView {
+    let offset = time::offset();
+    let busiest = overview.days.iter().map(|d| d.messages).max().unwrap_or(0).max(1);
+    let stat = |label: &'static str, value: String| view! { <div><dt>{label}</dt><dd>{value}</dd></div> };
+    let health_class = |state: &str| if state == "unreachable" { "bad" } else { "good" };
+    view! {
+        <dl class="stats">
+            {stat("Online now", overview.online.to_string())}
+            {stat("Accounts", overview.accounts.to_string())}
+            {stat("Rooms", overview.rooms.to_string())}
+            {stat("Direct conversations", overview.direct_rooms.to_string())}
+            {stat("Messages today", overview.messages_today.to_string())}
+            {stat("Messages this week", overview.messages_week.to_string())}
+        </dl>
+        <figure class="chart">
+            <figcaption>"Messages per day, last 14 days (UTC)"</figcaption>
+            // Bars drawn with SVG attributes: the page's CSP allows no inline styles.
+            <svg viewBox="0 0 140 50" preserveAspectRatio="none" aria-hidden="true">
+                {overview.days.iter().enumerate().map(|(n, d)| {
+                    let height = (d.messages * 48 / busiest).max(1);
+                    view! {
+                        <rect x=n * 10 + 1 width="8" y=50 - height height=height rx="1"></rect>
+                    }
+                }).collect_view()}
+            </svg>
+            <ol class="visually-hidden">
+                {overview.days.iter().map(|d| {
+                    let day = time::iso(d.day).chars().take(10).collect::<String>();
+                    view! { <li>{format!("{day}: {} messages", d.messages)}</li> }
+                }).collect_view()}
+            </ol>
+        </figure>
+        <h3>"Health"</h3>
+        <ul class="health">
+            <li class=health_class(&overview.database)>{format!("Database: {}", overview.database)}</li>
+            <li class=health_class(&overview.redis)>{format!("Redis: {}", overview.redis)}</li>
+        </ul>
+        <h3>"Nodes serving"</h3>
+        <div class="table-scroll">
+            <table class="nodes" aria-label="Nodes serving">
+                <thead>
+                    <tr>
+                        <th scope="col">"Node"</th>
+                        <th scope="col">"Started"</th>
+                        <th scope="col">"Last heard"</th>
+                        <th scope="col">"Sockets"</th>
+                        <th scope="col">"People"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {overview.nodes.into_iter().map(|n| view! {
+                        <tr>
+                            <th scope="row">{n.id}</th>
+                            <td><time datetime=time::iso(n.started_at)>{time::date_time(n.started_at, offset)}</time></td>
+                            <td><time datetime=time::iso(n.seen_at)>{time::clock(n.seen_at, offset)}</time></td>
+                            <td>{n.sockets}</td>
+                            <td>{n.people}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 

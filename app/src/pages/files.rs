@@ -73,8 +73,10 @@ pub fn AttachmentView(file: Attachment, open: Callback<String>) -> impl IntoView
                 on:click=move |_| open.run(id.clone())
                 on:mouseenter=move |_| playing.set(true) on:mouseleave=move |_| playing.set(false)
                 on:focus=move |_| playing.set(true) on:blur=move |_| playing.set(false)>
-                <img src=src alt=file.name.clone() width=width height=height loading="lazy"
-                    style=format!("aspect-ratio: {width} / {height}")/>
+                // Sized before it loads by its width and height attributes
+                // (with `height: auto`, browsers take the ratio from them; an
+                // inline style would be refused by the page's CSP).
+                <img src=src alt=file.name.clone() width=width height=height loading="lazy"/>
                 {animated.then(|| view! { <span class="gif-badge" aria-hidden="true">"GIF"</span> })}
             </button>
         }
@@ -144,8 +146,7 @@ pub fn ImageViewer(
                 let (width, height) = (file.width.unwrap_or(800), file.height.unwrap_or(600));
                 view! {
                     <figure>
-                        <img src=file.url() alt=file.name.clone() width=width height=height
-                            style=format!("aspect-ratio: {width} / {height}")/>
+                        <img src=file.url() alt=file.name.clone() width=width height=height/>
                         <figcaption>
                             <span class="viewer-name">{file.name.clone()}</span>
                             <span class="viewer-count">{format!("{} of {count}", at + 1)}</span>

@@ -293,6 +293,82 @@ async fn settings_and_invitations(store: &Store) {
     assert_eq!(gone.entries.len(), 1);
 }
 
+/// The overview's numbers: messages per day from the log (only posts, only
+/// the period's), the site's counts, and the nodes heard from lately.
+async fn the_overview_counts(store: &Store) {
+    use super::tests::{message, no_topic, room_name};
+    let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let now = now_ms();
+    let empty = store.messages_per_day(now, 14).await.unwrap();
+    assert_eq!(empty.len(), 14);
+    assert!(empty.iter().all(|d| d.messages == 0));
+    assert_eq!(empty[13].day, now - now % DAY_MS, "today last");
+
+    let room = store
+        .create_room(&room_name("busy"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    store.create_user(&name("bob"), "hash").await.unwrap();
+    store.direct_room(&ann, &key("bob")).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let posted = store
+            .post_message(&message(room, &ann, &format!("m{n}"), "hello"))
+            .await
+            .unwrap();
+        ids.push(posted.message.id);
+    }
+    // Backdate: two three days ago, one twenty days ago (outside the chart).
+    for (id, days_ago) in [(ids[0], 20), (ids[1], 3), (ids[2], 3)] {
+        sqlx::query("UPDATE room_events SET created_at = ? WHERE id = ?")
+            .bind(now - days_ago * DAY_MS)
+            .bind(id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+    // A reaction is an event, not a message.
+    store
+        .apply_update(&NewUpdate {
+            room,
+            by: ann.clone(),
+            client_id: crate::validate::ClientMessageId::parse("r1").unwrap(),
+            message: ids[5],
+            change: UpdateChange::React(crate::validate::Emoji::parse("👍").unwrap()),
+            moderator: false,
+        })
+        .await
+        .unwrap();
+    let days = store.messages_per_day(now, 14).await.unwrap();
+    let counts: Vec<i64> = days.iter().map(|d| d.messages).collect();
+    let mut expected = vec![0; 14];
+    expected[13] = 3;
+    expected[10] = 2;
+    assert_eq!(counts, expected);
+    // The bisection finds the period's first event exactly.
+    assert_eq!(store.first_event_since(now - 13 * DAY_MS).await.unwrap(), Some(ids[1]));
+    assert_eq!(store.first_event_since(0).await.unwrap(), Some(ids[0]));
+    assert_eq!(store.first_event_since(now - DAY_MS).await.unwrap(), Some(ids[3]));
+    assert_eq!(store.first_event_since(now + DAY_MS).await.unwrap(), None);
+
+    assert_eq!(store.site_counts().await.unwrap(), (2, 1, 1));
+
+    store.heartbeat("node-a", now - 5_000, 3, 2).await.unwrap();
+    store.heartbeat("node-a", now - 5_000, 4, 2).await.unwrap();
+    store.heartbeat("node-b", now, 0, 0).await.unwrap();
+    sqlx::query("UPDATE nodes SET seen_at = ? WHERE id = 'node-b'")
+        .bind(now - 60_000)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let nodes = store.nodes_seen_since(now - 30_000).await.unwrap();
+    assert_eq!(nodes.len(), 1, "node-b went quiet");
+    assert_eq!(
+        (nodes[0].id.as_str(), nodes[0].sockets, nodes[0].people),
+        ("node-a", 4, 2)
+    );
+}
+
 #[tokio::test]
 async fn roles_keep_an_administrator_and_every_change_is_audited() {
     let (db, path) = store().await;
@@ -306,6 +382,9 @@ async fn roles_keep_an_administrator_and_every_change_is_audited() {
     cleanup(db, &path).await;
     let (db, path) = store().await;
     settings_and_invitations(&db).await;
+    cleanup(db, &path).await;
+    let (db, path) = store().await;
+    the_overview_counts(&db).await;
     cleanup(db, &path).await;
 }
 
@@ -323,5 +402,8 @@ async fn mariadb_roles_keep_an_administrator_and_every_change_is_audited() {
     db.drop(store).await;
     let (store, db) = MariaDb::store("natter_invites").await;
     settings_and_invitations(&store).await;
+    db.drop(store).await;
+    let (store, db) = MariaDb::store("natter_overview").await;
+    the_overview_counts(&store).await;
     db.drop(store).await;
 }
