@@ -74,6 +74,14 @@ fn page_title(page: String) -> String {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     time::provide_local_offset();
+    // Effects run only in the browser, once the page is hydrated: the mark
+    // tells the end-to-end tests (and anyone looking) that controls answer.
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "");
+        }
+    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/natter.css"/>

@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { secondPersonContext, send, signUp, unique, waitConnected } from './helpers';
+import { hydrated, secondPersonContext, send, signUp, unique, waitConnected } from './helpers';
 
 // The backstage, driven by its accessible names. The first administrator is
 // made as the README says, with the server binary's `grant-role` command:
@@ -20,6 +20,7 @@ test('an administrator disables an account while it chats in another browser, an
   grantRole(boss, 'admin');
   await page.reload();
   await page.getByRole('link', { name: 'Admin' }).click();
+  await hydrated(page);
   await expect(page.getByRole('heading', { name: 'People' })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'Audit log' })).toBeVisible();
 
@@ -44,6 +45,12 @@ test('an administrator disables an account while it chats in another browser, an
   await expect(row.getByRole('button', { name: 'Enable' })).toBeVisible();
   await expect(row).toContainText('Disabled');
   await expect(other).toHaveURL(/\/login/);
+  // Told why, however soon the form is sent (before its script loads, the
+  // server brings the form back with the reason).
+  await other.getByLabel('Username').fill(spammer);
+  await other.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await other.getByRole('button', { name: 'Log in' }).click();
+  await expect(other.getByRole('alert')).toContainText('disabled by an administrator');
 
   // The audit log shows it at once.
   const audit = page.getByRole('table', { name: 'Audit entries' });
@@ -87,6 +94,7 @@ test('an administrator makes sign-ups invitation-only, and an invitation link si
   await signUp(page, boss);
   grantRole(boss, 'admin');
   await page.goto('/admin');
+  await hydrated(page);
   const settings = page.getByRole('region', { name: 'Settings' });
   await expect(settings.getByRole('heading', { name: 'Settings' })).toBeVisible();
   const signups = settings.getByRole('radiogroup', { name: 'Sign-ups' });
@@ -126,6 +134,7 @@ test('an administrator makes sign-ups invitation-only, and an invitation link si
     await second.close();
 
     await page.reload();
+    await hydrated(page);
     await expect(settings.getByRole('table', { name: 'Invitations' })).toContainText('Used up');
     await page.getByRole('combobox', { name: 'Filter by action' }).selectOption('invitation_created');
     const entries = page.getByRole('table', { name: 'Audit entries' }).getByRole('row');

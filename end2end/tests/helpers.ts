@@ -14,6 +14,14 @@ export async function signUp(page: Page, username: string, password = 'correct h
   await expect(page.getByRole('heading', { name: 'Rooms' })).toBeVisible();
 }
 
+/**
+ * Waits until the page is hydrated: before that, its controls are plain
+ * HTML (forms still post, but a select's change or a click does nothing).
+ */
+export async function hydrated(page: Page): Promise<void> {
+  await page.locator('body[data-hydrated]').waitFor({ state: 'attached' });
+}
+
 /** Waits until the room's socket is live (the page is hydrated and joined). */
 export async function waitConnected(page: Page): Promise<void> {
   await expect(page.getByRole('status')).toHaveText(/Connected|Back online/);

@@ -20,6 +20,7 @@ on_both_backends!(
     unknown_user_and_wrong_password_take_about_as_long,
     over_https_the_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignored,
     an_admin_disables_an_account_and_its_sessions_and_sockets_end,
+    a_refused_login_posted_without_script_comes_back_to_the_form_with_its_reason,
 );
 
 async fn sign_up_validates_and_names_are_unique_case_insensitively(backend: Backend) {
@@ -509,5 +510,41 @@ async fn an_admin_disables_an_account_and_its_sessions_and_sockets_end(backend: 
     assert!(!ok && said.contains("no user called"), "{said}");
     let (ok, said) = env.admin(&["frobnicate"]).await;
     assert!(!ok && said.contains("usage"), "{said}");
+    server.stop().await;
+}
+
+/// A form posted before the page's script has loaded (or without it) goes
+/// straight to the server function; a refusal must bring the person back to
+/// the form with the reason on it, not leave them on a page of JSON.
+async fn a_refused_login_posted_without_script_comes_back_to_the_form_with_its_reason(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    server.sign_up("walker").await;
+    let client = common::http()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let refused = client
+        .post(server.url("/api/login"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("referer", server.url("/login"))
+        .form(&[("username", "walker"), ("password", "wrong horse")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 302);
+    assert!(refused.headers().get("set-cookie").is_none());
+    let back = refused.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with(&server.url("/login?")) && back.contains("__err"),
+        "{back}"
+    );
+    let page = client.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Wrong username or password."), "{page}");
+    // Called by the hydrated page's script, the same refusal is a 400 with its reason.
+    let reply = server
+        .call(None, "login", &[("username", "walker"), ("password", "wrong horse")])
+        .await;
+    assert_eq!(reply.status, 400);
     server.stop().await;
 }

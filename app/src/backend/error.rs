@@ -189,13 +189,35 @@ impl BackendError {
 ///
 /// A redirect already decided on stays: a page that sends a visitor to log
 /// in also loads data that fails for want of a session, in any order.
+///
+/// A form posted straight to a server function (before the page's WASM has
+/// loaded, or without it) keeps leptos's answer: a redirect back to the
+/// page with the error in its address, where the form shows it. Our status
+/// would replace that redirect and leave the person on a page of JSON.
 pub fn set_response_status(code: ErrorCode) {
+    if is_plain_form_post() {
+        return;
+    }
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         let mut parts = response.0.write().unwrap_or_else(|p| p.into_inner());
         if !parts.status.is_some_and(|s| s.is_redirection()) {
             parts.status = Some(http_status(code));
         }
     }
+}
+
+/// Whether this is a server function called by a plain HTML form: its
+/// request asks for HTML, which the browser's own `fetch` of a hydrated
+/// form does not.
+fn is_plain_form_post() -> bool {
+    leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
+        let accepts_html = parts
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        parts.method == http::Method::POST && parts.uri.path().starts_with("/api/") && accepts_html
+    })
 }
 
 /// The HTTP status a server function answers with for each kind of failure

@@ -187,15 +187,27 @@ impl Presence {
 
     /// Keeps a claimed socket slot from lapsing (called with the presence refresh).
     pub async fn refresh_socket(&self, user: UserId, conn: &str, ttl_ms: Millis) -> Result<()> {
-        self.mark_online(user, ttl_ms).await?;
-        if let Presence::Redis { client, prefix } = self {
-            let key = Self::sockets_key(prefix, user);
-            let _: () = client
-                .zadd(&key, None, None, false, false, ((now_ms() + ttl_ms) as f64, conn))
-                .await?;
-            let _: () = client.pexpire(&key, ttl_ms * 2, None).await?;
+        match self {
+            Presence::Local(_) => self.mark_online(user, ttl_ms).await,
+            Presence::Redis { client, prefix } => {
+                let (now, key, people) = (now_ms(), Self::sockets_key(prefix, user), Self::people_key(prefix));
+                let expires = (now + ttl_ms) as f64;
+                // One round trip: the socket's slot, and the person in the
+                // cluster's online set (trimmed of lapsed entries as it goes,
+                // so it holds only people online lately).
+                let pipeline = client.pipeline();
+                let _: () = pipeline.zadd(&key, None, None, false, false, (expires, conn)).await?;
+                let _: () = pipeline.pexpire(&key, ttl_ms * 2, None).await?;
+                let _: () = pipeline
+                    .zadd(&people, None, None, false, false, (expires, user.0))
+                    .await?;
+                let _: () = pipeline
+                    .zremrangebyscore(&people, f64::NEG_INFINITY, now as f64)
+                    .await?;
+                let _: () = pipeline.all().await?;
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// Gives a socket slot back when the socket closes.
