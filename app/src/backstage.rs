@@ -41,7 +41,7 @@ async fn administrator_in_person() -> Result<
     Ok((services, me, actor))
 }
 
-/// Most messages one "Remove messages" removes (it says when more remain).
+/// Most messages one "Remove messages" removes; another click removes the rest.
 #[cfg(feature = "ssr")]
 const REMOVED_AT_ONCE: u32 = 5_000;
 
