@@ -223,6 +223,7 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         as_of,
         owner: row.owner == me.id,
         moderator: access >= Access::Moderate,
+        archived: row.archived,
         me,
         private: row.private,
         direct: row.direct,

@@ -101,6 +101,46 @@ pub struct Person {
     pub disabled: bool,
 }
 
+/// What kind of room a backstage row is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    Public,
+    Private,
+    Direct,
+}
+
+impl RoomKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            RoomKind::Public => "Public",
+            RoomKind::Private => "Private",
+            RoomKind::Direct => "Direct conversation",
+        }
+    }
+}
+
+/// One room as the backstage lists it: its metadata and how busy it is,
+/// never its messages (private rooms' and direct conversations' included).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRoom {
+    pub id: RoomId,
+    pub name: String,
+    pub topic: String,
+    pub kind: RoomKind,
+    /// Its owner's name (a direct conversation's starter).
+    pub owner: String,
+    /// People with a membership: a private room's members, or those who
+    /// have opened a public one.
+    pub members: u64,
+    /// Messages posted and not deleted.
+    pub messages: u64,
+    pub created_at: Millis,
+    /// Its newest message's time, if any.
+    pub last_activity: Option<Millis>,
+    pub archived: bool,
+}
+
 /// Who may create an account.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -229,10 +269,14 @@ pub enum AuditAction {
     InvitationCreated,
     InvitationRevoked,
     MessagesRemoved,
+    RoomChanged,
+    RoomArchived,
+    RoomRestored,
+    RoomDeleted,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 8] = [
+    pub const ALL: [AuditAction; 12] = [
         AuditAction::RoleChanged,
         AuditAction::AccountDisabled,
         AuditAction::AccountEnabled,
@@ -241,6 +285,10 @@ impl AuditAction {
         AuditAction::InvitationCreated,
         AuditAction::InvitationRevoked,
         AuditAction::MessagesRemoved,
+        AuditAction::RoomChanged,
+        AuditAction::RoomArchived,
+        AuditAction::RoomRestored,
+        AuditAction::RoomDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -253,6 +301,10 @@ impl AuditAction {
             AuditAction::InvitationCreated => "invitation_created",
             AuditAction::InvitationRevoked => "invitation_revoked",
             AuditAction::MessagesRemoved => "messages_removed",
+            AuditAction::RoomChanged => "room_changed",
+            AuditAction::RoomArchived => "room_archived",
+            AuditAction::RoomRestored => "room_restored",
+            AuditAction::RoomDeleted => "room_deleted",
         }
     }
 
@@ -271,6 +323,10 @@ impl AuditAction {
             AuditAction::InvitationCreated => "Invitation created",
             AuditAction::InvitationRevoked => "Invitation withdrawn",
             AuditAction::MessagesRemoved => "Messages removed",
+            AuditAction::RoomChanged => "Room changed",
+            AuditAction::RoomArchived => "Room archived",
+            AuditAction::RoomRestored => "Room restored",
+            AuditAction::RoomDeleted => "Room deleted",
         }
     }
 }
@@ -503,6 +559,8 @@ pub struct RoomPage {
     pub owner: bool,
     /// The viewer may delete others' messages here.
     pub moderator: bool,
+    /// Archived: it is read, nothing is posted or changed in it.
+    pub archived: bool,
     /// A private room's members; empty for a public room.
     pub members: Vec<String>,
     /// The largest file the server takes, in bytes.

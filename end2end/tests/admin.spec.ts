@@ -151,3 +151,74 @@ test('an administrator makes sign-ups invitation-only, and an invitation link si
   await page.reload();
   await expect(signups.getByRole('radio', { name: 'Open' })).toBeChecked();
 });
+
+test('an administrator edits, archives and deletes a room someone is in', async ({ page, browser }) => {
+  test.skip(!process.env.NATTER_ADMIN_COMMAND, 'needs NATTER_ADMIN_COMMAND (see .ci/test)');
+  const boss = unique('boss');
+  await signUp(page, boss);
+  grantRole(boss, 'admin');
+
+  const context = await secondPersonContext(browser);
+  const other = await context.newPage();
+  await signUp(other, unique('ann'));
+  const room = unique('Old');
+  await other.getByLabel('Room name').fill(room);
+  await other.getByRole('button', { name: 'Create room' }).click();
+  await waitConnected(other);
+  await send(other, 'said before the archive');
+
+  await page.goto('/admin');
+  await hydrated(page);
+  const rooms = page.getByRole('region', { name: 'Rooms' });
+  await rooms.getByRole('searchbox', { name: 'Search rooms' }).fill(room);
+  const row = rooms.getByRole('row', { name: new RegExp(room) });
+  await expect(rooms.getByRole('row')).toHaveCount(2);
+  await expect(row).toContainText('Public');
+  await expect(row.getByRole('cell').nth(3)).toHaveText('1'); // messages
+  await expect(row).not.toContainText('said before the archive');
+
+  // A new topic, in the edit dialog.
+  await row.getByRole('button', { name: 'Edit' }).click();
+  const edit = page.getByRole('dialog', { name: `Edit room ${room}` });
+  await edit.getByLabel('Topic').fill('kept for the record');
+  await edit.getByRole('button', { name: 'Save room' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Room saved.' })).toBeVisible();
+  await expect(edit).toBeHidden();
+  await expect(row).toContainText('kept for the record');
+
+  // Archived: read-only for the person in it, and gone from their list.
+  await row.getByRole('button', { name: 'Archive' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Room archived.' })).toBeVisible();
+  await expect(row).toContainText('Archived');
+  await expect(row.getByRole('button', { name: 'Restore' })).toBeVisible();
+  await rooms.screenshot({ path: 'screenshots/admin-rooms-desktop-light.png' });
+  await other.reload();
+  await expect(other.getByRole('log', { name: 'Messages' })).toContainText('said before the archive');
+  await expect(other.getByRole('note')).toContainText('This room is archived');
+  await expect(other.getByRole('textbox', { name: 'Message' })).toHaveCount(0);
+  await other.goto('/');
+  await expect(other.getByRole('heading', { name: 'Rooms' })).toBeVisible();
+  await expect(other.getByRole('link', { name: room })).toHaveCount(0);
+  const roomUrl = `/rooms/${await row.getAttribute('data-room')}`;
+
+  // Deleted, once its name is typed as written.
+  await row.getByRole('button', { name: 'Delete room' }).click();
+  const confirm = page.getByRole('dialog', { name: `Delete room ${room}?` });
+  await expect(confirm).toContainText('its 1 message');
+  await confirm.getByLabel('Room name').fill(room.toUpperCase());
+  await confirm.getByRole('button', { name: 'Delete for good' }).click();
+  await expect(confirm.getByRole('alert')).toContainText('type its name exactly');
+  await page.screenshot({ path: 'screenshots/admin-delete-room-dialog.png' });
+  await confirm.getByLabel('Room name').fill(room);
+  await confirm.getByRole('button', { name: 'Delete for good' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Room deleted.' })).toBeVisible();
+  await expect(confirm).toBeHidden();
+  await expect(rooms.getByRole('row')).toHaveCount(0);
+  const audit = page.getByRole('table', { name: 'Audit entries' });
+  await expect(audit.getByRole('row').nth(1)).toContainText('Room deleted');
+  await expect(audit.getByRole('row').nth(1)).toContainText(room);
+
+  await other.goto(roomUrl);
+  await expect(other.getByRole('alert')).toContainText('That room does not exist.');
+  await context.close();
+});

@@ -6,7 +6,7 @@
 
 mod common;
 
-use app::protocol::{AuditPage, ErrorCode, Person, SiteRole};
+use app::protocol::{AdminRoom, AuditPage, ErrorCode, Person, RoomId, RoomKind, SiteRole};
 use common::{Backend, Environment, TestServer};
 use std::time::Duration;
 
@@ -16,12 +16,30 @@ on_both_backends!(
     the_last_administrator_stays_and_every_change_is_audited,
     sign_ups_follow_the_policy_and_an_invitation_link_works_as_often_as_it_says,
     removing_someones_messages_leaves_tombstones_for_everyone,
+    an_administrator_edits_archives_and_deletes_rooms,
 );
 
-/// Every backstage endpoint, with arguments that would act on `target`.
-fn every_admin_call(target: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+/// Every backstage endpoint, with arguments that would act on `target`
+/// and on the room `room`, called "Owned".
+fn every_admin_call(target: &str, room: RoomId) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     let t = || target.to_owned();
+    let r = || room.to_string();
     vec![
+        ("admin/rooms", vec![("search", String::new())]),
+        (
+            "admin/update_room",
+            vec![
+                ("room", r()),
+                ("name", "Taken".into()),
+                ("topic", String::new()),
+                ("owner", t()),
+            ],
+        ),
+        ("admin/archive_room", vec![("room", r()), ("archived", "true".into())]),
+        (
+            "admin/delete_room",
+            vec![("room", r()), ("confirmation", "Owned".into())],
+        ),
         ("admin/people", vec![("search", String::new())]),
         (
             "admin/set_disabled",
@@ -47,9 +65,14 @@ fn every_admin_call(target: &str) -> Vec<(&'static str, Vec<(&'static str, Strin
 }
 
 /// Calls every backstage endpoint as `cookie`; returns each answer's status and error code.
-async fn try_every_admin_call(server: &TestServer, cookie: Option<&str>, target: &str) -> Vec<(u16, ErrorCode)> {
+async fn try_every_admin_call(
+    server: &TestServer,
+    cookie: Option<&str>,
+    target: &str,
+    room: RoomId,
+) -> Vec<(u16, ErrorCode)> {
     let mut answers = Vec::new();
-    for (endpoint, args) in every_admin_call(target) {
+    for (endpoint, args) in every_admin_call(target, room) {
         let form: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let reply = server.call(cookie, endpoint, &form).await;
         answers.push((reply.status, reply.error().code));
@@ -61,6 +84,12 @@ async fn try_every_admin_call(server: &TestServer, cookie: Option<&str>, target:
 async fn grant(env: &Environment, name: &str, role: &str) {
     let (ok, said) = env.admin(&["grant-role", name, role]).await;
     assert!(ok, "{said}");
+}
+
+async fn admin_rooms(server: &TestServer, cookie: &str) -> Vec<AdminRoom> {
+    let reply = server.call(Some(cookie), "admin/rooms", &[("search", "")]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    serde_json::from_str(&reply.body).unwrap()
 }
 
 async fn people(server: &TestServer, cookie: &str) -> Vec<Person> {
@@ -79,7 +108,7 @@ async fn only_administrators_reach_the_backstage(backend: Backend) {
     let disabled = server.sign_up("gone").await;
     grant(&env, "boss", "admin").await;
     grant(&env, "moderator", "moderator").await;
-    server.create_room(&owner, "Owned").await;
+    let owned = server.create_room(&owner, "Owned").await;
     grant(&env, "gone", "admin").await;
     let (ok, said) = env.admin(&["disable-user", "gone"]).await;
     assert!(ok, "{said}");
@@ -88,12 +117,12 @@ async fn only_administrators_reach_the_backstage(backend: Backend) {
     // a disabled administrator's old cookie is no session at all. Nothing
     // they asked for happened.
     for cookie in [&member, &moderator, &owner] {
-        for answer in try_every_admin_call(&server, Some(cookie), "boss").await {
+        for answer in try_every_admin_call(&server, Some(cookie), "boss", owned).await {
             assert_eq!(answer, (404, ErrorCode::NotFound));
         }
     }
     for cookie in [None, Some(disabled.as_str())] {
-        for answer in try_every_admin_call(&server, cookie, "boss").await {
+        for answer in try_every_admin_call(&server, cookie, "boss", owned).await {
             assert_eq!(answer, (401, ErrorCode::Unauthorized));
         }
     }
@@ -104,6 +133,11 @@ async fn only_administrators_reach_the_backstage(backend: Backend) {
     assert!(boss_row.role == SiteRole::Admin && !boss_row.disabled);
     let gone_row = everyone.iter().find(|p| p.username == "gone").unwrap();
     assert!(gone_row.disabled, "the disabled administrator is still disabled");
+    let rooms = admin_rooms(&server, &boss).await;
+    assert!(
+        matches!(&rooms[..], [r] if r.id == owned && r.name == "Owned" && !r.archived),
+        "the owner's room is untouched: {rooms:?}"
+    );
 
     // The page: for an administrator, the backstage; for anyone else, the
     // page-not-found page.
@@ -613,5 +647,232 @@ async fn removing_someones_messages_leaves_tombstones_for_everyone(backend: Back
         .map(|e| (e.target.as_str(), e.detail.as_str()))
         .collect();
     assert_eq!(seen, [("spammer", "0 message(s)"), ("spammer", "3 message(s)")]);
+    server.stop().await;
+}
+
+async fn an_administrator_edits_archives_and_deletes_rooms(backend: Backend) {
+    use app::protocol::{ClientFrame, ServerFrame};
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let boss = server.sign_up("boss").await;
+    grant(&env, "boss", "admin").await;
+    let ann = server.sign_up("ann").await;
+    let bob = server.sign_up("bob").await;
+    let lobby = server.create_room(&ann, "Lobby").await;
+    let secret = server
+        .call(
+            Some(&ann),
+            "create_room",
+            &[("name", "Secret"), ("topic", "plans"), ("private", "on")],
+        )
+        .await;
+    let secret: RoomId = serde_json::from_str(&secret.body).unwrap();
+    let direct = server.call(Some(&ann), "direct", &[("username", "bob")]).await;
+    let direct: RoomId = serde_json::from_str(&direct.body).unwrap();
+    let mut ann_ws = server.ws(&ann).await;
+    let mut bob_ws = server.ws(&bob).await;
+    ann_ws.join(lobby, 0).await;
+    bob_ws.join(lobby, 0).await;
+    ann_ws.join(secret, 0).await;
+    ann_ws.post(lobby, "a1", "hello").await;
+    bob_ws.post(lobby, "b1", "hi ann").await;
+    ann_ws.post(secret, "a2", "the secret plan").await;
+
+    // Every room, its kind, owner, members and messages; never a message's text.
+    let listed = server.call(Some(&boss), "admin/rooms", &[("search", "")]).await;
+    assert!(!listed.body.contains("secret plan") && !listed.body.contains("hi ann"));
+    let rooms = admin_rooms(&server, &boss).await;
+    let row = |id: RoomId| rooms.iter().find(|r| r.id == id).unwrap().clone();
+    let lobby_row = row(lobby);
+    assert_eq!(
+        (
+            lobby_row.kind,
+            lobby_row.owner.as_str(),
+            lobby_row.members,
+            lobby_row.messages
+        ),
+        (RoomKind::Public, "ann", 2, 2)
+    );
+    assert!(lobby_row.last_activity.is_some());
+    let secret_row = row(secret);
+    assert_eq!(
+        (
+            secret_row.kind,
+            secret_row.topic.as_str(),
+            secret_row.members,
+            secret_row.messages
+        ),
+        (RoomKind::Private, "plans", 1, 1)
+    );
+    assert_eq!((row(direct).kind, row(direct).members), (RoomKind::Direct, 2));
+    let searched = server.call(Some(&boss), "admin/rooms", &[("search", "LOB")]).await;
+    let searched: Vec<AdminRoom> = serde_json::from_str(&searched.body).unwrap();
+    assert_eq!(searched.iter().map(|r| r.id).collect::<Vec<_>>(), [lobby]);
+
+    // Rename, topic and a new owner, who becomes a member of the private room.
+    let update = |room: RoomId, name: &'static str, owner: &'static str| {
+        let server = &server;
+        let boss = &boss;
+        async move {
+            server
+                .call(
+                    Some(boss),
+                    "admin/update_room",
+                    &[
+                        ("room", &room.to_string()),
+                        ("name", name),
+                        ("topic", "new topic"),
+                        ("owner", owner),
+                    ],
+                )
+                .await
+        }
+    };
+    let saved = update(secret, "Hideout", "bob").await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let page = server.call(Some(&bob), "room", &[("room", &secret.to_string())]).await;
+    let page: app::protocol::RoomPage = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(
+        (page.name.as_str(), page.topic.as_str(), page.owner),
+        ("Hideout", "new topic", true)
+    );
+    assert!(page.members.contains(&"bob".to_string()) && page.members.contains(&"ann".to_string()));
+    // Refusals: a name in use, nobody by that name, a direct conversation, bad input, no such room.
+    let taken = update(lobby, "hideout", "ann").await;
+    assert_eq!(
+        taken.status, 200,
+        "private names do not clash with public ones: {}",
+        taken.body
+    );
+    let clash = server.create_room(&bob, "Other").await;
+    let taken = update(clash, "HIDEOUT", "bob").await;
+    assert_eq!(
+        (taken.status, taken.error().code),
+        (409, ErrorCode::Conflict),
+        "{}",
+        taken.body
+    );
+    for (room, name, owner, status) in [
+        (lobby, "Lobby", "nobody", 404),
+        (direct, "Renamed", "ann", 403),
+        (lobby, "", "ann", 400),
+        (RoomId(999_999), "X", "ann", 404),
+    ] {
+        let refused = update(room, name, owner).await;
+        assert_eq!(refused.status, status, "{name}/{owner}: {}", refused.body);
+    }
+    let lobby_now = admin_rooms(&server, &boss).await;
+    assert!(lobby_now.iter().any(|r| r.id == lobby && r.name == "hideout"));
+
+    // Archived: read-only for everyone, gone from the room list, still readable.
+    let archive = |archived: &'static str| {
+        let server = &server;
+        let boss = &boss;
+        async move {
+            let reply = server
+                .call(
+                    Some(boss),
+                    "admin/archive_room",
+                    &[("room", &lobby.to_string()), ("archived", archived)],
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    archive("true").await;
+    bob_ws
+        .send(&ClientFrame::Send {
+            room: lobby,
+            client_id: "b2".into(),
+            body: "anyone?".into(),
+            reply_to: None,
+            attachment: None,
+        })
+        .await;
+    match bob_ws
+        .recv_until(|f| matches!(f, ServerFrame::Error { client_id: Some(c), .. } if c == "b2"))
+        .await
+    {
+        ServerFrame::Error { code, message, .. } => {
+            assert_eq!(code, ErrorCode::Forbidden);
+            assert!(message.contains("archived"), "{message}");
+        }
+        _ => unreachable!(),
+    }
+    let listed = server.call(Some(&bob), "rooms", &[]).await;
+    let listed: Vec<app::protocol::RoomSummary> = serde_json::from_str(&listed.body).unwrap();
+    assert!(listed.iter().all(|r| r.id != lobby) && listed.iter().any(|r| r.id == clash));
+    let page = server.call(Some(&bob), "room", &[("room", &lobby.to_string())]).await;
+    assert_eq!(page.status, 200);
+    let page: app::protocol::RoomPage = serde_json::from_str(&page.body).unwrap();
+    assert!(page.archived && page.messages.len() == 2);
+    archive("false").await;
+    assert_eq!(bob_ws.post(lobby, "b3", "back again").await, 3);
+
+    // Deleting needs the room's name, as written; then it is gone for everyone.
+    let delete = |confirmation: &'static str| {
+        let server = &server;
+        let boss = &boss;
+        async move {
+            server
+                .call(
+                    Some(boss),
+                    "admin/delete_room",
+                    &[("room", &lobby.to_string()), ("confirmation", confirmation)],
+                )
+                .await
+        }
+    };
+    let slip = delete("Lobby").await;
+    assert_eq!((slip.status, slip.error().code), (400, ErrorCode::Invalid));
+    assert!(admin_rooms(&server, &boss).await.iter().any(|r| r.id == lobby));
+    let gone = delete("hideout").await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    for cookie in [&ann, &bob] {
+        let page = server.call(Some(cookie), "room", &[("room", &lobby.to_string())]).await;
+        assert_eq!(page.status, 404);
+    }
+    bob_ws
+        .send(&ClientFrame::Send {
+            room: lobby,
+            client_id: "b4".into(),
+            body: "hello?".into(),
+            reply_to: None,
+            attachment: None,
+        })
+        .await;
+    match bob_ws
+        .recv_until(|f| matches!(f, ServerFrame::Error { client_id: Some(c), .. } if c == "b4"))
+        .await
+    {
+        ServerFrame::Error { code, .. } => assert_eq!(code, ErrorCode::NotFound),
+        _ => unreachable!(),
+    }
+    assert!(!admin_rooms(&server, &boss).await.iter().any(|r| r.id == lobby));
+    let again = delete("hideout").await;
+    assert_eq!(again.status, 404);
+
+    // All of it in the audit log.
+    let log = server.call(Some(&boss), "admin/audit", &[]).await;
+    let log: AuditPage = serde_json::from_str(&log.body).unwrap();
+    let seen: Vec<(&str, &str, &str)> = log
+        .entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.target.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(
+        &seen[..5],
+        [
+            ("room_deleted", "hideout", "with 3 messages"),
+            ("room_restored", "hideout", ""),
+            ("room_archived", "hideout", ""),
+            ("room_changed", "Lobby", "renamed to hideout; topic: new topic"),
+            (
+                "room_changed",
+                "Secret",
+                "renamed to Hideout; topic: new topic; owner: ann → bob"
+            ),
+        ]
+    );
     server.stop().await;
 }

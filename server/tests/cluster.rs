@@ -265,8 +265,21 @@ async fn events_published_together_cross_redis_in_few_messages_each_once() {
 
     let mut got = Vec::new();
     let mut messages = 0;
+    // One deadline for all of them (a loaded machine may deliver slowly);
+    // if it passes, say what arrived and whether the receiver is still
+    // subscribed, which tells a lost subscription from a slow one.
+    let deadline = tokio::time::Instant::now() + common::WAIT * 3;
     while got.len() < frames.len() {
-        let message = tokio::time::timeout(common::WAIT, raw.recv()).await.unwrap().unwrap();
+        let Ok(message) = tokio::time::timeout_at(deadline, raw.recv()).await else {
+            use fred::interfaces::PubsubInterface;
+            let subscribers: Result<fred::types::Value, _> = sender.client.pubsub_numsub(sender.channel.as_str()).await;
+            panic!(
+                "{} of {} events arrived, in {messages} messages; subscribers now: {subscribers:?}",
+                got.len(),
+                frames.len()
+            );
+        };
+        let message = message.unwrap();
         messages += 1;
         let payload = message.value.as_str().unwrap().into_owned();
         for event in bus::events(&payload) {

@@ -18,7 +18,7 @@ type Result<T> = std::result::Result<T, BackendError>;
 pub enum Access {
     /// Nothing: the room answers exactly like one that does not exist.
     None,
-    /// See it and read its history.
+    /// See it and read its history (an archived room, for those who may see it).
     Read,
     /// Also post.
     Post,
@@ -31,10 +31,13 @@ pub enum Access {
 impl Access {
     /// The rule, for a room as stored: a public room is everyone's to post
     /// in; a private one only its members' (`member`); its creator owns it,
-    /// except a direct conversation, which nobody manages.
+    /// except a direct conversation, which nobody manages. An archived room
+    /// is only read.
     pub fn of(room: &RoomRow, user: UserId, member: bool) -> Access {
         if room.private && !member {
             Access::None
+        } else if room.archived {
+            Access::Read
         } else if room.owner == user && !room.direct {
             Access::Own
         } else {
@@ -134,8 +137,10 @@ impl AccessControl {
         self.public.write().unwrap_or_else(|p| p.into_inner()).remove(&room);
     }
 
+    /// Remembers a public room's owner. An archived room is asked about every
+    /// time: it is rare, and read-only.
     fn remember(&self, row: &RoomRow) {
-        if row.private {
+        if row.private || row.archived {
             return;
         }
         let mut public = self.public.write().unwrap_or_else(|p| p.into_inner());
@@ -160,6 +165,7 @@ mod tests {
             private,
             owner: UserId(1),
             direct,
+            archived: false,
         }
     }
 
@@ -180,6 +186,21 @@ mod tests {
             "nobody manages a direct conversation"
         );
         assert_eq!(Access::of(&direct, other, false), Access::None);
+        let archived = RoomRow {
+            archived: true,
+            ..room(false, false)
+        };
+        assert_eq!(
+            Access::of(&archived, owner, false),
+            Access::Read,
+            "even its owner only reads"
+        );
+        assert_eq!(Access::of(&archived, other, false), Access::Read);
+        let archived_private = RoomRow {
+            archived: true,
+            ..room(true, false)
+        };
+        assert_eq!(Access::of(&archived_private, other, false), Access::None);
         assert!(Access::None < Access::Read && Access::Read < Access::Post && Access::Moderate < Access::Own);
     }
 

@@ -65,8 +65,10 @@ pub enum Refusal {
     NotRoomOwner,
     /// A direct conversation's two members are fixed.
     DirectMembersFixed,
+    /// A direct conversation has no name, topic or owner to change.
+    DirectUnchangeable,
     OwnerCannotLeave,
-    /// The room may be read but not posted in.
+    /// The room may be read but not posted in: it is archived.
     ReadOnly,
     /// Only a message's author edits it.
     NotAuthor,
@@ -147,8 +149,13 @@ impl BackendError {
                 match why {
                     Refusal::NotRoomOwner => "Only the owner of a private room can change its members.",
                     Refusal::DirectMembersFixed => "The two people in a direct conversation cannot change.",
+                    Refusal::DirectUnchangeable => {
+                        "A direct conversation's name and owner come from its two people: they cannot be changed."
+                    }
                     Refusal::OwnerCannotLeave => "The owner cannot leave their own room.",
-                    Refusal::ReadOnly => "This room is read-only.",
+                    Refusal::ReadOnly => {
+                        "This room is archived: it can be read, but nothing can be posted or changed in it."
+                    }
                     Refusal::NotAuthor => "You can only edit your own messages.",
                     Refusal::NotAuthorOrModerator => "You can only delete your own messages.",
                     Refusal::LastAdministrator => {

@@ -1,9 +1,12 @@
-//! The backstage (`/admin`), for administrators: overview, people,
+//! The backstage (`/admin`), for administrators: overview, people, rooms,
 //! settings and the audit log.
 //! Anyone else gets the page-not-found page, as the server functions behind
 //! it answer them (see [`crate::backstage`]).
 
+mod rooms;
+
 use crate::api::who_am_i;
+use crate::backstage::rooms::{AdminArchiveRoom, AdminDeleteRoom, AdminUpdateRoom};
 use crate::backstage::{
     AdminCreateInvitation, AdminEndSessions, AdminRemoveMessages, AdminRevokeInvitation, AdminSaveSettings,
     AdminSetDisabled, AdminSetRole, INVITATION_HOURS_MAX, INVITATION_USES_MAX, SITE_NAME_MAX, admin_audit,
@@ -29,6 +32,9 @@ struct Actions {
     save_settings: ServerAction<AdminSaveSettings>,
     create_invitation: ServerAction<AdminCreateInvitation>,
     revoke_invitation: ServerAction<AdminRevokeInvitation>,
+    update_room: ServerAction<AdminUpdateRoom>,
+    archive_room: ServerAction<AdminArchiveRoom>,
+    delete_room: ServerAction<AdminDeleteRoom>,
     /// The latest outcome, for people to read: `Err` for a refusal.
     outcome: RwSignal<Option<Result<String, String>>>,
 }
@@ -43,6 +49,9 @@ impl Actions {
             save_settings: ServerAction::new(),
             create_invitation: ServerAction::new(),
             revoke_invitation: ServerAction::new(),
+            update_room: ServerAction::new(),
+            archive_room: ServerAction::new(),
+            delete_room: ServerAction::new(),
             outcome: RwSignal::new(None),
         };
         let report = move |result: Option<Result<String, ApiError>>| {
@@ -54,6 +63,7 @@ impl Actions {
         // last one, for the sentence that reports it.
         let disabling = StoredValue::new(None::<AdminSetDisabled>);
         let removing = StoredValue::new(None::<String>);
+        let archiving = StoredValue::new(false);
         Effect::new(move |_| {
             if let Some(input) = actions.set_disabled.input().get() {
                 disabling.set_value(Some(input));
@@ -61,7 +71,21 @@ impl Actions {
             if let Some(input) = actions.remove_messages.input().get() {
                 removing.set_value(Some(input.username));
             }
+            if let Some(input) = actions.archive_room.input().get() {
+                archiving.set_value(input.archived);
+            }
         });
+        let done = |action: &'static str| move |r: Result<(), ApiError>| r.map(|()| action.to_owned());
+        Effect::new(move |_| report(actions.update_room.value().get().map(done("Room saved."))));
+        Effect::new(move |_| {
+            let said = if archiving.get_value() {
+                "Room archived."
+            } else {
+                "Room restored."
+            };
+            report(actions.archive_room.value().get().map(done(said)))
+        });
+        Effect::new(move |_| report(actions.delete_room.value().get().map(done("Room deleted."))));
         Effect::new(move |_| {
             let done = disabling.get_value();
             report(actions.set_disabled.value().get().map(|r| {
@@ -143,6 +167,9 @@ impl Actions {
             + self.save_settings.version().get()
             + self.create_invitation.version().get()
             + self.revoke_invitation.version().get()
+            + self.update_room.version().get()
+            + self.archive_room.version().get()
+            + self.delete_room.version().get()
     }
 }
 
@@ -163,6 +190,7 @@ pub fn Admin() -> impl IntoView {
                                 <nav class="backstage-nav" aria-label="Backstage">
                                     <a href="#overview-heading">"Overview"</a>
                                     <a href="#people-heading">"People"</a>
+                                    <a href="#rooms-heading">"Rooms"</a>
                                     <a href="#settings-heading">"Settings"</a>
                                     <a href="#audit-heading">"Audit log"</a>
                                 </nav>
@@ -175,6 +203,7 @@ pub fn Admin() -> impl IntoView {
                                 <FormError error=Signal::derive(move || actions.outcome.get().and_then(Result::err))/>
                                 <OverviewSection actions/>
                                 <People actions/>
+                                <rooms::Rooms actions/>
                                 <Settings actions/>
                                 <Audit actions/>
                             </main>
@@ -250,15 +279,7 @@ fn OverviewBody(overview: Overview) -> impl IntoView {
         <h3>"Nodes serving"</h3>
         <div class="table-scroll">
             <table class="nodes" aria-label="Nodes serving">
-                <thead>
-                    <tr>
-                        <th scope="col">"Node"</th>
-                        <th scope="col">"Started"</th>
-                        <th scope="col">"Last heard"</th>
-                        <th scope="col">"Sockets"</th>
-                        <th scope="col">"People"</th>
-                    </tr>
-                </thead>
+                {column_heads(&["Node", "Started", "Last heard", "Sockets", "People"], None)}
                 <tbody>
                     {overview.nodes.into_iter().map(|n| view! {
                         <tr>
@@ -307,16 +328,7 @@ fn PeopleTable(people: Vec<Person>, actions: Actions) -> impl IntoView {
     view! {
         <div class="table-scroll">
             <table class="people">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Last seen"</th>
-                        <th scope="col">"Actions"</th>
-                    </tr>
-                </thead>
+                {column_heads(&["Name", "Role", "Status", "Created", "Last seen", "Actions"], None)}
                 <tbody>
                     {people.into_iter().map(|person| {
                         let name = person.username.clone();
@@ -443,6 +455,18 @@ fn Settings(actions: Actions) -> impl IntoView {
     }
 }
 
+/// A table's column headings; `hidden` (last) is named for screen readers only.
+fn column_heads(names: &'static [&'static str], hidden: Option<&'static str>) -> impl IntoView + use<> {
+    view! {
+        <thead>
+            <tr>
+                {names.iter().map(|name| view! { <th scope="col">{*name}</th> }).collect_view()}
+                {hidden.map(|name| view! { <th scope="col"><span class="visually-hidden">{name}</span></th> })}
+            </tr>
+        </thead>
+    }
+}
+
 /// Asks the browser's own confirmation dialog (`false` before hydration).
 fn confirmed(question: &str) -> bool {
     #[cfg(feature = "hydrate")]
@@ -513,16 +537,7 @@ fn InvitationList(list: Vec<Invitation>, actions: Actions) -> impl IntoView {
     view! {
         <div class="table-scroll">
             <table class="invitations" aria-label="Invitations">
-                <thead>
-                    <tr>
-                        <th scope="col">"Made"</th>
-                        <th scope="col">"By"</th>
-                        <th scope="col">"Expires"</th>
-                        <th scope="col">"Used"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                    </tr>
-                </thead>
+                {column_heads(&["Made", "By", "Expires", "Used", "State"], Some("Actions"))}
                 <tbody>
                     {list.into_iter().map(|i| {
                         let live = !i.revoked && i.uses_left > 0 && !i.expired;
@@ -614,16 +629,7 @@ fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
     view! {
         <div class="table-scroll">
             <table class="audit" aria-label="Audit entries">
-                <thead>
-                    <tr>
-                        <th scope="col">"When"</th>
-                        <th scope="col">"Who"</th>
-                        <th scope="col">"Action"</th>
-                        <th scope="col">"On"</th>
-                        <th scope="col">"Detail"</th>
-                        <th scope="col">"From"</th>
-                    </tr>
-                </thead>
+                {column_heads(&["When", "Who", "Action", "On", "Detail", "From"], None)}
                 <tbody>
                     {entries.into_iter().map(|e| {
                         let action = AuditAction::parse(&e.action).map_or(e.action.clone(), |a| a.label().to_owned());

@@ -91,6 +91,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         direct,
         owner,
         moderator,
+        archived,
         members,
         upload_bytes,
     } = page;
@@ -709,7 +710,17 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 let files = dropped_files(&ev);
                 if !files.is_empty() { ev.prevent_default(); attach.run(files); }
             }>
-            {log}{compose}
+            {log}
+            {if archived {
+                view! {
+                    <p class="archived-notice" role="note">
+                        "This room is archived: you can read it, but nothing can be posted in it."
+                    </p>
+                }
+                .into_any()
+            } else {
+                compose
+            }}
         </section>
     }
     .into_any();

@@ -36,7 +36,7 @@ pub(super) fn role_of(stored: &str) -> SiteRole {
 }
 
 /// Escapes `text` for a `LIKE … ESCAPE '!'` pattern.
-fn like_escaped(text: &str) -> String {
+pub(super) fn like_escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '!' | '%' | '_') {

@@ -7,7 +7,7 @@ use super::tests::{MariaDb, cleanup, name, store};
 use super::*;
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Refusal};
-use crate::protocol::{AuditAction, Me, SignupPolicy, SiteRole, SiteSettings};
+use crate::protocol::{AuditAction, Me, RoomId, SignupPolicy, SiteRole, SiteSettings};
 use crate::validate::UserKey;
 
 fn key(name: &str) -> UserKey {
@@ -386,6 +386,9 @@ async fn roles_keep_an_administrator_and_every_change_is_audited() {
     let (db, path) = store().await;
     the_overview_counts(&db).await;
     cleanup(db, &path).await;
+    let (db, path) = store().await;
+    a_deleted_room_leaves_nothing_behind(&db).await;
+    cleanup(db, &path).await;
 }
 
 #[tokio::test]
@@ -406,4 +409,121 @@ async fn mariadb_roles_keep_an_administrator_and_every_change_is_audited() {
     let (store, db) = MariaDb::store("natter_overview").await;
     the_overview_counts(&store).await;
     db.drop(store).await;
+    let (store, db) = MariaDb::store("natter_room_delete").await;
+    a_deleted_room_leaves_nothing_behind(&store).await;
+    db.drop(store).await;
+}
+
+/// A deleted room takes its messages, their versions, reactions and files'
+/// records and its memberships with it, and nothing of any other room;
+/// archiving keeps everything and refuses new messages, even ones that
+/// passed the door before the room was archived.
+async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
+    use super::tests::{message, no_topic, room_name};
+    use super::uploads_tests::upload;
+    use crate::validate::{ClientMessageId, Emoji, MessageBody};
+    let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let by = Actor::command_line();
+    let doomed = store
+        .create_room(&room_name("Doomed"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    let kept = store
+        .create_room(&room_name("Kept"), &no_topic(), ann.id, true)
+        .await
+        .unwrap();
+    for (room, file) in [(doomed, "1".repeat(32)), (kept, "2".repeat(32))] {
+        store.insert_upload(&upload(&file, ann.id, "cat.png")).await.unwrap();
+        let first = store
+            .post_message(&message(room, &ann, &format!("m{room}"), "first words"))
+            .await
+            .unwrap()
+            .message;
+        let with_file = NewMessage {
+            attachment: Some(file),
+            ..message(room, &ann, &format!("f{room}"), "look")
+        };
+        store.post_message(&with_file).await.unwrap();
+        for (n, change) in [
+            UpdateChange::Edit(MessageBody::parse("second words").unwrap()),
+            UpdateChange::React(Emoji::parse("👍").unwrap()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let update = NewUpdate {
+                room,
+                by: ann.clone(),
+                client_id: ClientMessageId::parse(&format!("u{room}-{n}")).unwrap(),
+                message: first.id,
+                change,
+                moderator: false,
+            };
+            store.apply_update(&update).await.unwrap();
+        }
+    }
+    let count = |sql: &'static str, room: RoomId| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(room.0)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    };
+    let leftovers = |room: RoomId| async move {
+        let mut found = Vec::new();
+        for sql in [
+            "SELECT COUNT(*) FROM rooms WHERE id = ?",
+            "SELECT COUNT(*) FROM room_events WHERE room_id = ?",
+            "SELECT COUNT(*) FROM memberships WHERE room_id = ?",
+            "SELECT COUNT(*) FROM uploads WHERE room_id = ?",
+            "SELECT COUNT(*) FROM message_versions v JOIN room_events e ON e.id = v.message_id WHERE e.room_id = ?",
+            "SELECT COUNT(*) FROM message_reactions r JOIN room_events e ON e.id = r.message_id WHERE e.room_id = ?",
+        ] {
+            found.push(count(sql, room).await);
+        }
+        found
+    };
+    assert_eq!(leftovers(doomed).await, [1, 4, 0, 1, 1, 1]);
+
+    // Archived: kept whole, and a message that passed the door is refused at commit.
+    store.set_room_archived(doomed, true, &by).await.unwrap();
+    let (posted, _) = store
+        .commit_batch(&[message(doomed, &ann, "late", "too late")], &[])
+        .await
+        .unwrap();
+    assert!(
+        matches!(posted[..], [Err(BackendError::Forbidden(Refusal::ReadOnly))]),
+        "{posted:?}"
+    );
+    assert!(store.room(doomed).await.unwrap().unwrap().archived);
+    assert!(
+        !store
+            .rooms_visible_to(ann.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == doomed)
+    );
+    assert_eq!(leftovers(doomed).await, [1, 4, 0, 1, 1, 1]);
+
+    let refused = store.delete_room(doomed, "doomed", &by).await.unwrap_err();
+    assert!(
+        matches!(refused, BackendError::Invalid(_)),
+        "the name as written: {refused:?}"
+    );
+    assert_eq!(store.delete_room(doomed, " Doomed ", &by).await.unwrap(), "Doomed");
+    assert_eq!(leftovers(doomed).await, [0, 0, 0, 0, 0, 0]);
+    assert_eq!(leftovers(kept).await, [1, 4, 1, 1, 1, 1], "another room keeps all");
+    assert!(matches!(
+        store.delete_room(doomed, "Doomed", &by).await,
+        Err(BackendError::RoomNotFound)
+    ));
+    let (posted, _) = store
+        .commit_batch(&[message(doomed, &ann, "later", "hello?")], &[])
+        .await
+        .unwrap();
+    assert!(matches!(posted[..], [Err(BackendError::RoomNotFound)]), "{posted:?}");
+    let audit = store.audit_page(None, None, 10).await.unwrap();
+    let actions: Vec<&str> = audit.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["room_deleted", "room_archived"]);
 }

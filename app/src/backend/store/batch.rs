@@ -7,7 +7,7 @@ use super::log::{
 use super::uploads::{attach, attachables, not_attachable};
 use super::{Result, Store, padded, placeholders};
 use crate::backend::clock::now_ms;
-use crate::backend::error::BackendError;
+use crate::backend::error::{BackendError, Refusal};
 use crate::protocol::{Attachment, Quote, Seq};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
@@ -17,6 +17,7 @@ use std::collections::HashMap;
 struct CounterRow {
     id: i64,
     last_seq: i64,
+    archived_at: Option<i64>,
 }
 
 /// `sql` (whose `{}` is the list's place) with one placeholder per room,
@@ -135,12 +136,22 @@ impl Store {
                 .await?;
         }
         let lock = if self.is_sqlite { "" } else { " FOR UPDATE" };
-        let sql = rooms_sql("SELECT id, last_seq FROM rooms WHERE id IN ({})", lock, &rooms);
+        let sql = rooms_sql(
+            "SELECT id, last_seq, archived_at FROM rooms WHERE id IN ({})",
+            lock,
+            &rooms,
+        );
         let counters = rooms
             .iter()
             .fold(sqlx::query_as::<_, CounterRow>(sql), |query, room| query.bind(*room))
             .fetch_all(&mut *tx)
             .await?;
+        // A room archived after a send passed the door takes no more messages.
+        let archived: Vec<i64> = counters
+            .iter()
+            .filter(|row| row.archived_at.is_some())
+            .map(|row| row.id)
+            .collect();
         let last: HashMap<i64, Seq> = counters.into_iter().map(|row| (row.id, row.last_seq)).collect();
 
         // Replies: the messages they answer, checked and quoted; files:
@@ -151,7 +162,13 @@ impl Store {
         let mut checked: Vec<Result<(Option<Quote>, Option<Attachment>)>> = quotes
             .into_iter()
             .zip(files)
-            .map(|(quote, file)| Ok((quote?, file?)))
+            .zip(messages)
+            .map(|((quote, file), m)| {
+                if archived.contains(&m.room.0) {
+                    return Err(BackendError::Forbidden(Refusal::ReadOnly));
+                }
+                Ok((quote?, file?))
+            })
             .collect();
 
         // Sequences in arrival order, per room, continuing from the counters.

@@ -24,12 +24,14 @@ pub struct RoomRow {
     pub owner: UserId,
     /// A direct conversation: private, exactly two members, fixed.
     pub direct: bool,
+    /// Archived by an administrator: read-only, left out of the room list.
+    pub archived: bool,
 }
 
 /// The columns of [`RoomRecord`], for `concat!` into static queries.
 macro_rules! room_columns {
     () => {
-        "r.id, r.name, r.topic, r.last_message_at, r.last_seq, r.is_private, r.created_by, r.is_direct"
+        "r.id, r.name, r.topic, r.last_message_at, r.last_seq, r.is_private, r.created_by, r.is_direct, r.archived_at"
     };
 }
 
@@ -43,6 +45,7 @@ struct RoomRecord {
     is_private: i64,
     created_by: i64,
     is_direct: i64,
+    archived_at: Option<i64>,
 }
 
 impl From<RoomRecord> for RoomRow {
@@ -56,6 +59,7 @@ impl From<RoomRecord> for RoomRow {
             private: r.is_private != 0,
             owner: UserId(r.created_by),
             direct: r.is_direct != 0,
+            archived: r.archived_at.is_some(),
         }
     }
 }
@@ -200,13 +204,14 @@ impl Store {
     }
 
     /// The rooms `user` may see (every public room and the private ones they
-    /// are in), most recently active first.
+    /// are in), archived ones aside, most recently active first.
     pub async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<RoomRow>> {
         let rows: Vec<RoomRecord> = sqlx::query_as(concat!(
             "SELECT ",
             room_columns!(),
             " FROM rooms r ",
-            "WHERE r.is_private = 0 OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?) ",
+            "WHERE r.archived_at IS NULL AND ",
+            "(r.is_private = 0 OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?)) ",
             "ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id DESC"
         ))
         .bind(user.0)

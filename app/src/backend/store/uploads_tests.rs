@@ -8,7 +8,7 @@ use crate::backend::RoomEvent;
 use crate::backend::clock::now_ms;
 use crate::protocol::{Me, RoomId, UserId};
 
-fn upload(id: &str, uploader: UserId, name: &str) -> NewUpload {
+pub(super) fn upload(id: &str, uploader: UserId, name: &str) -> NewUpload {
     NewUpload {
         id: id.to_owned(),
         uploader,
