@@ -295,3 +295,29 @@ pub async fn remove_member(room: i64, username: String) -> Result<Vec<String>, A
     }
     Ok(services.store.members(room).await?)
 }
+
+/// Longest reason a report may give (characters).
+pub const REPORT_REASON_MAX: usize = 500;
+
+/// Reports `message` of `room` to the administrators, with an optional
+/// reason. Anyone who can read the room may report someone else's message;
+/// a second report of the same message by the same person changes nothing.
+#[server(endpoint = "report")]
+pub async fn report_message(room: i64, message: i64, reason: String) -> Result<(), ApiError> {
+    use crate::backend::{Access, BackendError, current_user, services};
+    use crate::validate::Invalid;
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let room = RoomId(room);
+    services.access.require(me.id, room, Access::Read).await?;
+    let reason = reason.trim();
+    if reason.chars().count() > REPORT_REASON_MAX {
+        let why = format!("A reason can be at most {REPORT_REASON_MAX} characters long.");
+        return Err(BackendError::Invalid(Invalid(why)).into());
+    }
+    if reason.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(BackendError::Invalid(Invalid("A reason cannot contain control characters.".into())).into());
+    }
+    services.store.report_message(room, message, me.id, reason).await?;
+    Ok(())
+}

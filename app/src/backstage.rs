@@ -4,6 +4,7 @@
 //! gets exactly the answer a missing page gets. Every change is written to
 //! the audit log in its own transaction (see `backend::store::admin`).
 
+pub mod reports;
 pub mod rooms;
 
 use crate::protocol::{ApiError, AuditPage, Person};

@@ -141,6 +141,76 @@ pub struct AdminRoom {
     pub archived: bool,
 }
 
+/// A message as a report shows it: who wrote what, when (its current text;
+/// empty once deleted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedMessage {
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    pub sent_at: Millis,
+    pub deleted: bool,
+}
+
+/// How an administrator closed a report. Stored as [`ReportOutcome::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOutcome {
+    /// The message was taken down.
+    Deleted,
+    /// Dealt with otherwise (a word with its author, say).
+    Resolved,
+    /// Nothing wrong with it.
+    Dismissed,
+}
+
+impl ReportOutcome {
+    pub const ALL: [ReportOutcome; 3] = [
+        ReportOutcome::Deleted,
+        ReportOutcome::Resolved,
+        ReportOutcome::Dismissed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportOutcome::Deleted => "deleted",
+            ReportOutcome::Resolved => "resolved",
+            ReportOutcome::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReportOutcome> {
+        ReportOutcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReportOutcome::Deleted => "Message deleted",
+            ReportOutcome::Resolved => "Resolved",
+            ReportOutcome::Dismissed => "Dismissed",
+        }
+    }
+}
+
+/// A reported message in its context, for the backstage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub id: i64,
+    pub reporter: String,
+    pub reason: String,
+    pub created_at: Millis,
+    pub room: RoomId,
+    pub room_name: String,
+    pub message: ReportedMessage,
+    /// Up to two messages before it and two after, oldest first.
+    pub before: Vec<ReportedMessage>,
+    pub after: Vec<ReportedMessage>,
+    /// Set once closed: how, by whom, when.
+    pub outcome: Option<ReportOutcome>,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<Millis>,
+}
+
 /// Who may create an account.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -273,10 +343,11 @@ pub enum AuditAction {
     RoomArchived,
     RoomRestored,
     RoomDeleted,
+    ReportClosed,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::RoleChanged,
         AuditAction::AccountDisabled,
         AuditAction::AccountEnabled,
@@ -289,6 +360,7 @@ impl AuditAction {
         AuditAction::RoomArchived,
         AuditAction::RoomRestored,
         AuditAction::RoomDeleted,
+        AuditAction::ReportClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -305,6 +377,7 @@ impl AuditAction {
             AuditAction::RoomArchived => "room_archived",
             AuditAction::RoomRestored => "room_restored",
             AuditAction::RoomDeleted => "room_deleted",
+            AuditAction::ReportClosed => "report_closed",
         }
     }
 
@@ -327,6 +400,7 @@ impl AuditAction {
             AuditAction::RoomArchived => "Room archived",
             AuditAction::RoomRestored => "Room restored",
             AuditAction::RoomDeleted => "Room deleted",
+            AuditAction::ReportClosed => "Report closed",
         }
     }
 }

@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { hydrated, secondPersonContext, send, signUp, unique, waitConnected } from './helpers';
+import { hydrated, secondPersonContext, send, sharedRoom, signUp, unique, waitConnected } from './helpers';
 
 // The backstage, driven by its accessible names. The first administrator is
 // made as the README says, with the server binary's `grant-role` command:
@@ -220,5 +220,59 @@ test('an administrator edits, archives and deletes a room someone is in', async 
 
   await other.goto(roomUrl);
   await expect(other.getByRole('alert')).toContainText('That room does not exist.');
+  await context.close();
+});
+
+test('a member reports a message, and an administrator takes it down from the reports queue', async ({ page, browser }) => {
+  test.skip(!process.env.NATTER_ADMIN_COMMAND, 'needs NATTER_ADMIN_COMMAND (see .ci/test)');
+  const boss = unique('boss');
+  await signUp(page, boss);
+  grantRole(boss, 'admin');
+  const context = await secondPersonContext(browser);
+  const member = await context.newPage();
+  await signUp(member, unique('mia'));
+  // The administrator writes in the room too, so the member has someone to report.
+  await page.goto('/');
+  const room = await sharedRoom(page, member, 'Reported');
+  await send(page, 'a fine morning');
+  await send(page, 'something nasty');
+  await send(page, 'and a fine evening');
+
+  const nasty = member
+    .getByRole('log', { name: 'Messages' })
+    .locator('article', { has: member.locator('.body', { hasText: 'something nasty' }) });
+  await nasty.hover();
+  await nasty.getByRole('button', { name: 'Report', exact: true }).click();
+  const dialog = member.getByRole('dialog', { name: 'Report message' });
+  await dialog.getByLabel('Reason (optional)').fill('insulting');
+  await member.screenshot({ path: 'screenshots/report-dialog.png' });
+  await dialog.getByRole('button', { name: 'Send report' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(member.getByRole('status').filter({ hasText: 'Report sent.' })).toBeVisible();
+  // One's own messages have no "Report".
+  await send(member, 'my own words');
+  const own = member.getByRole('log', { name: 'Messages' }).locator('article', { hasText: 'my own words' });
+  await own.hover();
+  await expect(own.getByRole('button', { name: 'Report' })).toHaveCount(0);
+
+  await page.goto('/admin');
+  await hydrated(page);
+  const reports = page.getByRole('region', { name: 'Reports' });
+  await expect(reports.getByRole('heading', { name: 'Reports' })).toBeVisible();
+  const item = reports.getByRole('listitem').filter({ hasText: `in ${room}` });
+  await expect(item).toContainText('insulting');
+  const context_ = item.getByRole('list', { name: 'The message in context' });
+  await expect(context_.getByRole('listitem')).toHaveText([/a fine morning/, /something nasty/, /and a fine evening/, /my own words/]);
+  await reports.screenshot({ path: 'screenshots/admin-reports-desktop-light.png' });
+  await item.getByRole('button', { name: 'Delete message' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Report closed.' })).toBeVisible();
+  await expect(item).toHaveCount(0);
+
+  // Gone for the member, live.
+  const log = member.getByRole('log', { name: 'Messages' });
+  await expect(log).toContainText('This message was deleted.');
+  await expect(log).not.toContainText('something nasty');
+  await reports.getByRole('combobox', { name: 'Show reports' }).selectOption('closed');
+  await expect(item).toContainText(`Message deleted by ${boss}`);
   await context.close();
 });

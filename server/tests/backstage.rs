@@ -17,6 +17,7 @@ on_both_backends!(
     sign_ups_follow_the_policy_and_an_invitation_link_works_as_often_as_it_says,
     removing_someones_messages_leaves_tombstones_for_everyone,
     an_administrator_edits_archives_and_deletes_rooms,
+    members_report_messages_and_an_administrator_closes_the_reports,
 );
 
 /// Every backstage endpoint, with arguments that would act on `target`
@@ -872,6 +873,224 @@ async fn an_administrator_edits_archives_and_deletes_rooms(backend: Backend) {
                 "Secret",
                 "renamed to Hideout; topic: new topic; owner: ann → bob"
             ),
+        ]
+    );
+    server.stop().await;
+}
+
+async fn members_report_messages_and_an_administrator_closes_the_reports(backend: Backend) {
+    use app::protocol::{Change, Report, ReportOutcome, ServerFrame};
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let boss = server.sign_up("boss").await;
+    grant(&env, "boss", "admin").await;
+    let ann = server.sign_up("ann").await;
+    let bob = server.sign_up("bob").await;
+    let carol = server.sign_up("carol").await;
+    let lobby = server.create_room(&ann, "Lobby").await;
+    let mut ann_ws = server.ws(&ann).await;
+    let mut bob_ws = server.ws(&bob).await;
+    ann_ws.join(lobby, 0).await;
+    bob_ws.join(lobby, 0).await;
+    for n in 1..=5 {
+        ann_ws.post(lobby, &format!("a{n}"), &format!("line {n}")).await;
+    }
+    let history = server
+        .call(
+            Some(&bob),
+            "history",
+            &[("room", &lobby.to_string()), ("before", "100")],
+        )
+        .await;
+    let history: app::protocol::HistoryPage = serde_json::from_str(&history.body).unwrap();
+    let id_of = |n: usize| history.messages[n - 1].id;
+    let report = |cookie: &str, message: i64, reason: &str| {
+        let server = &server;
+        let (cookie, reason) = (cookie.to_owned(), reason.to_owned());
+        async move {
+            server
+                .call(
+                    Some(&cookie),
+                    "report",
+                    &[
+                        ("room", &lobby.to_string()),
+                        ("message", &message.to_string()),
+                        ("reason", &reason),
+                    ],
+                )
+                .await
+        }
+    };
+    let open = |closed: bool| {
+        let server = &server;
+        let boss = &boss;
+        async move {
+            let reply = server
+                .call(
+                    Some(boss),
+                    "admin/reports",
+                    &[("closed", if closed { "true" } else { "false" })],
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            serde_json::from_str::<Vec<Report>>(&reply.body).unwrap()
+        }
+    };
+
+    assert_eq!(report(&bob, id_of(3), "  rude  ").await.status, 200);
+    // Again: nothing new, the first reason stands.
+    assert_eq!(report(&bob, id_of(3), "very rude").await.status, 200);
+    // Refusals: one's own message, one that does not exist, bad input, a
+    // room the reporter cannot see.
+    let long = "x".repeat(501);
+    for (cookie, message, reason, status) in [
+        (&ann, id_of(3), "", 400),
+        (&bob, 999_999, "", 404),
+        (&bob, id_of(2), long.as_str(), 400),
+        (&bob, id_of(2), "bell\u{7}", 400),
+    ] {
+        let refused = report(cookie, message, reason).await;
+        assert_eq!(refused.status, status, "{}", refused.body);
+    }
+    let secret = server
+        .call(
+            Some(&ann),
+            "create_room",
+            &[("name", "Secret"), ("topic", ""), ("private", "on")],
+        )
+        .await;
+    let secret: RoomId = serde_json::from_str(&secret.body).unwrap();
+    let hidden = server
+        .call(
+            Some(&bob),
+            "report",
+            &[
+                ("room", &secret.to_string()),
+                ("message", &id_of(3).to_string()),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(hidden.status, 404, "{}", hidden.body);
+    assert_eq!(report(&carol, id_of(3), "").await.status, 200);
+
+    // The queue: each report with the messages around its message.
+    let queue = open(false).await;
+    assert_eq!(queue.len(), 2, "{queue:?}");
+    let first = &queue[0];
+    assert_eq!(
+        (first.reporter.as_str(), first.reason.as_str(), first.room_name.as_str()),
+        ("bob", "rude", "Lobby")
+    );
+    assert_eq!(
+        (first.message.body.as_str(), first.message.author.as_str()),
+        ("line 3", "ann")
+    );
+    let around: Vec<&str> = first
+        .before
+        .iter()
+        .chain(&first.after)
+        .map(|m| m.body.as_str())
+        .collect();
+    assert_eq!(around, ["line 1", "line 2", "line 4", "line 5"]);
+    assert_eq!((queue[1].reporter.as_str(), queue[1].reason.as_str()), ("carol", ""));
+
+    // Taken down: gone for everyone at once, and both reports of it closed.
+    let close = |id: i64, outcome: &'static str| {
+        let server = &server;
+        let boss = &boss;
+        async move {
+            server
+                .call(
+                    Some(boss),
+                    "admin/close_report",
+                    &[("id", &id.to_string()), ("outcome", outcome)],
+                )
+                .await
+        }
+    };
+    let bad = close(first.id, "ignored").await;
+    assert_eq!(bad.status, 400);
+    let done = close(first.id, "deleted").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    loop {
+        if let ServerFrame::Update { update } = bob_ws.recv().await {
+            assert_eq!(
+                (update.message, update.change, update.by.as_str()),
+                (id_of(3), Change::Deleted, "boss")
+            );
+            break;
+        }
+    }
+    assert!(open(false).await.is_empty());
+    let closed = open(true).await;
+    assert_eq!(closed.len(), 2);
+    for report in &closed {
+        assert_eq!(report.outcome, Some(ReportOutcome::Deleted));
+        assert_eq!(report.closed_by.as_deref(), Some("boss"));
+        assert!(report.message.deleted && report.message.body.is_empty());
+    }
+    assert_eq!(close(queue[1].id, "dismissed").await.status, 404, "closed already");
+    // A deleted message cannot be reported any more.
+    assert_eq!(report(&carol, id_of(3), "").await.status, 404);
+
+    // Dismissed: the message stays.
+    assert_eq!(report(&bob, id_of(4), "").await.status, 200);
+    let queue = open(false).await;
+    assert_eq!(close(queue[0].id, "dismissed").await.status, 200);
+    let page = server.call(Some(&bob), "room", &[("room", &lobby.to_string())]).await;
+    let page: app::protocol::RoomPage = serde_json::from_str(&page.body).unwrap();
+    assert!(page.messages.iter().any(|m| m.body == "line 4" && !m.deleted));
+
+    // A person's waiting reports are bounded.
+    let limit = app::backend::store::OPEN_REPORTS_PER_PERSON as usize;
+    for n in 0..limit {
+        ann_ws.post(lobby, &format!("m{n}"), &format!("more {n}")).await;
+    }
+    let history = server
+        .call(
+            Some(&bob),
+            "history",
+            &[("room", &lobby.to_string()), ("before", "1000")],
+        )
+        .await;
+    let history: app::protocol::HistoryPage = serde_json::from_str(&history.body).unwrap();
+    let fresh: Vec<i64> = history
+        .messages
+        .iter()
+        .filter(|m| m.body.starts_with("more"))
+        .map(|m| m.id)
+        .collect();
+    assert!(fresh.len() >= limit, "{}", fresh.len());
+    for id in &fresh[..limit] {
+        assert_eq!(report(&bob, *id, "").await.status, 200);
+    }
+    let over = report(&bob, fresh[limit - 1] + 1_000_000, "").await;
+    assert_eq!(over.status, 404, "a missing message is refused before the count");
+    let over = report(&carol, fresh[0], "").await;
+    assert_eq!(over.status, 200, "the bound is per person");
+    let over = report(&bob, id_of(5), "").await;
+    assert_eq!(
+        (over.status, over.error().code),
+        (429, ErrorCode::RateLimited),
+        "{}",
+        over.body
+    );
+
+    let log = server
+        .call(Some(&boss), "admin/audit", &[("action", "report_closed")])
+        .await;
+    let log: AuditPage = serde_json::from_str(&log.body).unwrap();
+    let seen: Vec<(&str, &str)> = log
+        .entries
+        .iter()
+        .map(|e| (e.target.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("message by ann in Lobby", "Dismissed"),
+            ("message by ann in Lobby", "Message deleted (2 reports)"),
         ]
     );
     server.stop().await;

@@ -1,11 +1,13 @@
 //! The backstage (`/admin`), for administrators: overview, people, rooms,
-//! settings and the audit log.
+//! reports, settings and the audit log.
 //! Anyone else gets the page-not-found page, as the server functions behind
 //! it answer them (see [`crate::backstage`]).
 
+mod reports;
 mod rooms;
 
 use crate::api::who_am_i;
+use crate::backstage::reports::AdminCloseReport;
 use crate::backstage::rooms::{AdminArchiveRoom, AdminDeleteRoom, AdminUpdateRoom};
 use crate::backstage::{
     AdminCreateInvitation, AdminEndSessions, AdminRemoveMessages, AdminRevokeInvitation, AdminSaveSettings,
@@ -35,6 +37,7 @@ struct Actions {
     update_room: ServerAction<AdminUpdateRoom>,
     archive_room: ServerAction<AdminArchiveRoom>,
     delete_room: ServerAction<AdminDeleteRoom>,
+    close_report: ServerAction<AdminCloseReport>,
     /// The latest outcome, for people to read: `Err` for a refusal.
     outcome: RwSignal<Option<Result<String, String>>>,
 }
@@ -52,6 +55,7 @@ impl Actions {
             update_room: ServerAction::new(),
             archive_room: ServerAction::new(),
             delete_room: ServerAction::new(),
+            close_report: ServerAction::new(),
             outcome: RwSignal::new(None),
         };
         let report = move |result: Option<Result<String, ApiError>>| {
@@ -86,6 +90,7 @@ impl Actions {
             report(actions.archive_room.value().get().map(done(said)))
         });
         Effect::new(move |_| report(actions.delete_room.value().get().map(done("Room deleted."))));
+        Effect::new(move |_| report(actions.close_report.value().get().map(done("Report closed."))));
         Effect::new(move |_| {
             let done = disabling.get_value();
             report(actions.set_disabled.value().get().map(|r| {
@@ -170,6 +175,7 @@ impl Actions {
             + self.update_room.version().get()
             + self.archive_room.version().get()
             + self.delete_room.version().get()
+            + self.close_report.version().get()
     }
 }
 
@@ -191,6 +197,7 @@ pub fn Admin() -> impl IntoView {
                                     <a href="#overview-heading">"Overview"</a>
                                     <a href="#people-heading">"People"</a>
                                     <a href="#rooms-heading">"Rooms"</a>
+                                    <a href="#reports-heading">"Reports"</a>
                                     <a href="#settings-heading">"Settings"</a>
                                     <a href="#audit-heading">"Audit log"</a>
                                 </nav>
@@ -204,6 +211,7 @@ pub fn Admin() -> impl IntoView {
                                 <OverviewSection actions/>
                                 <People actions/>
                                 <rooms::Rooms actions/>
+                                <reports::Reports actions/>
                                 <Settings actions/>
                                 <Audit actions/>
                             </main>

@@ -1,6 +1,7 @@
 //! One message on the room page: its text (or its tombstone), the message it
-//! answers, its reactions, and its actions ("Add reaction", "Reply", and on
-//! one's own "Edit" and "Delete"), shown on hover and on keyboard focus.
+//! answers, its reactions, and its actions ("Add reaction", "Reply", on
+//! one's own "Edit" and "Delete", on others' "Report"), shown on hover and
+//! on keyboard focus.
 //!
 //! A message's element stays while the message changes (an edit, a
 //! reaction): it reads the message through a signal, so focus on a reaction
@@ -34,6 +35,8 @@ pub struct MessageActions {
     pub replying: RwSignal<Option<Quote>>,
     /// The message whose deletion awaits confirmation.
     pub deleting: RwSignal<Option<i64>>,
+    /// The message being reported (the report dialog is open).
+    pub reporting: RwSignal<Option<i64>>,
     /// Whom the emoji picker is open for.
     pub picking: RwSignal<Option<PickFor>>,
     /// (message, emoji, on): add or take back the reader's reaction.
@@ -148,6 +151,11 @@ pub fn MessageView(#[prop(into)] message: Signal<ChatMessage>, actions: MessageA
                     {may_delete.then(|| view! {
                         <button type="button" class="ghost small" on:click=move |_| actions.deleting.set(Some(id))>
                             "Delete"
+                        </button>
+                    })}
+                    {(!mine).then(|| view! {
+                        <button type="button" class="ghost small" on:click=move |_| actions.reporting.set(Some(id))>
+                            "Report"
                         </button>
                     })}
                 </div>

@@ -6,4 +6,5 @@ pub mod files;
 pub mod home;
 pub mod message;
 pub mod not_found;
+pub mod report;
 pub mod room;

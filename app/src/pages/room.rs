@@ -10,6 +10,7 @@ use super::files::{
     pasted_files, uploader,
 };
 use super::message::{MessageActions, MessageView, PickFor, quote_text};
+use super::report::ReportDialog;
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
 use crate::components::emoji_picker::EmojiPicker;
 use crate::components::{FormError, LoadError, TopBar, error_message, modal_follows};
@@ -115,6 +116,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let editing = RwSignal::new(None::<i64>);
     let edit_draft = RwSignal::new(String::new());
     let deleting = RwSignal::new(None::<i64>);
+    let reporting = RwSignal::new(None::<i64>);
     let picking = RwSignal::new(None::<PickFor>);
     // `:shortcode` suggestions: what is offered, which is chosen, and where
     // the typed shortcode starts and ends in the draft (bytes).
@@ -319,6 +321,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         edit_draft,
         replying,
         deleting,
+        reporting,
         picking,
         react: Callback::new(move |(message, emoji, on): (i64, String, bool)| {
             send_change(Box::new(move |client_id| ClientFrame::React {
@@ -737,6 +740,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             </div>
             {picker}
             {delete_confirm}
+            <ReportDialog room reporting/>
             {viewer}
         </main>
     }

@@ -414,8 +414,8 @@ async fn mariadb_roles_keep_an_administrator_and_every_change_is_audited() {
     db.drop(store).await;
 }
 
-/// A deleted room takes its messages, their versions, reactions and files'
-/// records and its memberships with it, and nothing of any other room;
+/// A deleted room takes its messages, their versions, reactions, reports
+/// and files' records and its memberships with it, and nothing of any other room;
 /// archiving keeps everything and refuses new messages, even ones that
 /// passed the door before the room was archived.
 async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
@@ -423,6 +423,7 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
     use super::uploads_tests::upload;
     use crate::validate::{ClientMessageId, Emoji, MessageBody};
     let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let bob = store.create_user(&name("bob"), "hash").await.unwrap();
     let by = Actor::command_line();
     let doomed = store
         .create_room(&room_name("Doomed"), &no_topic(), ann.id, false)
@@ -461,6 +462,7 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
             };
             store.apply_update(&update).await.unwrap();
         }
+        assert!(store.report_message(room, first.id, bob.id, "rude").await.unwrap());
     }
     let count = |sql: &'static str, room: RoomId| async move {
         sqlx::query_scalar::<_, i64>(sql)
@@ -478,12 +480,13 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
             "SELECT COUNT(*) FROM uploads WHERE room_id = ?",
             "SELECT COUNT(*) FROM message_versions v JOIN room_events e ON e.id = v.message_id WHERE e.room_id = ?",
             "SELECT COUNT(*) FROM message_reactions r JOIN room_events e ON e.id = r.message_id WHERE e.room_id = ?",
+            "SELECT COUNT(*) FROM reports WHERE room_id = ?",
         ] {
             found.push(count(sql, room).await);
         }
         found
     };
-    assert_eq!(leftovers(doomed).await, [1, 4, 0, 1, 1, 1]);
+    assert_eq!(leftovers(doomed).await, [1, 4, 0, 1, 1, 1, 1]);
 
     // Archived: kept whole, and a message that passed the door is refused at commit.
     store.set_room_archived(doomed, true, &by).await.unwrap();
@@ -504,7 +507,7 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
             .iter()
             .any(|r| r.id == doomed)
     );
-    assert_eq!(leftovers(doomed).await, [1, 4, 0, 1, 1, 1]);
+    assert_eq!(leftovers(doomed).await, [1, 4, 0, 1, 1, 1, 1]);
 
     let refused = store.delete_room(doomed, "doomed", &by).await.unwrap_err();
     assert!(
@@ -512,8 +515,8 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
         "the name as written: {refused:?}"
     );
     assert_eq!(store.delete_room(doomed, " Doomed ", &by).await.unwrap(), "Doomed");
-    assert_eq!(leftovers(doomed).await, [0, 0, 0, 0, 0, 0]);
-    assert_eq!(leftovers(kept).await, [1, 4, 1, 1, 1, 1], "another room keeps all");
+    assert_eq!(leftovers(doomed).await, [0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(leftovers(kept).await, [1, 4, 1, 1, 1, 1, 1], "another room keeps all");
     assert!(matches!(
         store.delete_room(doomed, "Doomed", &by).await,
         Err(BackendError::RoomNotFound)

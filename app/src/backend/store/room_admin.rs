@@ -198,7 +198,7 @@ impl Store {
     }
 
     /// Deletes `room` with everything in it: messages, their versions and
-    /// reactions, memberships and its files' records (the files' bytes go
+    /// reactions, reports of them, memberships and its files' records (the files' bytes go
     /// with the next sweep, once nothing refers to them). `confirmation`
     /// must be the room's name, as written. `RoomNotFound` if there is none.
     ///
@@ -222,6 +222,7 @@ impl Store {
             "DELETE FROM message_reactions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",
             "DELETE FROM message_versions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",
             "DELETE FROM uploads WHERE room_id = ?",
+            "DELETE FROM reports WHERE room_id = ?",
             "DELETE FROM room_events WHERE room_id = ?",
             "DELETE FROM memberships WHERE room_id = ?",
             "DELETE FROM rooms WHERE id = ?",
