@@ -203,7 +203,7 @@ pub async fn direct_message(username: String) -> Result<RoomId, ApiError> {
 /// The room and its newest messages, for the first paint.
 #[server(endpoint = "room")]
 pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
-    use crate::backend::{Access, current_user, services};
+    use crate::backend::{current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
     let (row, access) = services.access.room(me.id, RoomId(room)).await?;
@@ -222,7 +222,7 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         has_older,
         as_of,
         owner: row.owner == me.id,
-        moderator: access >= Access::Moderate,
+        moderator: services.access.moderates(me.id, row.id, access).await?,
         archived: row.archived,
         me,
         private: row.private,

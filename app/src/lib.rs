@@ -5,7 +5,8 @@
 //! - [`protocol`]: wire types shared with the browser (WebSocket frames, DTOs).
 //! - [`validate`]: validated text newtypes (usernames, room names, message bodies…).
 //! - [`api`]: the server functions — every HTTP endpoint the UI calls;
-//!   [`backstage`]: the administrators' ones.
+//!   [`backstage`]: the administrators' ones; [`moderation`]: a room's
+//!   owner's and moderators' (appoint, mute, ban).
 //! - [`pages`]: one routed page per file; [`components`]: pieces they share.
 //! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
 //! - [`outbox`]: unacknowledged messages kept in the browser's storage across reloads.
@@ -18,6 +19,7 @@ pub(crate) mod backstage;
 pub(crate) mod components;
 pub(crate) mod emoji;
 pub(crate) mod live;
+pub(crate) mod moderation;
 pub(crate) mod outbox;
 pub(crate) mod pages;
 pub mod protocol;

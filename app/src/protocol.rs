@@ -211,6 +211,17 @@ pub struct Report {
     pub closed_at: Option<Millis>,
 }
 
+/// Someone whose standing in a room is not a plain member's, as its
+/// moderators see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomStanding {
+    pub username: String,
+    pub moderator: bool,
+    pub banned: bool,
+    /// Muted until then.
+    pub muted_until: Option<Millis>,
+}
+
 /// Who may create an account.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -344,10 +355,16 @@ pub enum AuditAction {
     RoomRestored,
     RoomDeleted,
     ReportClosed,
+    ModeratorAppointed,
+    ModeratorRemoved,
+    MemberBanned,
+    MemberUnbanned,
+    MemberMuted,
+    MemberUnmuted,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::RoleChanged,
         AuditAction::AccountDisabled,
         AuditAction::AccountEnabled,
@@ -361,6 +378,12 @@ impl AuditAction {
         AuditAction::RoomRestored,
         AuditAction::RoomDeleted,
         AuditAction::ReportClosed,
+        AuditAction::ModeratorAppointed,
+        AuditAction::ModeratorRemoved,
+        AuditAction::MemberBanned,
+        AuditAction::MemberUnbanned,
+        AuditAction::MemberMuted,
+        AuditAction::MemberUnmuted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -378,6 +401,12 @@ impl AuditAction {
             AuditAction::RoomRestored => "room_restored",
             AuditAction::RoomDeleted => "room_deleted",
             AuditAction::ReportClosed => "report_closed",
+            AuditAction::ModeratorAppointed => "moderator_appointed",
+            AuditAction::ModeratorRemoved => "moderator_removed",
+            AuditAction::MemberBanned => "member_banned",
+            AuditAction::MemberUnbanned => "member_unbanned",
+            AuditAction::MemberMuted => "member_muted",
+            AuditAction::MemberUnmuted => "member_unmuted",
         }
     }
 
@@ -401,6 +430,12 @@ impl AuditAction {
             AuditAction::RoomRestored => "Room restored",
             AuditAction::RoomDeleted => "Room deleted",
             AuditAction::ReportClosed => "Report closed",
+            AuditAction::ModeratorAppointed => "Room moderator appointed",
+            AuditAction::ModeratorRemoved => "Room moderator removed",
+            AuditAction::MemberBanned => "Banned from a room",
+            AuditAction::MemberUnbanned => "Ban lifted",
+            AuditAction::MemberMuted => "Muted in a room",
+            AuditAction::MemberUnmuted => "Mute lifted",
         }
     }
 }

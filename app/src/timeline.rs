@@ -73,11 +73,14 @@ pub enum Item {
 }
 
 impl Item {
-    /// A key that stays the same while the entry is on screen.
+    /// A key that stays the same while the entry is on screen as it is.
     pub fn key(&self) -> String {
         match self {
             Item::Message(m) => format!("m{}", m.seq),
             Item::Notice(n) => format!("n{}", n.id),
+            // A refusal changes the entry (it says why and offers "Dismiss"),
+            // and a keyed list re-renders only entries whose key changed.
+            Item::Pending(p) if p.failed.is_some() => format!("f{}", p.client_id),
             Item::Pending(p) => format!("p{}", p.client_id),
         }
     }
@@ -895,6 +898,8 @@ mod tests {
         assert_eq!(t.resendable("x"), None);
         let unsent: Vec<String> = t.unsent().into_iter().map(|p| p.client_id).collect();
         assert_eq!(unsent, ["y"]);
+        // Its key changes with it, so the page draws it again, refused.
+        assert_eq!(keys(&t), ["fx", "py"]);
 
         t.dismiss("x");
         assert_eq!(keys(&t), ["py"]);
@@ -975,7 +980,7 @@ mod tests {
         ]);
         let resend: Vec<String> = resend.into_iter().map(|p| p.client_id).collect();
         assert_eq!(resend, ["new"]);
-        assert_eq!(keys(&t), ["m1", "m2", "phere", "prefused", "pnew"]);
+        assert_eq!(keys(&t), ["m1", "m2", "phere", "frefused", "pnew"]);
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! have changed ([`AccessControl::forget`], which every node calls when a
 //! [`super::RoomEvent::AccessChanged`] reaches it).
 
+use super::clock::now_ms;
 use super::error::{BackendError, Refusal};
-use super::store::{RoomRow, Store};
-use crate::protocol::{RoomId, UserId};
+use super::store::{RoomRow, Standing, Store};
+use crate::protocol::{Millis, RoomId, SiteRole, UserId};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 type Result<T> = std::result::Result<T, BackendError>;
@@ -18,47 +20,89 @@ type Result<T> = std::result::Result<T, BackendError>;
 pub enum Access {
     /// Nothing: the room answers exactly like one that does not exist.
     None,
-    /// See it and read its history (an archived room, for those who may see it).
+    /// See it and read its history (an archived room; a muted person).
     Read,
     /// Also post.
     Post,
-    /// Also act on others' messages (no room has moderators yet).
+    /// Also act on others' messages, mute and (in a public room) ban.
     Moderate,
-    /// Also manage the room and, if private, its members.
+    /// Also manage the room, its moderators and, if private, its members.
     Own,
 }
 
-impl Access {
-    /// The rule, for a room as stored: a public room is everyone's to post
-    /// in; a private one only its members' (`member`); its creator owns it,
-    /// except a direct conversation, which nobody manages. An archived room
-    /// is only read.
-    pub fn of(room: &RoomRow, user: UserId, member: bool) -> Access {
-        if room.private && !member {
-            Access::None
-        } else if room.archived {
-            Access::Read
-        } else if room.owner == user && !room.direct {
-            Access::Own
-        } else {
-            Access::Post
+/// What the rule needs to know of a room.
+#[derive(Clone, Copy, Debug)]
+struct Facts {
+    private: bool,
+    direct: bool,
+    archived: bool,
+    owner: UserId,
+}
+
+impl From<&RoomRow> for Facts {
+    fn from(room: &RoomRow) -> Facts {
+        Facts {
+            private: room.private,
+            direct: room.direct,
+            archived: room.archived,
+            owner: room.owner,
         }
     }
 }
 
-/// Most public rooms remembered (each ~40 bytes).
+impl Access {
+    /// The rule, for a room as stored: a public room is everyone's to post
+    /// in, but for those banned from it; a private one only its members'
+    /// (`member`); its creator owns it, except a direct conversation, which
+    /// nobody manages; its appointed moderators moderate it. An archived
+    /// room is only read, and so is any room by someone muted in it.
+    pub fn of(room: &RoomRow, user: UserId, member: bool, standing: Standing) -> Access {
+        Self::decide(Facts::from(room), user, member, standing, now_ms()).0
+    }
+
+    /// The rule, and why a room that is only read is (`None` otherwise).
+    fn decide(room: Facts, user: UserId, member: bool, standing: Standing, now: Millis) -> (Access, Option<Refusal>) {
+        if (room.private && !member) || (standing.banned && !room.private) {
+            (Access::None, None)
+        } else if room.archived {
+            (Access::Read, Some(Refusal::ReadOnly))
+        } else if room.owner == user && !room.direct {
+            (Access::Own, None)
+        } else if standing.moderator && !room.direct {
+            (Access::Moderate, None)
+        } else if let Some(until) = standing.muted_at(now) {
+            (Access::Read, Some(Refusal::Muted(until)))
+        } else {
+            (Access::Post, None)
+        }
+    }
+}
+
+/// Most public rooms remembered (each ~40 bytes, and ~50 per person with a
+/// standing in it).
 const PUBLIC_ROOMS_REMEMBERED: usize = 1_000_000;
 /// Most (room, user) openings remembered as recorded (each ~40 bytes).
 const OPENINGS_REMEMBERED: usize = 1_000_000;
+
+/// A public room as remembered: its owner, and everyone whose standing in
+/// it is not a plain member's (its moderators, the banned, the muted).
+#[derive(Debug)]
+struct PublicRoom {
+    owner: UserId,
+    standings: HashMap<UserId, Standing>,
+}
 
 /// The door. Cheap to clone: clones share what they remember.
 #[derive(Clone)]
 pub struct AccessControl {
     store: Store,
-    /// Public rooms and their owners. A std lock: never held across `.await`.
-    public: Arc<RwLock<HashMap<RoomId, UserId>>>,
+    /// Public rooms. A std lock: never held across `.await`.
+    public: Arc<RwLock<HashMap<RoomId, Arc<PublicRoom>>>>,
     /// Rooms each user is known to have a membership row in (see [`AccessControl::opened`]).
     opened: Arc<RwLock<HashSet<(RoomId, UserId)>>>,
+    /// Counts [`AccessControl::forget`]s: a room read before one is not
+    /// remembered after it (its standings may predate the change).
+    forgets: Arc<AtomicU64>,
 }
 
 impl AccessControl {
@@ -67,6 +111,7 @@ impl AccessControl {
             store,
             public: Default::default(),
             opened: Default::default(),
+            forgets: Default::default(),
         }
     }
 
@@ -74,21 +119,31 @@ impl AccessControl {
     /// the pages that show the room's details). A room they may not see is
     /// `RoomNotFound`, exactly like one that does not exist.
     pub async fn room(&self, user: UserId, room: RoomId) -> Result<(RoomRow, Access)> {
-        // Public, or private with `user` a member: the row says which.
-        let row = self
-            .store
-            .visible_room(room, user)
-            .await?
-            .ok_or(BackendError::RoomNotFound)?;
-        let access = Access::of(&row, user, true);
-        self.remember(&row);
+        let (row, access, _) = self.read(user, room).await?;
         Ok((row, access))
     }
 
+    /// [`AccessControl::room`], with why the room is only read, if it is.
+    async fn read(&self, user: UserId, room: RoomId) -> Result<(RoomRow, Access, Option<Refusal>)> {
+        let generation = self.forgets.load(Ordering::Acquire);
+        // Public, or private with `user` a member: the row says which.
+        let (row, standing) = self
+            .store
+            .room_for(room, user)
+            .await?
+            .ok_or(BackendError::RoomNotFound)?;
+        let (access, why) = Access::decide(Facts::from(&row), user, true, standing, now_ms());
+        if access == Access::None {
+            return Err(BackendError::RoomNotFound);
+        }
+        self.remember(&row, generation).await?;
+        Ok((row, access, why))
+    }
+
     /// What `user` may do in `room`, at least `need`: `RoomNotFound` when
-    /// nothing, `Forbidden` when less. A public room's answer is remembered;
-    /// a private room is asked about every time, because a membership can
-    /// end at any moment.
+    /// nothing, `Forbidden` when less. A public room's answer is remembered
+    /// (with the standings in it); a private room is asked about every
+    /// time, because a membership can end at any moment.
     pub async fn require(&self, user: UserId, room: RoomId, need: Access) -> Result<Access> {
         let remembered = self
             .public
@@ -96,13 +151,21 @@ impl AccessControl {
             // Poison cannot leave the map inconsistent (single inserts and removals).
             .unwrap_or_else(|p| p.into_inner())
             .get(&room)
-            .copied();
-        let access = match remembered {
-            Some(owner) if owner == user => Access::Own,
-            Some(_) => Access::Post,
-            None => match self.room(user, room).await {
-                Ok((_, access)) => access,
-                Err(BackendError::RoomNotFound) => Access::None,
+            .cloned();
+        let (access, why) = match remembered {
+            Some(public) => {
+                let facts = Facts {
+                    private: false,
+                    direct: false,
+                    archived: false,
+                    owner: public.owner,
+                };
+                let standing = public.standings.get(&user).copied().unwrap_or_default();
+                Access::decide(facts, user, true, standing, now_ms())
+            }
+            None => match self.read(user, room).await {
+                Ok((_, access, why)) => (access, why),
+                Err(BackendError::RoomNotFound) => (Access::None, None),
                 Err(e) => return Err(e),
             },
         };
@@ -110,8 +173,25 @@ impl AccessControl {
             Access::None => Err(BackendError::RoomNotFound),
             enough if enough >= need => Ok(enough),
             _ if need == Access::Own => Err(BackendError::Forbidden(Refusal::NotRoomOwner)),
-            _ => Err(BackendError::Forbidden(Refusal::ReadOnly)),
+            _ if need == Access::Moderate => Err(BackendError::Forbidden(Refusal::NotModerator)),
+            _ => Err(BackendError::Forbidden(why.unwrap_or(Refusal::ReadOnly))),
         }
+    }
+
+    /// Whether `user` may act on others' messages in `room`, where they have
+    /// `access`: its owner and moderators may, and so may the site's
+    /// moderators and administrators in a public room. The site role is
+    /// read from the database: a socket's copy may predate a change, and
+    /// this is asked only when a message is deleted.
+    pub async fn moderates(&self, user: UserId, room: RoomId, access: Access) -> Result<bool> {
+        if access >= Access::Moderate {
+            return Ok(true);
+        }
+        let (row, _) = self.room(user, room).await?;
+        if row.private {
+            return Ok(false);
+        }
+        Ok(self.store.site_role(user).await? >= SiteRole::Moderator)
     }
 
     /// Records that `user`, who may see `room`, opened it: every room a
@@ -134,19 +214,43 @@ impl AccessControl {
     /// Drops what is remembered about `room`: its next check reads the
     /// database.
     pub fn forget(&self, room: RoomId) {
-        self.public.write().unwrap_or_else(|p| p.into_inner()).remove(&room);
+        let mut public = self.public.write().unwrap_or_else(|p| p.into_inner());
+        self.forgets.fetch_add(1, Ordering::AcqRel);
+        public.remove(&room);
     }
 
-    /// Remembers a public room's owner. An archived room is asked about every
-    /// time: it is rare, and read-only.
-    fn remember(&self, row: &RoomRow) {
+    /// Remembers a public room's owner and standings, read after the
+    /// `generation`th forget; not if another forget came since. An archived
+    /// room is asked about every time: it is rare, and read-only.
+    async fn remember(&self, row: &RoomRow, generation: u64) -> Result<()> {
         if row.private || row.archived {
-            return;
+            return Ok(());
         }
+        if self
+            .public
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&row.id)
+        {
+            return Ok(());
+        }
+        let standings = self
+            .store
+            .standings(row.id)
+            .await?
+            .into_iter()
+            .map(|(user, _, standing)| (user, standing))
+            .collect();
+        let room = Arc::new(PublicRoom {
+            owner: row.owner,
+            standings,
+        });
         let mut public = self.public.write().unwrap_or_else(|p| p.into_inner());
-        if public.len() < PUBLIC_ROOMS_REMEMBERED || public.contains_key(&row.id) {
-            public.insert(row.id, row.owner);
+        // Forgets happen under this lock: none can slip in between.
+        if self.forgets.load(Ordering::Acquire) == generation && public.len() < PUBLIC_ROOMS_REMEMBERED {
+            public.insert(row.id, room);
         }
+        Ok(())
     }
 }
 
@@ -170,37 +274,103 @@ mod tests {
     }
 
     #[test]
-    fn the_rule() {
+    fn standings_in_a_room() {
         let (owner, other) = (UserId(1), UserId(2));
+        let now = 1_000_000;
+        let moderator = Standing {
+            moderator: true,
+            ..Standing::default()
+        };
+        let banned = Standing {
+            banned: true,
+            ..Standing::default()
+        };
+        let muted = |until| Standing {
+            muted_until: Some(until),
+            ..Standing::default()
+        };
+        let decide =
+            |room: &RoomRow, user, member, standing| Access::decide(Facts::from(room), user, member, standing, now);
         let public = room(false, false);
-        assert_eq!(Access::of(&public, owner, false), Access::Own);
-        assert_eq!(Access::of(&public, other, false), Access::Post);
+        assert_eq!(decide(&public, other, false, moderator), (Access::Moderate, None));
+        assert_eq!(decide(&public, other, false, banned), (Access::None, None));
+        assert_eq!(
+            decide(&public, other, false, muted(now + 1)),
+            (Access::Read, Some(Refusal::Muted(now + 1)))
+        );
+        assert_eq!(
+            decide(&public, other, false, muted(now)),
+            (Access::Post, None),
+            "a mute ends on its own"
+        );
+        assert_eq!(
+            decide(&public, owner, false, muted(now + 1)).0,
+            Access::Own,
+            "nobody mutes the owner"
+        );
         let private = room(true, false);
-        assert_eq!(Access::of(&private, owner, true), Access::Own);
-        assert_eq!(Access::of(&private, other, true), Access::Post);
-        assert_eq!(Access::of(&private, other, false), Access::None);
+        assert_eq!(decide(&private, other, true, moderator).0, Access::Moderate);
+        assert_eq!(
+            decide(&private, other, false, moderator).0,
+            Access::None,
+            "not a member any more"
+        );
+        assert_eq!(
+            decide(&private, other, true, banned).0,
+            Access::Post,
+            "private rooms remove, not ban"
+        );
         let direct = room(true, true);
         assert_eq!(
-            Access::of(&direct, owner, true),
+            decide(&direct, other, true, moderator).0,
             Access::Post,
-            "nobody manages a direct conversation"
+            "nobody moderates a direct conversation"
         );
-        assert_eq!(Access::of(&direct, other, false), Access::None);
         let archived = RoomRow {
             archived: true,
             ..room(false, false)
         };
         assert_eq!(
-            Access::of(&archived, owner, false),
+            decide(&archived, other, false, moderator),
+            (Access::Read, Some(Refusal::ReadOnly))
+        );
+    }
+
+    #[test]
+    fn the_rule() {
+        let (owner, other) = (UserId(1), UserId(2));
+        let public = room(false, false);
+        assert_eq!(Access::of(&public, owner, false, Standing::default()), Access::Own);
+        assert_eq!(Access::of(&public, other, false, Standing::default()), Access::Post);
+        let private = room(true, false);
+        assert_eq!(Access::of(&private, owner, true, Standing::default()), Access::Own);
+        assert_eq!(Access::of(&private, other, true, Standing::default()), Access::Post);
+        assert_eq!(Access::of(&private, other, false, Standing::default()), Access::None);
+        let direct = room(true, true);
+        assert_eq!(
+            Access::of(&direct, owner, true, Standing::default()),
+            Access::Post,
+            "nobody manages a direct conversation"
+        );
+        assert_eq!(Access::of(&direct, other, false, Standing::default()), Access::None);
+        let archived = RoomRow {
+            archived: true,
+            ..room(false, false)
+        };
+        assert_eq!(
+            Access::of(&archived, owner, false, Standing::default()),
             Access::Read,
             "even its owner only reads"
         );
-        assert_eq!(Access::of(&archived, other, false), Access::Read);
+        assert_eq!(Access::of(&archived, other, false, Standing::default()), Access::Read);
         let archived_private = RoomRow {
             archived: true,
             ..room(true, false)
         };
-        assert_eq!(Access::of(&archived_private, other, false), Access::None);
+        assert_eq!(
+            Access::of(&archived_private, other, false, Standing::default()),
+            Access::None
+        );
         assert!(Access::None < Access::Read && Access::Read < Access::Post && Access::Moderate < Access::Own);
     }
 

@@ -76,6 +76,15 @@ pub enum Refusal {
     NotAuthorOrModerator,
     /// The change would leave no administrator who can log in.
     LastAdministrator,
+    /// Muted in the room until then: posts and changes are refused.
+    Muted(crate::protocol::Millis),
+    /// Only the room's owner and moderators (and, in a public room, the
+    /// site's moderators) do this.
+    NotModerator,
+    /// Bans keep people out of public rooms; a private room's owner removes members.
+    BanInPrivateRoom,
+    /// The owner, or a moderator by another moderator, cannot be muted or banned.
+    Untouchable,
     /// Sign-ups are closed.
     SignupsClosed,
     /// Sign-ups need an invitation, and none (or no live one) was given.
@@ -144,9 +153,24 @@ impl BackendError {
             BackendError::UserNotFound => ApiError::new(ErrorCode::NotFound, "There is no user with that name."),
             BackendError::PageNotFound => ApiError::page_not_found(),
             BackendError::MessageNotFound => ApiError::new(ErrorCode::NotFound, "That message does not exist."),
+            BackendError::Forbidden(Refusal::Muted(until)) => ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "You are muted in this room until {} UTC.",
+                    crate::time::date_time(*until, 0)
+                ),
+            ),
             BackendError::Forbidden(why) => ApiError::new(
                 ErrorCode::Forbidden,
                 match why {
+                    Refusal::Muted(_) => "You are muted in this room.",
+                    Refusal::NotModerator => "Only the room's owner and moderators can do that.",
+                    Refusal::BanInPrivateRoom => {
+                        "Only public rooms have bans: remove the person from the private room's members instead."
+                    }
+                    Refusal::Untouchable => {
+                        "The room's owner cannot be muted or banned, nor a moderator by another moderator."
+                    }
                     Refusal::NotRoomOwner => "Only the owner of a private room can change its members.",
                     Refusal::DirectMembersFixed => "The two people in a direct conversation cannot change.",
                     Refusal::DirectUnchangeable => {

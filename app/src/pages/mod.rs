@@ -5,6 +5,7 @@ pub mod auth;
 pub mod files;
 pub mod home;
 pub mod message;
+pub mod moderation;
 pub mod not_found;
 pub mod report;
 pub mod room;

@@ -10,6 +10,7 @@ use super::files::{
     pasted_files, uploader,
 };
 use super::message::{MessageActions, MessageView, PickFor, quote_text};
+use super::moderation::ModerationPanel;
 use super::report::ReportDialog;
 use crate::api::{AddMember, RemoveMember, load_room, older_messages};
 use crate::components::emoji_picker::EmojiPicker;
@@ -687,6 +688,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     // A direct conversation's two people are fixed: nobody manages them.
     let owner = owner && !direct;
     let members_panel = private.then(|| view! { <Members room members owner direct me=me_for_members/> }.into_any());
+    let moderation_panel = (moderator && !direct).then(|| view! { <ModerationPanel room owner private/> }.into_any());
 
     let people = view! {
         <aside class="people" aria-labelledby="online-heading">
@@ -697,6 +699,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 </For>
             </ul>
             {members_panel}
+            {moderation_panel}
         </aside>
     }
     .into_any();

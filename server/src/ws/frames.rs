@@ -473,13 +473,25 @@ impl Connection {
             Err(e) => return self.refuse_input(&client_id, e),
         };
         let (client_id, access) = self.may_write(room, &client_id).await?;
+        // Only a deletion acts on others' messages; whether this user may is
+        // asked (site role included) only then.
+        let moderator = match change {
+            UpdateChange::Delete => match self.services().access.moderates(self.me.id, room, access).await {
+                Ok(moderates) => moderates,
+                Err(e) => {
+                    self.reply(api_error(e, Some(client_id.into_inner())));
+                    return None;
+                }
+            },
+            _ => access >= Access::Moderate,
+        };
         let new = NewUpdate {
             room,
             by: self.me.clone(),
             client_id: client_id.clone(),
             message,
             change,
-            moderator: access >= Access::Moderate,
+            moderator,
         };
         let queued = self.services().writer.submit_update(new).await;
         let unchanged_id = client_id.as_str().to_owned();

@@ -20,6 +20,7 @@ mod room_admin;
 mod rooms;
 mod sessions;
 mod signups;
+mod standing;
 #[cfg(test)]
 mod tests;
 mod uploads;
@@ -34,6 +35,7 @@ pub use reports::OPEN_REPORTS_PER_PERSON;
 pub use room_admin::RoomChange;
 pub use rooms::RoomRow;
 pub use sessions::TokenHash;
+pub use standing::{Standing, StandingChange};
 pub use uploads::{NewUpload, UploadRow};
 
 use super::error::BackendError;

@@ -34,9 +34,10 @@ macro_rules! room_columns {
         "r.id, r.name, r.topic, r.last_message_at, r.last_seq, r.is_private, r.created_by, r.is_direct, r.archived_at"
     };
 }
+pub(super) use room_columns;
 
 #[derive(sqlx::FromRow)]
-struct RoomRecord {
+pub(super) struct RoomRecord {
     id: i64,
     name: String,
     topic: String,
@@ -203,15 +204,16 @@ impl Store {
         Ok(id.map(RoomId))
     }
 
-    /// The rooms `user` may see (every public room and the private ones they
-    /// are in), archived ones aside, most recently active first.
+    /// The rooms `user` may see (every public room they are not banned from
+    /// and the private ones they are in), archived ones aside, most recently
+    /// active first.
     pub async fn rooms_visible_to(&self, user: UserId) -> Result<Vec<RoomRow>> {
         let rows: Vec<RoomRecord> = sqlx::query_as(concat!(
             "SELECT ",
             room_columns!(),
             " FROM rooms r ",
-            "WHERE r.archived_at IS NULL AND ",
-            "(r.is_private = 0 OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = ?)) ",
+            "LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = ? ",
+            "WHERE r.archived_at IS NULL AND m.banned_at IS NULL AND (r.is_private = 0 OR m.user_id IS NOT NULL) ",
             "ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id DESC"
         ))
         .bind(user.0)
