@@ -47,23 +47,18 @@ pub struct RoomChange<'a> {
     pub owner: &'a UserKey,
 }
 
-/// Reads `room` in `tx`, locking its row (SQLite: the database's write lock,
-/// taken by a no-op write, as `Store::commit_batch` does).
-async fn lock_room(tx: &mut AnyConnection, sqlite: bool, room: RoomId) -> Result<Option<Locked>> {
-    if sqlite {
-        sqlx::query("UPDATE rooms SET last_seq = last_seq WHERE id = ?")
-            .bind(room.0)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let sql = if sqlite {
+/// Reads `room` in `tx`, its row locked until the action commits (see
+/// [`super::changes::lock_room`]); `RoomNotFound` if there is none.
+async fn lock_room(tx: &mut AnyConnection, sqlite: bool, room: RoomId) -> Result<Locked> {
+    super::changes::lock_room(tx, room, sqlite).await?;
+    sqlx::query_as(
         "SELECT r.name, r.topic, r.is_private, r.is_direct, u.username AS owner, r.archived_at \
-         FROM rooms r JOIN users u ON u.id = r.created_by WHERE r.id = ?"
-    } else {
-        "SELECT r.name, r.topic, r.is_private, r.is_direct, u.username AS owner, r.archived_at \
-         FROM rooms r JOIN users u ON u.id = r.created_by WHERE r.id = ? FOR UPDATE"
-    };
-    Ok(sqlx::query_as(sql).bind(room.0).fetch_optional(&mut *tx).await?)
+         FROM rooms r JOIN users u ON u.id = r.created_by WHERE r.id = ?",
+    )
+    .bind(room.0)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(BackendError::RoomNotFound)
 }
 
 impl Store {
@@ -113,8 +108,7 @@ impl Store {
     /// the room's name before the change.
     pub async fn update_room(&self, room: RoomId, change: &RoomChange<'_>, by: &Actor) -> Result<String> {
         let mut tx = self.pool.begin().await?;
-        let found = lock_room(&mut tx, self.is_sqlite, room).await?;
-        let was = found.ok_or(BackendError::RoomNotFound)?;
+        let was = lock_room(&mut tx, self.is_sqlite, room).await?;
         if was.is_direct != 0 {
             return Err(BackendError::Forbidden(Refusal::DirectUnchangeable));
         }
@@ -176,8 +170,7 @@ impl Store {
     /// it. `RoomNotFound` if there is none. Returns its name.
     pub async fn set_room_archived(&self, room: RoomId, archived: bool, by: &Actor) -> Result<String> {
         let mut tx = self.pool.begin().await?;
-        let found = lock_room(&mut tx, self.is_sqlite, room).await?;
-        let was = found.ok_or(BackendError::RoomNotFound)?;
+        let was = lock_room(&mut tx, self.is_sqlite, room).await?;
         if was.archived_at.is_some() == archived {
             // Already so (another administrator was quicker): nothing to record.
             return Ok(was.name);
@@ -206,8 +199,7 @@ impl Store {
     /// deletion waits for the room's row and then finds no room.
     pub async fn delete_room(&self, room: RoomId, confirmation: &str, by: &Actor) -> Result<String> {
         let mut tx = self.pool.begin().await?;
-        let found = lock_room(&mut tx, self.is_sqlite, room).await?;
-        let was = found.ok_or(BackendError::RoomNotFound)?;
+        let was = lock_room(&mut tx, self.is_sqlite, room).await?;
         if confirmation.trim() != was.name {
             return Err(BackendError::Invalid(Invalid(
                 "To delete the room, type its name exactly as it is written.".into(),
