@@ -90,8 +90,10 @@ start_services() {
   fi
   if ! s3_up; then
     say "Starting moto_server (S3) on 127.0.0.1:$S3_PORT"
-    # Detached, as the other services are: it outlives this script.
-    setsid nohup python3 -m moto.server -H 127.0.0.1 -p "$S3_PORT" >/tmp/natter-moto.log 2>&1 </dev/null &
+    # Detached, as the other services are: it outlives this script. Started
+    # from a subshell so that it is not this shell's child: a `wait` here
+    # (the test script's exit trap) would otherwise wait for it for ever.
+    (setsid nohup python3 -m moto.server -H 127.0.0.1 -p "$S3_PORT" >/tmp/natter-moto.log 2>&1 </dev/null &)
     wait_for "moto_server" s3_up
   fi
 }
