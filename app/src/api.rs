@@ -269,10 +269,11 @@ async fn owned_private_room(room: i64) -> Result<(crate::backend::Services, Room
 /// Adds `username` to a private room (its owner only). Returns the members.
 #[server(endpoint = "add_member")]
 pub async fn add_member(room: i64, username: String) -> Result<Vec<String>, ApiError> {
-    let (services, room, _) = owned_private_room(room).await?;
+    let (services, room, me) = owned_private_room(room).await?;
+    let by = crate::backend::store::Actor::person(&me, crate::backend::client_ip().await);
     services
         .store
-        .add_member(room, &crate::validate::UserKey::of(&username))
+        .add_member(room, &crate::validate::UserKey::of(&username), &by)
         .await?;
     Ok(services.store.members(room).await?)
 }
@@ -287,7 +288,8 @@ pub async fn remove_member(room: i64, username: String) -> Result<Vec<String>, A
     if key == crate::validate::UserKey::of(&me.username) {
         return Err(BackendError::Forbidden(crate::backend::error::Refusal::OwnerCannotLeave).into());
     }
-    if let Some(user) = services.store.remove_member(room, &key).await? {
+    let by = crate::backend::store::Actor::person(&me, crate::backend::client_ip().await);
+    if let Some(user) = services.store.remove_member(room, &key, &by).await? {
         services
             .publisher
             .publish(vec![RoomEvent::MemberRemoved { room, user }])

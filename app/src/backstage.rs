@@ -89,7 +89,7 @@ pub async fn admin_end_sessions(username: String) -> Result<u64, ApiError> {
 /// in its room's log. Returns how many; at most [`REMOVED_AT_ONCE`] per call.
 #[server(endpoint = "admin/remove_messages")]
 pub async fn admin_remove_messages(username: String) -> Result<u64, ApiError> {
-    use crate::backend::store::{NewUpdate, UpdateChange};
+    use crate::backend::store::{Moderation, NewUpdate, UpdateChange};
     use crate::protocol::AuditAction;
     let (services, me, by) = administrator_in_person().await?;
     let (user, name) = found(services.store.person(&crate::validate::UserKey::of(&username)).await?)?;
@@ -109,7 +109,7 @@ pub async fn admin_remove_messages(username: String) -> Result<u64, ApiError> {
                 .map_err(crate::backend::BackendError::from)?,
             message,
             change: UpdateChange::Delete,
-            moderator: true,
+            moderation: Moderation::AuditedByCaller,
         };
         pending.push(services.writer.submit_update(update).await?);
     }

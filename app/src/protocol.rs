@@ -361,10 +361,13 @@ pub enum AuditAction {
     MemberUnbanned,
     MemberMuted,
     MemberUnmuted,
+    MessageRemoved,
+    MemberAdded,
+    MemberRemoved,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::RoleChanged,
         AuditAction::AccountDisabled,
         AuditAction::AccountEnabled,
@@ -384,6 +387,9 @@ impl AuditAction {
         AuditAction::MemberUnbanned,
         AuditAction::MemberMuted,
         AuditAction::MemberUnmuted,
+        AuditAction::MessageRemoved,
+        AuditAction::MemberAdded,
+        AuditAction::MemberRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -407,6 +413,9 @@ impl AuditAction {
             AuditAction::MemberUnbanned => "member_unbanned",
             AuditAction::MemberMuted => "member_muted",
             AuditAction::MemberUnmuted => "member_unmuted",
+            AuditAction::MessageRemoved => "message_removed",
+            AuditAction::MemberAdded => "member_added",
+            AuditAction::MemberRemoved => "member_removed",
         }
     }
 
@@ -436,6 +445,9 @@ impl AuditAction {
             AuditAction::MemberUnbanned => "Ban lifted",
             AuditAction::MemberMuted => "Muted in a room",
             AuditAction::MemberUnmuted => "Mute lifted",
+            AuditAction::MessageRemoved => "Message removed",
+            AuditAction::MemberAdded => "Added to a private room",
+            AuditAction::MemberRemoved => "Removed from a private room",
         }
     }
 }

@@ -248,21 +248,43 @@ async fn moderators_mute_ban_and_remove_within_their_rooms_only(backend: Backend
     assert_eq!(code, ErrorCode::Forbidden);
     assert_eq!(mute(&server, &sam, lobby, "carol", "5").await, 403);
 
+    // The owner of a private room removes a member.
+    let removed = server
+        .call(
+            Some(&ann),
+            "remove_member",
+            &[("room", &den.to_string()), ("username", "carol")],
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+
     let log = server.call(Some(&ann), "admin/audit", &[]).await;
     assert_eq!(log.status, 404, "the audit log is the administrators'");
     let (ok, said) = env.admin(&["grant-role", "ann", "admin"]).await;
     assert!(ok, "{said}");
     let log = server.call(Some(&ann), "admin/audit", &[]).await;
     let log: AuditPage = serde_json::from_str(&log.body).unwrap();
-    let seen: Vec<(&str, &str, &str)> = log
-        .entries
-        .iter()
-        .filter(|e| e.target.ends_with(" in Lobby"))
-        .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.as_str()))
-        .collect();
+    let seen = |room: &str| -> Vec<(&str, &str, &str)> {
+        log.entries
+            .iter()
+            .filter(|e| e.target.ends_with(room))
+            .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.as_str()))
+            .collect()
+    };
     assert_eq!(
-        seen,
+        seen(" Den"),
         [
+            ("ann", "member_removed", "carol from Den"),
+            ("ann", "member_added", "carol to Den"),
+            ("ann", "member_added", "bob to Den"),
+        ]
+    );
+    assert_eq!(
+        seen(" in Lobby"),
+        [
+            // Removals of others' messages; the members' own deletions are not moderation.
+            ("sam", "message_removed", "message by ann in Lobby"),
+            ("bob", "message_removed", "message by ann in Lobby"),
             ("bob", "member_unbanned", "dave in Lobby"),
             ("bob", "member_banned", "dave in Lobby"),
             ("ann", "moderator_removed", "carol in Lobby"),

@@ -423,9 +423,23 @@ mod tests {
             door.require(bob.id, private, Access::Read).await,
             Err(BackendError::RoomNotFound)
         ));
-        store.add_member(private, &UserKey::of("bob")).await.unwrap();
+        store
+            .add_member(
+                private,
+                &UserKey::of("bob"),
+                &crate::backend::store::Actor::command_line(),
+            )
+            .await
+            .unwrap();
         assert_eq!(door.require(bob.id, private, Access::Post).await.unwrap(), Access::Post);
-        store.remove_member(private, &UserKey::of("bob")).await.unwrap();
+        store
+            .remove_member(
+                private,
+                &UserKey::of("bob"),
+                &crate::backend::store::Actor::command_line(),
+            )
+            .await
+            .unwrap();
         assert!(
             matches!(
                 door.require(bob.id, private, Access::Read).await,

@@ -22,7 +22,7 @@ pub async fn admin_reports(closed: bool) -> Result<Vec<Report>, ApiError> {
 #[server(endpoint = "admin/close_report")]
 pub async fn admin_close_report(id: i64, outcome: String) -> Result<(), ApiError> {
     use crate::backend::BackendError;
-    use crate::backend::store::{NewUpdate, UpdateChange};
+    use crate::backend::store::{Moderation, NewUpdate, UpdateChange};
     use crate::protocol::{ErrorCode, ReportOutcome};
     use crate::validate::{ClientMessageId, Invalid};
     let (services, me, by) = super::administrator_in_person().await?;
@@ -42,7 +42,7 @@ pub async fn admin_close_report(id: i64, outcome: String) -> Result<(), ApiError
             client_id: ClientMessageId::parse(&format!("remove-{message}")).map_err(BackendError::from)?,
             message,
             change: UpdateChange::Delete,
-            moderator: true,
+            moderation: Moderation::AuditedByCaller,
         };
         match services.writer.submit_update(update).await?.await {
             // Deleted meanwhile (by its author, or another administrator): as good.

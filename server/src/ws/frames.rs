@@ -7,7 +7,7 @@ use crate::hub::ConnHandle;
 use crate::mailbox::Pushed;
 use crate::node::serialize;
 use crate::state::AppState;
-use app::backend::store::{Applied, NewMessage, NewUpdate, Posted, UpdateChange};
+use app::backend::store::{Actor, Applied, Moderation, NewMessage, NewUpdate, Posted, UpdateChange};
 use app::backend::{Access, BackendError, RoomEvent, Services};
 use app::protocol::{ClientFrame, ErrorCode, LogEntry, Me, RoomId, Seq, ServerFrame};
 use app::validate::{ClientMessageId, Emoji, Invalid, MessageBody};
@@ -28,6 +28,8 @@ pub(super) type Committed = (String, Result<ServerFrame, BackendError>);
 pub(super) struct Connection {
     pub(super) state: AppState,
     pub(super) me: Me,
+    /// Where the socket was opened from, for the audit log.
+    pub(super) address: Option<std::net::IpAddr>,
     pub(super) id: u64,
     /// Cluster-unique name used for presence entries.
     pub(super) presence_id: String,
@@ -475,15 +477,19 @@ impl Connection {
         let (client_id, access) = self.may_write(room, &client_id).await?;
         // Only a deletion acts on others' messages; whether this user may is
         // asked (site role included) only then.
-        let moderator = match change {
+        let moderation = match change {
             UpdateChange::Delete => match self.services().access.moderates(self.me.id, room, access).await {
-                Ok(moderates) => moderates,
+                Ok(true) => {
+                    let address = self.address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                    Moderation::Audited(Actor::person(&self.me, address))
+                }
+                Ok(false) => Moderation::No,
                 Err(e) => {
                     self.reply(api_error(e, Some(client_id.into_inner())));
                     return None;
                 }
             },
-            _ => access >= Access::Moderate,
+            _ => Moderation::No,
         };
         let new = NewUpdate {
             room,
@@ -491,7 +497,7 @@ impl Connection {
             client_id: client_id.clone(),
             message,
             change,
-            moderator,
+            moderation,
         };
         let queued = self.services().writer.submit_update(new).await;
         let unchanged_id = client_id.as_str().to_owned();

@@ -35,7 +35,12 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// says it, so this costs no extra reads.
 const READ_BUFFER_BYTES: usize = 256;
 
-pub(crate) async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !crate::origin::origin_allowed(&headers, &state.config.allowed_origins) {
         return (StatusCode::FORBIDDEN, "This origin may not open a Natter socket.").into_response();
     }
@@ -55,7 +60,12 @@ pub(crate) async fn upgrade(State(state): State<AppState>, headers: HeaderMap, w
             return (StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.").into_response();
         }
     };
-    let opened = match Opened::claim(state, me, token).await {
+    // For the audit log (a moderator's deletions). Served without connect
+    // info (as in some tests), there is none.
+    let address = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let opened = match Opened::claim(state, me, token, address).await {
         Ok(opened) => opened,
         Err(refused) => return refused,
     };

@@ -15,6 +15,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -32,6 +33,8 @@ type CloseSender = tokio::sync::oneshot::Sender<CloseFrame>;
 pub(super) struct Opened {
     pub(super) state: AppState,
     pub(super) me: Me,
+    /// Where the socket was opened from.
+    address: Option<IpAddr>,
     id: u64,
     presence_id: String,
     /// This node's count of the user's sockets; released on drop.
@@ -45,7 +48,12 @@ impl Opened {
     /// Takes one of the user's socket slots (on this node, then across the
     /// cluster) and starts watching the session; the response to send
     /// instead when the user has every slot taken.
-    pub(super) async fn claim(state: AppState, me: Me, token: String) -> Result<Box<Self>, Response> {
+    pub(super) async fn claim(
+        state: AppState,
+        me: Me,
+        token: String,
+        address: Option<IpAddr>,
+    ) -> Result<Box<Self>, Response> {
         let cap = state.services.limits.sockets_per_user;
         let too_many = || {
             let message = format!("You already have {cap} connections open; close a tab and try again.");
@@ -76,6 +84,7 @@ impl Opened {
         Ok(Box::new(Opened {
             state,
             me,
+            address,
             id,
             presence_id,
             slot,
@@ -105,6 +114,7 @@ where
         let Opened {
             state,
             me,
+            address,
             id,
             presence_id,
             slot,
@@ -116,6 +126,7 @@ where
             presence_id,
             state,
             me,
+            address,
             id,
             handle: ConnHandle { mailbox, user },
             rooms: HashSet::new(),

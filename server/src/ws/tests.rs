@@ -12,8 +12,12 @@ use app::validate::{Password, RoomName, Topic, Username};
 use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+/// The address every test socket is opened from.
+pub(super) const TEST_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
 
 /// A node of its own on a fresh SQLite file, removed when dropped.
 pub(super) struct TestNode {
@@ -77,7 +81,7 @@ impl TestNode {
     /// Opens a connection for `me` exactly as an upgrade would, with
     /// channels for its socket.
     pub(super) async fn connect(&self, me: &Me, token: &SessionToken) -> Client {
-        let opened = Opened::claim(self.state.clone(), me.clone(), token.0.clone())
+        let opened = Opened::claim(self.state.clone(), me.clone(), token.0.clone(), Some(TEST_ADDRESS))
             .await
             .unwrap_or_else(|_| panic!("a socket slot for {}", me.username));
         let (to_server, incoming) = mpsc::unbounded::<Result<Message, axum::Error>>();

@@ -2,8 +2,8 @@
 //! acknowledged once, delivered live, replayed by catch-up, and every
 //! refusal explained without changing anything.
 
-use super::tests::{Client, TestNode};
-use app::protocol::{Change, ClientFrame, ErrorCode, LogEntry, RoomId, Seq, ServerFrame, Update};
+use super::tests::{Client, TEST_ADDRESS, TestNode};
+use app::protocol::{AuditAction, Change, ClientFrame, ErrorCode, LogEntry, RoomId, Seq, ServerFrame, Update};
 
 fn edit(room: RoomId, client_id: &str, message: i64, body: &str) -> ClientFrame {
     ClientFrame::Edit {
@@ -266,4 +266,35 @@ async fn a_room_owner_may_delete_anyones_message_in_it() {
     // But the owner may not edit it.
     let (code, _) = a.refused(edit(room, "e1", spam, "ham"), "e1").await;
     assert_eq!(code, ErrorCode::Invalid, "deleted first");
+
+    // The removal is in the audit log, with who, whose and where from; a
+    // person deleting their own message is not a moderation action.
+    b.post(room, "p2", "mine");
+    let (mine, _) = b.ack("p2").await;
+    b.send(&delete(room, "d2", mine));
+    b.ack("d2").await;
+    let store = &node.state.services.store;
+    let audit = store.audit_page(None, None, 10).await.expect("the audit log");
+    let entries: Vec<_> = audit
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.action.as_str(),
+                e.target.as_str(),
+                e.address.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [(
+            "alice",
+            AuditAction::MessageRemoved.as_str(),
+            "message by bob in Alice's",
+            TEST_ADDRESS.to_string()
+        )]
+    );
+    assert_eq!(audit.entries[0].detail, format!("message {spam}"));
 }

@@ -335,7 +335,7 @@ async fn the_overview_counts(store: &Store) {
             client_id: crate::validate::ClientMessageId::parse("r1").unwrap(),
             message: ids[5],
             change: UpdateChange::React(crate::validate::Emoji::parse("👍").unwrap()),
-            moderator: false,
+            moderation: Moderation::No,
         })
         .await
         .unwrap();
@@ -458,7 +458,7 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
                 client_id: ClientMessageId::parse(&format!("u{room}-{n}")).unwrap(),
                 message: first.id,
                 change,
-                moderator: false,
+                moderation: Moderation::No,
             };
             store.apply_update(&update).await.unwrap();
         }

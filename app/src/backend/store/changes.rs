@@ -7,15 +7,16 @@
 //! messages, and a change on its own ([`Store::apply_update`]) comes here
 //! too, so the rules live in one place.
 
+use super::audit::append;
 use super::log::{
     Applied, InsertedRow, MessageRow, NewUpdate, TargetRow, UpdateChange, insert_event_rows, select_messages,
     select_target,
 };
-use super::{Result, Store, padded, placeholders, power_of_two_chunks};
+use super::{Actor, Moderation, Result, Store, padded, placeholders, power_of_two_chunks};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Refusal};
 use crate::backend::events::{EventKind, RoomEvent};
-use crate::protocol::{Millis, REACTIONS_PER_MESSAGE, RoomId, Seq, Update};
+use crate::protocol::{AuditAction, Millis, REACTIONS_PER_MESSAGE, RoomId, Seq, Update};
 use crate::validate::Invalid;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::{HashMap, HashSet};
@@ -101,6 +102,8 @@ impl Store {
         let earlier = read_earlier(tx, updates).await?;
         let mut outcomes: Vec<Result<Applied>> = Vec::with_capacity(updates.len());
         let mut logged = Vec::new();
+        // Moderators' deletions of others' messages, to audit.
+        let mut removals = Vec::new();
         // A retry queued in the same batch as its original (sent again on a
         // new connection before the first was answered): answered with the
         // original's outcome, once its id is known. (A refused original is
@@ -141,6 +144,12 @@ impl Store {
             match verdict {
                 Ok(true) => {
                     next.insert(new.room.0, seq);
+                    if let (UpdateChange::Delete, Moderation::Audited(actor), Some(m)) =
+                        (&new.change, &new.moderation, messages.get(&new.message))
+                        && m.row.author_id != new.by.id.0
+                    {
+                        removals.push((actor, new.message, m.row.author_id));
+                    }
                     let update = Update {
                         room: new.room,
                         seq,
@@ -173,6 +182,9 @@ impl Store {
         }
         if !logged.is_empty() {
             write_messages(tx, &messages, now).await?;
+            for (actor, message, author) in removals {
+                audit_removal(tx, actor, message, author).await?;
+            }
             let ids = self.insert_events(tx, &logged, now).await?;
             for mut l in logged {
                 let key = (l.update.room.0, l.update.seq);
@@ -240,6 +252,28 @@ impl Store {
     }
 }
 
+/// The audit entry for `actor`'s deletion of `author`'s `message`, which
+/// names the author and the room; the text itself is gone for good.
+async fn audit_removal(tx: &mut AnyConnection, actor: &Actor, message: i64, author: i64) -> Result<()> {
+    let (name, room): (String, String) = sqlx::query_as(
+        "SELECT u.username, r.name FROM room_events e JOIN users u ON u.id = ? JOIN rooms r ON r.id = e.room_id \
+         WHERE e.id = ?",
+    )
+    .bind(author)
+    .bind(message)
+    .fetch_one(&mut *tx)
+    .await?;
+    let target = format!("message by {name} in {room}");
+    append(
+        tx,
+        actor,
+        AuditAction::MessageRemoved,
+        &target,
+        &format!("message {message}"),
+    )
+    .await
+}
+
 /// Whether `new` may be made to `m` and changes it (`Ok(false)`: allowed,
 /// but nothing to change); if so, `m` is changed.
 fn decide(m: &mut Message, new: &NewUpdate, seq: Seq) -> Verdict {
@@ -261,7 +295,7 @@ fn decide(m: &mut Message, new: &NewUpdate, seq: Seq) -> Verdict {
             Ok(true)
         }
         UpdateChange::Delete => {
-            if m.row.author_id != by && !new.moderator {
+            if m.row.author_id != by && !new.moderation.allowed() {
                 return Err(BackendError::Forbidden(Refusal::NotAuthorOrModerator));
             }
             // Its text, earlier versions and reactions go for good.

@@ -14,7 +14,7 @@ fn change(room: RoomId, by: &Me, client_id: &str, message: i64, change: UpdateCh
         client_id: ClientMessageId::parse(client_id).unwrap(),
         message,
         change,
-        moderator: false,
+        moderation: Moderation::No,
     }
 }
 
@@ -255,10 +255,27 @@ async fn messages_live(store: &Store) {
     let deleted = logged(store, change(room, &ann, "d2", first.id, UpdateChange::Delete)).await;
     assert_eq!(deleted.change, Change::Deleted);
     let moderated = NewUpdate {
-        moderator: true,
+        moderation: Moderation::Audited(Actor::person(&ann, "192.0.2.7".into())),
         ..change(room, &ann, "d3", reply.id, UpdateChange::Delete)
     };
     logged(store, moderated).await;
+    // Only the deletion of someone else's message is a moderation action.
+    let audit = store.audit_page(None, None, 10).await.unwrap().entries;
+    let audited: Vec<_> = audit
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.action.as_str(),
+                e.target.as_str(),
+                e.address.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        audited,
+        [("ann", "message_removed", "message by bob in Live", "192.0.2.7")]
+    );
 
     // Gone from pages, catch-up and the tables: text, versions, reactions.
     let (messages, _) = page(store, room).await;

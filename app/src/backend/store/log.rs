@@ -4,7 +4,7 @@
 //! A posted message is its event's row (see
 //! `migrations/mysql/0008_room_event_log.sql`).
 
-use super::{Result, Store};
+use super::{Actor, Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
 use crate::backend::events::{EventKind, RoomEvent};
@@ -78,8 +78,27 @@ pub struct NewUpdate {
     /// The message to change.
     pub message: i64,
     pub change: UpdateChange,
-    /// `by` may delete others' messages in the room (its owner).
-    pub moderator: bool,
+    /// Whether `by` may delete others' messages in the room.
+    pub moderation: Moderation,
+}
+
+/// Whether a change may act on others' messages (only a deletion does), and
+/// who writes the audit entry for it: every moderation action has one.
+pub enum Moderation {
+    /// No: the author's own messages only.
+    No,
+    /// Yes, and each deletion of someone else's message is audited, as this
+    /// person, in the transaction that deletes it (a room moderator's).
+    Audited(Actor),
+    /// Yes; the caller audits the action as a whole (an administrator's
+    /// removal of all of a person's messages, or a report closed).
+    AuditedByCaller,
+}
+
+impl Moderation {
+    pub fn allowed(&self) -> bool {
+        !matches!(self, Moderation::No)
+    }
 }
 
 /// What a [`NewUpdate`] does, its input validated.

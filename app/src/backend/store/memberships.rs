@@ -2,10 +2,11 @@
 //! see it), and everyone who opened a public one (ready to carry their role
 //! and read position).
 
-use super::{Result, Store};
+use super::audit::append;
+use super::{Actor, Result, Store};
 use crate::backend::clock::now_ms;
 use crate::backend::error::BackendError;
-use crate::protocol::{RoomId, UserId};
+use crate::protocol::{AuditAction, RoomId, UserId};
 use crate::validate::UserKey;
 
 impl Store {
@@ -19,24 +20,43 @@ impl Store {
         .await?)
     }
 
-    /// Adds the user called `key`; `UserNotFound` if there is none.
-    pub async fn add_member(&self, room: RoomId, key: &UserKey) -> Result<UserId> {
+    /// Adds the user called `key` to a private room, `by` its owner, and
+    /// audits it; `UserNotFound` if there is none. Adding a member again
+    /// changes (and audits) nothing.
+    pub async fn add_member(&self, room: RoomId, key: &UserKey, by: &Actor) -> Result<UserId> {
         let user = self.user_id(key).await?.ok_or(BackendError::UserNotFound)?;
-        self.ensure_member(room, user).await?;
-        Ok(user)
+        let mut tx = self.pool.begin().await?;
+        match insert_membership(&mut tx, room, user, now_ms()).await {
+            Ok(()) => {
+                let target = membership_target(&mut tx, room, user, "to").await?;
+                append(&mut tx, by, AuditAction::MemberAdded, &target, "").await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+            Err(e) if e.is_unique_violation() => Ok(user),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Removes the user called `key`; returns who was removed, if anyone.
-    pub async fn remove_member(&self, room: RoomId, key: &UserKey) -> Result<Option<UserId>> {
+    /// Removes the user called `key` from a private room, `by` its owner,
+    /// and audits it; returns who was removed, if anyone.
+    pub async fn remove_member(&self, room: RoomId, key: &UserKey, by: &Actor) -> Result<Option<UserId>> {
         let Some(user) = self.user_id(key).await? else {
             return Ok(None);
         };
+        let mut tx = self.pool.begin().await?;
+        let target = membership_target(&mut tx, room, user, "from").await?;
         let done = sqlx::query("DELETE FROM memberships WHERE room_id = ? AND user_id = ?")
             .bind(room.0)
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok((done.rows_affected() > 0).then_some(user))
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        append(&mut tx, by, AuditAction::MemberRemoved, &target, "").await?;
+        tx.commit().await?;
+        Ok(Some(user))
     }
 
     /// Makes `user` a member of `room` (a no-op if they are one): for a
@@ -49,6 +69,18 @@ impl Store {
             _ => Ok(()),
         }
     }
+}
+
+/// "NAME to ROOM" / "NAME from ROOM": what an audit entry for a membership
+/// change names.
+async fn membership_target(tx: &mut sqlx::AnyConnection, room: RoomId, user: UserId, word: &str) -> Result<String> {
+    let (name, room): (String, String) =
+        sqlx::query_as("SELECT u.username, r.name FROM users u JOIN rooms r ON r.id = ? WHERE u.id = ?")
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok(format!("{name} {word} {room}"))
 }
 
 /// Inserts one membership row on `conn` (a transaction's, or a pooled one).

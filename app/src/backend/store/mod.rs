@@ -29,7 +29,7 @@ mod uploads_tests;
 
 pub use accounts::Credentials;
 pub use audit::Actor;
-pub use log::{Applied, NewMessage, NewUpdate, Posted, UpdateChange};
+pub use log::{Applied, Moderation, NewMessage, NewUpdate, Posted, UpdateChange};
 pub use overview::DAY_MS;
 pub use reports::OPEN_REPORTS_PER_PERSON;
 pub use room_admin::RoomChange;

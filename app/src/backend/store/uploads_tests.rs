@@ -143,7 +143,7 @@ async fn files_posted_with_messages(store: &Store) {
             client_id: crate::validate::ClientMessageId::parse("d1").unwrap(),
             message: posted.id,
             change: UpdateChange::Delete,
-            moderator: false,
+            moderation: Moderation::No,
         })
         .await
         .unwrap();
