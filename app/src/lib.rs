@@ -11,6 +11,7 @@
 //! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
 //! - [`outbox`]: unacknowledged messages kept in the browser's storage across reloads.
 //! - [`timeline`]: a room page's chat state as plain data: server frames in, what to render out.
+//! - [`typing`]: "NAME is typing…": who types, and when a typist's page says so.
 //! - [`emoji`]: emoji names, search, `:shortcode:` suggestions and the "large emoji" rule.
 //! - `backend` (server only): storage, access, room events, accounts and presence.
 
@@ -25,6 +26,7 @@ pub(crate) mod pages;
 pub mod protocol;
 pub(crate) mod time;
 pub(crate) mod timeline;
+pub mod typing;
 pub mod validate;
 
 #[cfg(feature = "ssr")]

@@ -743,6 +743,9 @@ pub enum ClientFrame {
     },
     /// Ask for messages after `since` again (the client saw a gap or a `more` catch-up).
     CatchUp { room: RoomId, since: Seq },
+    /// The sender is typing in `room` (`on`), or stopped: shown to the room's
+    /// other members for a while, never stored (see [`crate::typing`]).
+    Typing { room: RoomId, on: bool },
 }
 
 /// Frames the server sends over the WebSocket.
@@ -785,6 +788,9 @@ pub enum ServerFrame {
         username: String,
         joined: bool,
     },
+    /// `username` is typing in the room (`on`), or stopped. Ephemeral: not
+    /// in the room's log, never replayed by catch-up.
+    Typing { room: RoomId, username: String, on: bool },
     /// A request failed. `client_id` names the send it answers, if any.
     Error {
         code: ErrorCode,
@@ -1011,6 +1017,10 @@ mod tests {
                 room: RoomId(2),
                 since: 99,
             },
+            ClientFrame::Typing {
+                room: RoomId(2),
+                on: false,
+            },
         ];
         for frame in frames {
             let json = serde_json::to_string(&frame).unwrap();
@@ -1063,6 +1073,11 @@ mod tests {
                 room: RoomId(1),
                 username: "bob".into(),
                 joined: false,
+            },
+            ServerFrame::Typing {
+                room: RoomId(1),
+                username: "bob".into(),
+                on: true,
             },
             ServerFrame::error(ErrorCode::Invalid, "no", Some("x".into())),
         ];

@@ -377,6 +377,24 @@ impl Node {
         }
     }
 
+    /// Hands an ephemeral frame (someone typing) to `room`'s sockets on
+    /// every node: through Redis as a frame with no sequence, which the
+    /// ledger does not hold back; on this node only if Redis refuses it.
+    pub async fn typing(&self, room: RoomId, frame: Utf8Bytes) {
+        if let Some(redis) = &self.redis {
+            let event = BusEvent::Frame {
+                room,
+                seq: 0,
+                frame: frame.as_str(),
+            };
+            match redis.publish(&event).await {
+                Ok(()) => return,
+                Err(e) => tracing::debug!(%room, error = %e, "redis publish failed; typing shown on this node only"),
+            }
+        }
+        self.hub.deliver(room, &frame);
+    }
+
     /// Tells every node that `room`'s online list may have changed.
     pub async fn presence_changed(&self, room: RoomId) {
         if let Some(redis) = &self.redis {

@@ -22,6 +22,7 @@ on_both_backends!(
     a_frame_over_64_kib_is_refused_without_touching_others,
     markup_and_sql_in_user_text_are_kept_as_text,
     a_long_absence_is_caught_up_in_pages_without_a_hole,
+    typing_reaches_the_room_on_every_node_but_not_from_the_muted,
 );
 
 async fn two_users_chat_live_in_a_room(backend: Backend) {
@@ -638,4 +639,70 @@ async fn a_long_absence_is_caught_up_in_pages_without_a_hole(backend: Backend) {
     }
     assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
     server.stop().await;
+}
+
+async fn typing_reaches_the_room_on_every_node_but_not_from_the_muted(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let one = env.node().await;
+    // With Redis, the reader is on a second node.
+    let two = match backend {
+        Backend::MariaDbRedis => Some(env.node().await),
+        Backend::Embedded => None,
+    };
+    let other = two.as_ref().unwrap_or(&one);
+    let alice = one.sign_up("alice").await;
+    let bob = one.sign_up("bob").await;
+    let carol = one.sign_up("carol").await;
+    let room = one.create_room(&alice, "General").await;
+    let mut a = one.ws(&alice).await;
+    let mut b = other.ws(&bob).await;
+    let mut c = one.ws(&carol).await;
+    for ws in [&mut a, &mut b, &mut c] {
+        ws.join(room, 0).await;
+    }
+    typing(&mut a, room, true).await;
+    assert_eq!(next_typing(&mut b).await, ("alice".to_owned(), true));
+    typing(&mut a, room, false).await;
+    assert_eq!(next_typing(&mut b).await, ("alice".to_owned(), false));
+
+    // Muted, carol's notices go nowhere. Her refused send, answered after
+    // the notice was handled, orders it before alice's next one.
+    let room_arg = room.0.to_string();
+    let muted = one
+        .call(
+            Some(&alice),
+            "mute_in_room",
+            &[("room", &room_arg), ("username", "carol"), ("minutes", "10")],
+        )
+        .await;
+    assert_eq!(muted.status, 200, "{}", muted.body);
+    typing(&mut c, room, true).await;
+    c.send(&ClientFrame::Send {
+        room,
+        client_id: "c-1".into(),
+        body: "let me speak".into(),
+        reply_to: None,
+        attachment: None,
+    })
+    .await;
+    c.recv_until(|f| matches!(f, ServerFrame::Error { client_id: Some(id), .. } if id == "c-1"))
+        .await;
+    typing(&mut a, room, true).await;
+    assert_eq!(next_typing(&mut b).await, ("alice".to_owned(), true));
+    one.stop().await;
+    if let Some(two) = two {
+        two.stop().await;
+    }
+}
+
+async fn typing(ws: &mut Ws, room: RoomId, on: bool) {
+    ws.send(&ClientFrame::Typing { room, on }).await;
+}
+
+/// The next typing notice: who, and whether typing.
+async fn next_typing(ws: &mut Ws) -> (String, bool) {
+    match ws.recv_until(|f| matches!(f, ServerFrame::Typing { .. })).await {
+        ServerFrame::Typing { username, on, .. } => (username, on),
+        _ => unreachable!("recv_until returned a Typing"),
+    }
 }

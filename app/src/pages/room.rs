@@ -20,6 +20,7 @@ use crate::live::{self, ConnState, Handlers, Live};
 use crate::outbox;
 use crate::protocol::{ApiError, Attachment, ClientFrame, Quote, RoomId, RoomPage, ServerFrame};
 use crate::timeline::{FollowUp, Item, Timeline};
+use crate::typing::{Notice, Notifier, Typists};
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -66,6 +67,16 @@ fn show_message(id: i64) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = id;
+}
+
+/// Now, in the browser's clock (the server renders with no clock at all).
+fn now_ms() -> crate::protocol::Millis {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as crate::protocol::Millis
+    }
+    #[cfg(not(feature = "hydrate"))]
+    0
 }
 
 fn new_client_id() -> String {
@@ -148,20 +159,37 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         })
     };
 
-    let on_frame = move |frame: ServerFrame| match timeline.try_update(|t| t.apply(frame)).flatten() {
-        None => {}
-        Some(FollowUp::CatchUp { since }) => send_frame(ClientFrame::CatchUp { room, since }),
-        Some(FollowUp::ResendLater { client_id }) => set_timeout(
-            move || {
-                // `try_`: the page may have been left within the two seconds.
-                if let Some(p) = timeline.try_with_untracked(|t| t.resendable(&client_id)).flatten() {
-                    send_frame(p.send_frame(room));
-                }
-            },
-            std::time::Duration::from_secs(2),
-        ),
-        Some(FollowUp::ShowError(message)) => compose_error.set(Some(message)),
-        Some(FollowUp::ReloadOlder) => reload_older.update(|n| *n += 1),
+    // Who is typing here, and when this page tells the room that its person is.
+    let typists = RwSignal::new(Typists::default());
+    let notifier = StoredValue::new(Notifier::default());
+    let me_typing = me_name.clone();
+    // Typing notices are for the people here; a message ends its author's.
+    let on_typing = move |frame: &ServerFrame| match frame {
+        ServerFrame::Typing { room: r, username, on } if *r == room && *username != me_typing => {
+            typists.maybe_update(|t| t.notice(username, *on, now_ms()));
+        }
+        ServerFrame::Message { message } if message.room == room => {
+            typists.maybe_update(|t| t.posted(&message.author));
+        }
+        _ => {}
+    };
+    let on_frame = move |frame: ServerFrame| {
+        on_typing(&frame);
+        match timeline.try_update(|t| t.apply(frame)).flatten() {
+            None => {}
+            Some(FollowUp::CatchUp { since }) => send_frame(ClientFrame::CatchUp { room, since }),
+            Some(FollowUp::ResendLater { client_id }) => set_timeout(
+                move || {
+                    // `try_`: the page may have been left within the two seconds.
+                    if let Some(p) = timeline.try_with_untracked(|t| t.resendable(&client_id)).flatten() {
+                        send_frame(p.send_frame(room));
+                    }
+                },
+                std::time::Duration::from_secs(2),
+            ),
+            Some(FollowUp::ShowError(message)) => compose_error.set(Some(message)),
+            Some(FollowUp::ReloadOlder) => reload_older.update(|n| *n += 1),
+        }
     };
 
     let on_joined = move || {
@@ -206,9 +234,47 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         outbox::save(room, &me_for_outbox, &timeline.with_untracked(|t| t.pending().to_vec()));
     });
 
+    // The room hears that this person types (only while connected: a
+    // notice sent late would be wrong), and stops.
+    let tell_typing = move |notice: Option<Notice>| {
+        if let Some(notice) = notice
+            && state.get_untracked().is_live()
+        {
+            send_frame(ClientFrame::Typing {
+                room,
+                on: notice == Notice::Typing,
+            });
+        }
+    };
+    Effect::new(move |first: Option<()>| {
+        let empty = draft.with(|d| d.trim().is_empty());
+        // Not the draft as the page opened with it: nobody typed that.
+        if first.is_some() {
+            tell_typing(notifier.try_update_value(|n| n.edited(empty, now_ms())).flatten());
+        }
+    });
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        // Each second: typists gone quiet expire here, and this person's
+        // idle keys become "stopped" for the room.
+        let ticking = set_interval_with_handle(
+            move || {
+                let now = now_ms();
+                typists.maybe_update(|t| t.expire(now));
+                tell_typing(notifier.try_update_value(|n| n.tick(now)).flatten());
+            },
+            std::time::Duration::from_secs(1),
+        );
+        if let Ok(handle) = ticking {
+            on_cleanup(move || handle.clear());
+        }
+    });
+
     // Posts `body` (and a file) as an answer to the message being replied
     // to, if any: shown at once as pending, and sent.
     let post = move |body: String, file: Option<Attachment>| {
+        // The message itself ends the typing notice, everywhere.
+        notifier.update_value(Notifier::sent);
         let client_id = new_client_id();
         let quote = replying.get_untracked();
         let reply_to = quote.as_ref().map(|q| q.id);
@@ -717,6 +783,8 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 if !files.is_empty() { ev.prevent_default(); attach.run(files); }
             }>
             {log}
+            // Polite: read out when the reader is idle, never taking focus.
+            <p class="typing" aria-live="polite">{move || typists.with(Typists::label)}</p>
             {if archived {
                 view! {
                     <p class="archived-notice" role="note">

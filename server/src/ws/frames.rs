@@ -40,6 +40,7 @@ pub(super) struct Connection {
     /// asks without reading is then no longer read, and its socket's buffers
     /// fill, instead of the server holding every answer for it.
     pub(super) awaiting_reply: Option<u64>,
+    pub(super) typing_budget: super::typing::TypingBudget,
 }
 
 impl Connection {
@@ -122,6 +123,7 @@ impl Connection {
             ClientFrame::Join { room, since } => self.join(room, since).await,
             ClientFrame::Leave { room } => self.leave(room).await,
             ClientFrame::CatchUp { room, since } => self.catch_up(room, since).await,
+            ClientFrame::Typing { room, on } => self.typing(room, on).await,
         }
         None
     }
@@ -518,6 +520,37 @@ impl Connection {
                 created_at: 0,
             },
         })
+    }
+
+    /// `typing`: tells the room's members, on every node, that this user is
+    /// typing (or stopped). Never stored, never replayed, not a room event: a
+    /// notice lost on the way costs an indicator that expires by itself.
+    /// Checked as a send is, but quietly: a joined room (told otherwise),
+    /// access to post now (the muted are not shown typing; who lost the
+    /// room is told), and this connection's [`super::typing::TypingBudget`].
+    pub(super) async fn typing(&mut self, room: RoomId, on: bool) {
+        if !self.rooms.contains(&room) {
+            self.reply(not_joined(None));
+            return;
+        }
+        if !self.typing_budget.take(tokio::time::Instant::now()) {
+            return;
+        }
+        match self.state.services.access.require(self.me.id, room, Access::Post).await {
+            Ok(_) => {}
+            Err(BackendError::RoomNotFound) => {
+                self.leave(room).await;
+                self.reply(no_access(None));
+                return;
+            }
+            Err(_) => return,
+        }
+        let frame = ServerFrame::Typing {
+            room,
+            username: self.me.username.clone(),
+            on,
+        };
+        self.state.node.typing(room, serialize(&frame)).await;
     }
 
     /// Acknowledges a committed send (only now is the sender told "sent"),

@@ -12,6 +12,7 @@ mod frames;
 mod reader;
 #[cfg(test)]
 mod tests;
+mod typing;
 #[cfg(test)]
 mod update_tests;
 mod writer;

@@ -131,6 +131,7 @@ where
             handle: ConnHandle { mailbox, user },
             rooms: HashSet::new(),
             awaiting_reply: None,
+            typing_budget: super::typing::TypingBudget::new(tokio::time::Instant::now()),
         };
         // The node alerts every watched socket when it starts shutting down;
         // one that registered just after that sees the flag here instead.

@@ -372,3 +372,45 @@ async fn leaving_stops_delivery_and_closing_the_stream_ends_the_connection() {
         .recv_until(|f| matches!(f, ServerFrame::Presence { username, joined: false, .. } if username == "bob"))
         .await;
 }
+
+#[tokio::test]
+async fn typing_reaches_the_room_but_never_its_log_and_a_flood_costs_six_notices() {
+    let node = TestNode::start().await;
+    let (alice, alice_token) = node.user("alice").await;
+    let (bob, bob_token) = node.user("bob").await;
+    let room = node.room("Lobby", &alice, false).await;
+    let mut a = node.connect(&alice, &alice_token).await;
+    let mut b = node.connect(&bob, &bob_token).await;
+
+    // A room not joined is not typed in.
+    a.send(&ClientFrame::Typing { room, on: true });
+    let (code, message, _) = a.error().await;
+    assert_eq!(code, ErrorCode::Invalid);
+    assert!(message.contains("Join the room"), "{message}");
+
+    a.joined(room, 0).await;
+    b.joined(room, 0).await;
+    for _ in 0..50 {
+        a.send(&ClientFrame::Typing { room, on: true });
+    }
+    a.post(room, "c-1", "done typing");
+    let mut notices = 0;
+    loop {
+        match b.recv().await {
+            ServerFrame::Typing { room: r, username, on } => {
+                assert_eq!((r, username.as_str(), on), (room, "alice", true));
+                notices += 1;
+            }
+            ServerFrame::Message { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(notices, 6, "one connection's share per ten seconds");
+
+    // Never logged: the room's log holds the message alone.
+    b.send(&ClientFrame::CatchUp { room, since: 0 });
+    let ServerFrame::CatchUp { events, .. } = b.recv_until(|f| matches!(f, ServerFrame::CatchUp { .. })).await else {
+        unreachable!("recv_until returned a CatchUp")
+    };
+    assert_eq!(events.len(), 1);
+}
