@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { secondPersonContext, send, sharedRoom, signUp, unique } from './helpers';
+import { secondPersonContext, send, sharedRoom, signUp, unique, waitConnected } from './helpers';
 
 // Moderation in a room, driven by the Moderation panel's names: the owner
 // appoints a moderator, who mutes someone; their sends are refused with the
@@ -17,6 +17,7 @@ test('the owner appoints a moderator, who mutes and unmutes someone', async ({ b
   const room = await sharedRoom(owner, moderator, 'Moderated');
   await talker.reload();
   await talker.getByRole('link', { name: room }).click();
+  await waitConnected(talker);
   await send(talker, 'hello all');
 
   // Members see no panel; the owner does, and appoints.
@@ -27,6 +28,9 @@ test('the owner appoints a moderator, who mutes and unmutes someone', async ({ b
   await expect(ownerPanel.getByRole('list', { name: 'Moderators, muted and banned' })).toContainText(modName);
 
   await moderator.reload();
+  // Hydrated before typing: a name typed into the server-rendered field
+  // would be replaced by the page's own (empty) state as it hydrates.
+  await waitConnected(moderator);
   const panel = moderator.getByRole('region', { name: 'Moderation' });
   await expect(panel).toBeVisible();
   await expect(panel.getByRole('button', { name: 'Make moderator' })).toHaveCount(0);
