@@ -232,6 +232,34 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
     })
 }
 
+/// Most people offered for one `@` typed.
+#[cfg(feature = "ssr")]
+pub const MENTION_CANDIDATES: u32 = 8;
+
+/// The room's people whose names start with `typed` (any case), for `@`
+/// mentions: at most [`MENTION_CANDIDATES`], by name. Anyone who can read
+/// the room may ask; a name nobody can have finds nobody.
+#[server(endpoint = "mention_candidates")]
+pub async fn mention_candidates(room: i64, typed: String) -> Result<Vec<String>, ApiError> {
+    use crate::backend::{Access, BackendError, current_user, services};
+    use crate::validate::{Invalid, USERNAME_MAX};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let room = RoomId(room);
+    services.access.require(me.id, room, Access::Read).await?;
+    if typed.chars().count() > USERNAME_MAX {
+        let why = format!("A name is at most {USERNAME_MAX} characters long.");
+        return Err(BackendError::Invalid(Invalid(why)).into());
+    }
+    if !typed.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Ok(Vec::new());
+    }
+    Ok(services
+        .store
+        .people_named(room, &typed.to_ascii_lowercase(), MENTION_CANDIDATES)
+        .await?)
+}
+
 /// The page of messages just before sequence `before`.
 #[server(endpoint = "history")]
 pub async fn older_messages(room: i64, before: i64) -> Result<HistoryPage, ApiError> {

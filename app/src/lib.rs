@@ -11,6 +11,7 @@
 //! - [`live`]: the browser's WebSocket: connect, reconnect with backoff, resume.
 //! - [`outbox`]: unacknowledged messages kept in the browser's storage across reloads.
 //! - [`timeline`]: a room page's chat state as plain data: server frames in, what to render out.
+//! - [`mentions`]: `@name` in messages and in the composer.
 //! - [`typing`]: "NAME is typing…": who types, and when a typist's page says so.
 //! - [`emoji`]: emoji names, search, `:shortcode:` suggestions and the "large emoji" rule.
 //! - `backend` (server only): storage, access, room events, accounts and presence.
@@ -20,6 +21,7 @@ pub(crate) mod backstage;
 pub(crate) mod components;
 pub(crate) mod emoji;
 pub(crate) mod live;
+pub mod mentions;
 pub(crate) mod moderation;
 pub(crate) mod outbox;
 pub(crate) mod pages;

@@ -12,6 +12,7 @@ on_both_backends!(
     a_removed_member_is_cut_off_at_once_even_on_an_open_socket_on_another_node,
     a_direct_message_is_a_private_room_of_exactly_the_two,
     creating_a_room_reveals_nothing_about_private_rooms_the_creator_cannot_see,
+    mentions_offer_a_private_rooms_members_to_its_members_only,
 );
 
 async fn private_room(server: &TestServer, owner: &str, name: &str) -> RoomId {
@@ -420,4 +421,48 @@ async fn a_join_racing_the_members_removal_does_not_leave_them_subscribed() {
     assert_eq!(m.next_message().await.body, "marker");
     two.stop().await;
     one.stop().await;
+}
+
+async fn mentions_offer_a_private_rooms_members_to_its_members_only(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let server = env.node().await;
+    let owner = server.sign_up("owner").await;
+    server.sign_up("olive").await;
+    let outsider = server.sign_up("oscar").await;
+    let secret = private_room(&server, &owner, "Secret").await;
+    let added = server
+        .call(
+            Some(&owner),
+            "add_member",
+            &[("room", &secret.0.to_string()), ("username", "olive")],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    let ask = |cookie: String, typed: String| {
+        let server = &server;
+        async move {
+            server
+                .call(
+                    Some(&cookie),
+                    "mention_candidates",
+                    &[("room", &secret.0.to_string()), ("typed", &typed)],
+                )
+                .await
+        }
+    };
+    // Members, whatever case is typed; never someone outside the room.
+    let offered = ask(owner.clone(), "O".into()).await;
+    assert_eq!((offered.status, offered.body.as_str()), (200, r#"["olive","owner"]"#));
+    let offered = ask(owner.clone(), "ol".into()).await;
+    assert_eq!(offered.body, r#"["olive"]"#);
+    // An outsider learns nothing, not even that the room exists.
+    let refused = ask(outsider, "o".into()).await;
+    assert_eq!((refused.status, refused.error().code), (404, ErrorCode::NotFound));
+    // Bad input gets a clear answer.
+    let long = ask(owner.clone(), "o".repeat(10_000)).await;
+    assert_eq!(long.status, 400, "{}", long.body);
+    assert!(long.error().message.contains("at most 32"), "{}", long.body);
+    let odd = ask(owner, "%' OR 1=1 --".into()).await;
+    assert_eq!((odd.status, odd.body.as_str()), (200, "[]"));
+    server.stop().await;
 }

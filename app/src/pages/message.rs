@@ -9,6 +9,7 @@
 
 use super::files::AttachmentView;
 use crate::emoji;
+use crate::mentions::{self, Piece};
 use crate::protocol::{ChatMessage, Quote, Reaction};
 use crate::time;
 use crate::validate::MESSAGE_MAX;
@@ -87,6 +88,10 @@ pub fn MessageView(#[prop(into)] message: Signal<ChatMessage>, actions: MessageA
         actions.editing.set(Some(id));
     };
     let may_delete = mine || actions.moderator;
+    // Someone else's message naming the reader stands out for them.
+    let mentions_me = move || {
+        !mine && !deleted.get() && message.with(|m| actions.me.with_value(|me| mentions::mentions(&m.body, me)))
+    };
 
     let quote = move || {
         message.with(|m| m.reply_to.clone()).map(|q| {
@@ -114,7 +119,18 @@ pub fn MessageView(#[prop(into)] message: Signal<ChatMessage>, actions: MessageA
                 return ().into_any();
             }
             let jumbo = emoji::is_jumbo(&text);
-            view! { <p class="body" class:jumbo=jumbo>{text}</p> }.into_any()
+            let me = actions.me.get_value();
+            let pieces = mentions::pieces(&text)
+                .into_iter()
+                .map(|piece| match piece {
+                    Piece::Text(t) => t.to_owned().into_any(),
+                    Piece::Mention(m) => {
+                        let of_me = m[1..].eq_ignore_ascii_case(&me);
+                        view! { <span class="mention" class:of-me=of_me>{m.to_owned()}</span> }.into_any()
+                    }
+                })
+                .collect_view();
+            view! { <p class="body" class:jumbo=jumbo>{pieces}</p> }.into_any()
         }
     };
     let file = Memo::new(move |_| message.with(|m| m.attachment.clone()));
@@ -164,7 +180,8 @@ pub fn MessageView(#[prop(into)] message: Signal<ChatMessage>, actions: MessageA
     };
 
     view! {
-        <article class="msg" class:mine=mine class:deleted=move || deleted.get() id=format!("msg-{id}")
+        <article class="msg" class:mine=mine class:deleted=move || deleted.get() class:mentions-me=mentions_me
+            id=format!("msg-{id}")
             data-seq=seq tabindex="-1">
             <header>
                 <span class="author">{author.clone()}</span>

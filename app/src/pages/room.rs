@@ -12,11 +12,12 @@ use super::files::{
 use super::message::{MessageActions, MessageView, PickFor, quote_text};
 use super::moderation::ModerationPanel;
 use super::report::ReportDialog;
-use crate::api::{AddMember, RemoveMember, load_room, older_messages};
+use crate::api::{AddMember, RemoveMember, load_room, mention_candidates, older_messages};
 use crate::components::emoji_picker::EmojiPicker;
 use crate::components::{FormError, LoadError, TopBar, error_message, modal_follows};
 use crate::emoji;
 use crate::live::{self, ConnState, Handlers, Live};
+use crate::mentions;
 use crate::outbox;
 use crate::protocol::{ApiError, Attachment, ClientFrame, Quote, RoomId, RoomPage, ServerFrame};
 use crate::timeline::{FollowUp, Item, Timeline};
@@ -130,9 +131,10 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let deleting = RwSignal::new(None::<i64>);
     let reporting = RwSignal::new(None::<i64>);
     let picking = RwSignal::new(None::<PickFor>);
-    // `:shortcode` suggestions: what is offered, which is chosen, and where
-    // the typed shortcode starts and ends in the draft (bytes).
-    let suggestions = RwSignal::new(Vec::<(&'static str, &'static emoji::Emoji)>::new());
+    // `:shortcode` and `@name` suggestions: what is offered, which is
+    // chosen, and where the typed shortcode or name starts and ends in the
+    // draft (bytes).
+    let suggestions = RwSignal::new(Vec::<Offer>::new());
     let suggestion = RwSignal::new(0usize);
     let typed_at = RwSignal::new(None::<(usize, usize)>);
     // Files on their way up, the picture open in the viewer, and the room's pictures.
@@ -553,21 +555,39 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     }
     .into_any();
 
-    // `:shortcode` suggestions follow the caret while typing.
+    // `:shortcode` and `@name` suggestions follow the caret while typing.
+    // The room's people come from the server (it knows them all); an answer
+    // that comes back after the text moved on is dropped.
+    let me_for_mentions = me_name.clone();
     let suggest = move || {
         let Some(el) = composer.get_untracked() else { return };
         let text = el.value();
         let caret = emoji::byte_offset(&text, el.selection_start().ok().flatten().unwrap_or(0) as usize);
-        match emoji::shortcode_at(&text, caret) {
-            Some((start, typed)) => {
-                suggestions.set(emoji::suggestions(typed, 6));
+        if let Some((start, typed)) = emoji::shortcode_at(&text, caret) {
+            let offers = emoji::suggestions(typed, 6)
+                .into_iter()
+                .map(|(code, emoji)| Offer::Emoji { code, emoji })
+                .collect();
+            suggestions.set(offers);
+            suggestion.set(0);
+            typed_at.set(Some((start, caret)));
+        } else if let Some((start, typed)) = mentions::typed_at(&text, caret) {
+            typed_at.set(Some((start, caret)));
+            let (typed, me) = (typed.to_owned(), me_for_mentions.clone());
+            leptos::task::spawn_local(async move {
+                let Ok(people) = mention_candidates(room.0, typed).await else {
+                    return;
+                };
+                if typed_at.try_get_untracked().flatten() != Some((start, caret)) {
+                    return;
+                }
+                let offers = people.into_iter().filter(|p| *p != me).map(Offer::Person).collect();
+                suggestions.set(offers);
                 suggestion.set(0);
-                typed_at.set(Some((start, caret)));
-            }
-            None => {
-                suggestions.set(Vec::new());
-                typed_at.set(None);
-            }
+            });
+        } else {
+            suggestions.set(Vec::new());
+            typed_at.set(None);
         }
     };
     // Puts `text` into the draft in place of `start..end` (bytes), and the caret after it.
@@ -589,9 +609,9 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         });
     };
     let take_suggestion = move |i: usize| {
-        let chosen = suggestions.with_untracked(|s| s.get(i).map(|(_, e)| e.as_str()));
-        if let (Some(emoji), Some((start, end))) = (chosen, typed_at.get_untracked()) {
-            insert(start, end, emoji);
+        let chosen = suggestions.with_untracked(|s| s.get(i).map(Offer::inserted));
+        if let (Some(text), Some((start, end))) = (chosen, typed_at.get_untracked()) {
+            insert(start, end, &text);
         }
     };
     let on_compose_key = move |ev: leptos::ev::KeyboardEvent| {
@@ -649,14 +669,16 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 </div>
             })}
             {move || (!suggestions.with(Vec::is_empty)).then(|| view! {
-                <ul class="suggestions" id="emoji-suggestions" role="listbox" aria-label="Emoji suggestions">
-                    {suggestions.get().into_iter().enumerate().map(|(i, (code, e))| view! {
-                        <li role="option" id=format!("emoji-suggestion-{i}")
+                <ul class="suggestions" id="composer-suggestions" role="listbox"
+                    aria-label=move || suggestions.with(|s| match s.first() {
+                        Some(Offer::Person(_)) => "People",
+                        _ => "Emoji suggestions",
+                    })>
+                    {suggestions.get().into_iter().enumerate().map(|(i, offer)| view! {
+                        <li role="option" id=format!("composer-suggestion-{i}")
                             aria-selected=move || (suggestion.get() == i).to_string()
                             on:mousedown=move |ev| { ev.prevent_default(); take_suggestion(i); }>
-                            <span class="suggestion-emoji">{e.as_str()}</span>
-                            <span class="suggestion-code">{format!(":{code}:")}</span>
-                            <span class="visually-hidden">{format!(" {}", e.name())}</span>
+                            {offer.view()}
                         </li>
                     }).collect_view()}
                 </ul>
@@ -666,15 +688,15 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 maxlength=MESSAGE_MAX node_ref=composer
                 prop:value=move || draft.get()
                 aria-autocomplete="list"
-                aria-controls=move || (!suggestions.with(Vec::is_empty)).then_some("emoji-suggestions")
-                aria-activedescendant=move || (!suggestions.with(Vec::is_empty)).then(|| format!("emoji-suggestion-{}", suggestion.get()))
+                aria-controls=move || (!suggestions.with(Vec::is_empty)).then_some("composer-suggestions")
+                aria-activedescendant=move || (!suggestions.with(Vec::is_empty)).then(|| format!("composer-suggestion-{}", suggestion.get()))
                 on:input=move |ev| { draft.set(event_target_value(&ev)); compose_error.set(None); suggest(); }
                 on:keydown=on_compose_key
                 on:paste=move |ev: leptos::ev::ClipboardEvent| {
                     let files = pasted_files(&ev);
                     if !files.is_empty() { ev.prevent_default(); attach.run(files); }
                 }
-                on:blur=move |_| suggestions.set(Vec::new())
+                on:blur=move |_| { suggestions.set(Vec::new()); typed_at.set(None); }
                 aria-describedby="compose-error"
             ></textarea>
             <div class="compose-buttons">
@@ -867,5 +889,39 @@ fn Members(room: RoomId, members: Vec<String>, owner: bool, direct: bool, me: St
             })}
             <FormError error/>
         </section>
+    }
+}
+
+/// Something offered while typing in the composer: an emoji for a
+/// `:shortcode`, or one of the room's people for an `@`.
+#[derive(Clone, Debug, PartialEq)]
+enum Offer {
+    Emoji {
+        code: &'static str,
+        emoji: &'static emoji::Emoji,
+    },
+    Person(String),
+}
+
+impl Offer {
+    /// What taking it puts in place of what was typed.
+    fn inserted(&self) -> String {
+        match self {
+            Offer::Emoji { emoji, .. } => emoji.as_str().to_owned(),
+            // The space ends the mention, ready for the next word.
+            Offer::Person(name) => format!("@{name} "),
+        }
+    }
+
+    fn view(self) -> AnyView {
+        match self {
+            Offer::Emoji { code, emoji } => view! {
+                <span class="suggestion-emoji">{emoji.as_str()}</span>
+                <span class="suggestion-code">{format!(":{code}:")}</span>
+                <span class="visually-hidden">{format!(" {}", emoji.name())}</span>
+            }
+            .into_any(),
+            Offer::Person(name) => view! { <span class="suggestion-person">{format!("@{name}")}</span> }.into_any(),
+        }
     }
 }

@@ -20,6 +20,24 @@ impl Store {
         .await?)
     }
 
+    /// Up to `limit` of the room's people (its members; for a public room,
+    /// everyone who opened it) whose username key starts with `prefix`
+    /// (lower case, username characters only), by name.
+    pub async fn people_named(&self, room: RoomId, prefix: &str, limit: u32) -> Result<Vec<String>> {
+        // `_` is a LIKE wildcard and may be in a name: escaped, with `!`
+        // (a backslash would need escaping differently on each backend).
+        let pattern = format!("{}%", prefix.replace('!', "!!").replace('_', "!_").replace('%', "!%"));
+        Ok(sqlx::query_scalar(
+            "SELECT u.username FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.room_id = ? AND u.username_key LIKE ? ESCAPE '!' ORDER BY u.username_key LIMIT ?",
+        )
+        .bind(room.0)
+        .bind(pattern)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Adds the user called `key` to a private room, `by` its owner, and
     /// audits it; `UserNotFound` if there is none. Adding a member again
     /// changes (and audits) nothing.

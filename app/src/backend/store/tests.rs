@@ -621,3 +621,43 @@ async fn mariadb_and_sqlite_migrations_build_the_same_tables_and_columns() {
         "only on SQLite: {only_sqlite:?}; only on MariaDB: {only_mariadb:?}"
     );
 }
+
+/// `@` mentions offer the room's people by the start of their names, `_`
+/// taken literally (it is a LIKE wildcard), nobody from outside the room.
+async fn people_by_the_start_of_their_names(store: &Store) {
+    let mut people = Vec::new();
+    for n in ["ann_b", "Annabel", "annxb", "bob"] {
+        people.push(store.create_user(&name(n), "hash").await.unwrap());
+    }
+    let outsider = store.create_user(&name("ann_zed"), "hash").await.unwrap();
+    let room = store
+        .create_room(&room_name("Hall"), &no_topic(), people[0].id, false)
+        .await
+        .unwrap();
+    for p in &people {
+        store.ensure_member(room, p.id).await.unwrap();
+    }
+    let _ = outsider;
+    assert_eq!(
+        store.people_named(room, "ann", 8).await.unwrap(),
+        ["ann_b", "Annabel", "annxb"]
+    );
+    assert_eq!(store.people_named(room, "ann_", 8).await.unwrap(), ["ann_b"]);
+    assert_eq!(store.people_named(room, "", 2).await.unwrap(), ["ann_b", "Annabel"]);
+    assert!(store.people_named(room, "zed", 8).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn mention_candidates_are_the_rooms_people_by_name() {
+    let (store, path) = store().await;
+    people_by_the_start_of_their_names(&store).await;
+    cleanup(store, &path).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
+async fn mariadb_mention_candidates_are_the_rooms_people_by_name() {
+    let (store, db) = MariaDb::store("natter_mentions").await;
+    people_by_the_start_of_their_names(&store).await;
+    db.drop(store).await;
+}
