@@ -57,6 +57,37 @@ export async function secondPersonContext(browser: Browser): Promise<BrowserCont
   return browser.newContext(second ? { baseURL: second } : {});
 }
 
+/** Two people, each in a browser context of their own, both in a new room. */
+export interface TwoInARoom {
+  alice: Page;
+  bob: Page;
+  aliceName: string;
+  bobName: string;
+  room: string;
+  close: () => Promise<void>;
+}
+
+/**
+ * Signs two people up (Bob on the second node in the two-node run) and
+ * opens a new room, named from `prefix`, for both.
+ */
+export async function twoInARoom(browser: Browser, prefix: string): Promise<TwoInARoom> {
+  const aliceContext = await browser.newContext();
+  const bobContext = await secondPersonContext(browser);
+  const alice = await aliceContext.newPage();
+  const bob = await bobContext.newPage();
+  const aliceName = unique('alice');
+  const bobName = unique('bob');
+  await signUp(alice, aliceName);
+  await signUp(bob, bobName);
+  const room = await sharedRoom(alice, bob, prefix);
+  const close = async () => {
+    await aliceContext.close();
+    await bobContext.close();
+  };
+  return { alice, bob, aliceName, bobName, room, close };
+}
+
 type Rgb = [number, number, number];
 
 /**

@@ -1,16 +1,8 @@
 import { test, expect } from '@playwright/test';
-import { secondPersonContext, sharedRoom, signUp, unique } from './helpers';
+import { twoInARoom } from './helpers';
 
 test('typing @ offers the room\'s people; a mention is highlighted for the one it names', async ({ browser }) => {
-  const aliceContext = await browser.newContext();
-  const bobContext = await secondPersonContext(browser);
-  const alice = await aliceContext.newPage();
-  const bob = await bobContext.newPage();
-  const aliceName = unique('alice');
-  const bobName = unique('bob');
-  await signUp(alice, aliceName);
-  await signUp(bob, bobName);
-  await sharedRoom(alice, bob, 'Mentions');
+  const { alice, bob, aliceName, bobName, close } = await twoInARoom(browser, 'Mentions');
 
   const box = alice.getByRole('textbox', { name: 'Message' });
   await box.pressSequentially(`thanks @${bobName.slice(0, 5)}`);
@@ -40,6 +32,5 @@ test('typing @ offers the room\'s people; a mention is highlighted for the one i
   await expect(mine.locator('.mention')).toHaveText(`@${bobName}`);
   await expect(mine).not.toHaveClass(/mentions-me/);
   await expect(mine.locator('.mention.of-me')).toHaveCount(0);
-  await aliceContext.close();
-  await bobContext.close();
+  await close();
 });

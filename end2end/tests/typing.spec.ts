@@ -1,16 +1,8 @@
 import { test, expect } from '@playwright/test';
-import { secondPersonContext, sharedRoom, signUp, unique } from './helpers';
+import { twoInARoom } from './helpers';
 
 test('someone typing is shown to the room, and stops with the message, an emptied draft or a pause', async ({ browser }) => {
-  const aliceContext = await browser.newContext();
-  const bobContext = await secondPersonContext(browser);
-  const alice = await aliceContext.newPage();
-  const bob = await bobContext.newPage();
-  const aliceName = unique('alice');
-  const bobName = unique('bob');
-  await signUp(alice, aliceName);
-  await signUp(bob, bobName);
-  await sharedRoom(alice, bob, 'Typing');
+  const { alice, bob, aliceName, bobName, close } = await twoInARoom(browser, 'Typing');
 
   const bobBox = bob.getByRole('textbox', { name: 'Message' });
   const bobTyping = alice.getByText(`${bobName} is typing…`);
@@ -42,6 +34,5 @@ test('someone typing is shown to the room, and stops with the message, an emptie
 
   // And a pause of five seconds without a key ends it too.
   await expect(bobTyping).toHaveCount(0, { timeout: 10_000 });
-  await aliceContext.close();
-  await bobContext.close();
+  await close();
 });
