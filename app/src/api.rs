@@ -2,7 +2,7 @@
 //! WebSocket, in one list. Every one of them authenticates from the session
 //! cookie (except sign-up and login) and validates its input on the server.
 
-use crate::protocol::{ApiError, ErrorCode, HistoryPage, Me, RoomId, RoomPage, RoomSummary};
+use crate::protocol::{ApiError, ErrorCode, HistoryPage, Me, RoomId, RoomPage, RoomSummary, SidebarRoom};
 use leptos::prelude::*;
 
 /// Messages rendered with the room page and fetched per "Load older".
@@ -208,7 +208,11 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
     let me = current_user(&services).await?;
     let (row, access) = services.access.room(me.id, RoomId(room)).await?;
     services.access.opened(me.id, row.id).await?;
-    let (messages, has_older, as_of) = services.store.messages_before(row.id, None, PAGE_SIZE).await?;
+    let (page, read_seq) = tokio::join!(
+        services.store.messages_before(row.id, None, PAGE_SIZE),
+        services.store.read_seq(me.id, row.id)
+    );
+    let ((messages, has_older, as_of), read_seq) = (page?, read_seq?);
     let members = if row.private {
         services.store.members(row.id).await?
     } else {
@@ -221,6 +225,7 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         messages,
         has_older,
         as_of,
+        read_seq,
         owner: row.owner == me.id,
         moderator: services.access.moderates(me.id, row.id, access).await?,
         archived: row.archived,
@@ -230,6 +235,16 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         members,
         upload_bytes: services.limits.upload_bytes,
     })
+}
+
+/// The rooms in the sidebar: those the user opened, and the private rooms
+/// and conversations they are in, with what they have not read in each.
+#[server(endpoint = "sidebar")]
+pub async fn sidebar() -> Result<Vec<SidebarRoom>, ApiError> {
+    use crate::backend::{current_user, services};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    Ok(services.store.sidebar(me.id).await?)
 }
 
 /// Most people offered for one `@` typed.

@@ -66,6 +66,28 @@ pub fn mentions(text: &str, name: &str) -> bool {
         .any(|p| matches!(p, Piece::Mention(m) if m[1..].eq_ignore_ascii_case(name)))
 }
 
+/// Most people one message can mention (and notify): beyond them, further
+/// `@name`s are still highlighted but count for no one.
+pub const MENTIONS_PER_MESSAGE: usize = 20;
+
+/// The username keys (lower case) `text` mentions, each once, in order of
+/// first mention, at most [`MENTIONS_PER_MESSAGE`].
+pub fn named(text: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for piece in pieces(text) {
+        if let Piece::Mention(m) = piece {
+            let key = m[1..].to_ascii_lowercase();
+            if !keys.contains(&key) {
+                keys.push(key);
+                if keys.len() == MENTIONS_PER_MESSAGE {
+                    break;
+                }
+            }
+        }
+    }
+    keys
+}
+
 /// The `@name` being typed where the caret is (`caret` in bytes): where its
 /// `@` is, and what follows it so far (maybe nothing yet).
 pub fn typed_at(text: &str, caret: usize) -> Option<(usize, &str)> {
@@ -119,6 +141,16 @@ mod tests {
         assert!(!mentions("thanks @anna", "ann"));
         assert!(!mentions("ann@example.com", "ann"));
         assert!(!mentions("thanks ann", "ann"));
+    }
+
+    #[test]
+    fn the_people_named_are_listed_once_in_lower_case_and_bounded() {
+        assert_eq!(named("@Ann and @bob, then @ANN again"), ["ann", "bob"]);
+        assert_eq!(named("ann@example.com"), Vec::<String>::new());
+        let many: String = (0..30).map(|i| format!("@u{i} ")).collect();
+        let keys = named(&many);
+        assert_eq!(keys.len(), MENTIONS_PER_MESSAGE);
+        assert_eq!(keys[0], "u0");
     }
 
     #[test]

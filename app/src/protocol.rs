@@ -473,6 +473,50 @@ pub struct AuditPage {
     pub older: Option<i64>,
 }
 
+/// How far past a read marker unread messages are counted, in events of the
+/// room's log: counting stays one short index range per room however far
+/// behind someone is, and beyond it the sidebar says "99+".
+pub const UNREAD_WINDOW: Seq = 100;
+
+/// A room in someone's sidebar (a room they opened, or a private room or
+/// direct conversation they are in) and what they have not read in it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SidebarRoom {
+    pub id: RoomId,
+    pub name: String,
+    pub private: bool,
+    pub direct: bool,
+    /// Others' messages after the read marker, within [`UNREAD_WINDOW`] events of it.
+    pub unread: u32,
+    /// The room's log goes on past the window: there may be more.
+    pub more: bool,
+    /// Messages after the read marker that mention them.
+    pub mentions: u32,
+    /// Where they have read to.
+    pub read_seq: Seq,
+    /// The room's newest event (as the list was read; the page moves it on
+    /// as frames come).
+    pub last_seq: Seq,
+    /// Notifications muted ("Mute room").
+    pub quiet: bool,
+}
+
+impl SidebarRoom {
+    /// What the badge says: `None` when all is read.
+    pub fn unread_label(&self) -> Option<String> {
+        match (self.more, self.unread) {
+            (true, _) | (false, 100..) => Some("99+".into()),
+            (false, 0) => None,
+            (false, n) => Some(n.to_string()),
+        }
+    }
+
+    /// The count the tab title adds up (99 for "99+").
+    pub fn unread_count(&self) -> u32 {
+        if self.more { 99 } else { self.unread.min(99) }
+    }
+}
+
 /// One row of the home page's room list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSummary {
@@ -672,6 +716,9 @@ pub struct RoomPage {
     /// The room's last sequence when `messages` were read: they include
     /// every change up to it, and the client catches up from it.
     pub as_of: Seq,
+    /// Where the viewer had read to when the page was made: a "New
+    /// messages" divider goes above the first message after it.
+    pub read_seq: Seq,
     pub me: Me,
     pub private: bool,
     /// A direct conversation: its two members are fixed.
@@ -746,6 +793,13 @@ pub enum ClientFrame {
     /// The sender is typing in `room` (`on`), or stopped: shown to the room's
     /// other members for a while, never stored (see [`crate::typing`]).
     Typing { room: RoomId, on: bool },
+    /// Follow the rooms of one's sidebar: their new messages and changes,
+    /// and one's own read markers in them, arrive as in a joined room, with
+    /// no presence and no catch-up.
+    Watch,
+    /// One has read `room` up to `seq`: moves one's read marker there (it
+    /// only moves forward) on every device.
+    Read { room: RoomId, seq: Seq },
 }
 
 /// Frames the server sends over the WebSocket.
@@ -791,6 +845,8 @@ pub enum ServerFrame {
     /// `username` is typing in the room (`on`), or stopped. Ephemeral: not
     /// in the room's log, never replayed by catch-up.
     Typing { room: RoomId, username: String, on: bool },
+    /// One's own read marker in the room moved (on this device or another).
+    Read { room: RoomId, seq: Seq },
     /// A request failed. `client_id` names the send it answers, if any.
     Error {
         code: ErrorCode,
@@ -869,6 +925,22 @@ impl ApiError {
 }
 
 impl ServerFrame {
+    /// The room the frame is about; `None` for an error, which names none.
+    pub fn room(&self) -> Option<RoomId> {
+        match self {
+            ServerFrame::Joined { room, .. }
+            | ServerFrame::CatchUp { room, .. }
+            | ServerFrame::Ack { room, .. }
+            | ServerFrame::Online { room, .. }
+            | ServerFrame::Presence { room, .. }
+            | ServerFrame::Typing { room, .. }
+            | ServerFrame::Read { room, .. } => Some(*room),
+            ServerFrame::Message { message } => Some(message.room),
+            ServerFrame::Update { update } => Some(update.room),
+            ServerFrame::Error { .. } => None,
+        }
+    }
+
     pub fn error(code: ErrorCode, message: impl Into<String>, client_id: Option<String>) -> Self {
         ServerFrame::Error {
             code,

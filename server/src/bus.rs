@@ -37,6 +37,8 @@ pub enum BusEvent<'a> {
     AccessChanged { room: RoomId },
     /// Some sessions ended early: re-check every socket's session now.
     SessionsEnded,
+    /// `user`'s read marker in `room` moved to `seq`: tell their sockets.
+    Read { room: RoomId, user: UserId, seq: Seq },
 }
 
 impl BusEvent<'_> {
@@ -49,6 +51,7 @@ impl BusEvent<'_> {
             BusEvent::Kick { room, user } => format!("k{room} {}", user.0),
             BusEvent::AccessChanged { room } => format!("a{room}"),
             BusEvent::SessionsEnded => "s".into(),
+            BusEvent::Read { room, user, seq } => format!("r{room} {} {seq}", user.0),
         }
     }
 
@@ -78,6 +81,14 @@ impl BusEvent<'_> {
                 room: RoomId(rest.parse().ok()?),
             }),
             "s" if rest.is_empty() => Some(BusEvent::SessionsEnded),
+            "r" => {
+                let mut parts = rest.splitn(3, ' ');
+                Some(BusEvent::Read {
+                    room: RoomId(parts.next()?.parse().ok()?),
+                    user: UserId(parts.next()?.parse().ok()?),
+                    seq: parts.next()?.parse().ok()?,
+                })
+            }
             _ => None,
         }
     }
@@ -248,6 +259,14 @@ mod tests {
             Some(BusEvent::SessionsEnded)
         );
         assert_eq!(BusEvent::decode("s1"), None);
+        let event = BusEvent::Read {
+            room: RoomId(5),
+            user: UserId(6),
+            seq: 77,
+        };
+        assert_eq!(BusEvent::decode(&event.encode()), Some(event));
+        assert_eq!(BusEvent::decode("r5 6"), None);
+        assert_eq!(BusEvent::decode("r5 6 x"), None);
     }
 
     #[test]

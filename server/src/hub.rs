@@ -69,6 +69,19 @@ impl Hub {
         true
     }
 
+    /// Subscribes `conn` to each of `rooms` at once, unless a kick happened
+    /// here since `kicks_seen` (as [`Hub::join_unless_kicked`]).
+    pub fn join_all_unless_kicked(&self, rooms: &[RoomId], conn: ConnId, handle: &ConnHandle, kicks_seen: u64) -> bool {
+        let mut table = self.rooms();
+        if table.kicks != kicks_seen {
+            return false;
+        }
+        for room in rooms {
+            table.conns.entry(*room).or_default().insert(conn, handle.clone());
+        }
+        true
+    }
+
     /// Returns whether the room still has connections on this node.
     pub fn leave(&self, room: RoomId, conn: ConnId) -> bool {
         let mut rooms = self.rooms();
@@ -113,6 +126,17 @@ impl Hub {
     /// Rooms with at least one connection on this node.
     pub fn rooms_here(&self) -> Vec<RoomId> {
         self.rooms().conns.keys().copied().collect()
+    }
+
+    /// Hands `frame` to `user`'s connections in `room` only (their own read
+    /// marker, which no one else is told).
+    pub fn deliver_to(&self, room: RoomId, user: UserId, frame: &Utf8Bytes) -> usize {
+        let rooms = self.rooms();
+        let Some(conns) = rooms.conns.get(&room) else { return 0 };
+        conns
+            .values()
+            .filter(|handle| handle.user == user && handle.mailbox.push(frame.clone()) == Pushed::Queued)
+            .count()
     }
 
     /// Hands `frame` (serialised once by the caller) to every connection in

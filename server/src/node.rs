@@ -395,6 +395,26 @@ impl Node {
         self.hub.deliver(room, &frame);
     }
 
+    /// Tells `user`'s sockets in `room`, on every node, that their read
+    /// marker moved to `seq` (through Redis; on this node only if Redis
+    /// refuses it: the other devices then see it at their next load).
+    pub async fn read_moved(&self, room: RoomId, user: UserId, seq: Seq) {
+        if let Some(redis) = &self.redis {
+            match redis.publish(&BusEvent::Read { room, user, seq }).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!(%room, error = %e, "redis publish failed; read marker shown on this node only")
+                }
+            }
+        }
+        self.deliver_read(room, user, seq);
+    }
+
+    fn deliver_read(&self, room: RoomId, user: UserId, seq: Seq) {
+        self.hub
+            .deliver_to(room, user, &serialize(&ServerFrame::Read { room, seq }));
+    }
+
     /// Tells every node that `room`'s online list may have changed.
     pub async fn presence_changed(&self, room: RoomId) {
         if let Some(redis) = &self.redis {
@@ -518,6 +538,7 @@ impl Node {
                             }
                             Some(BusEvent::AccessChanged { room }) => self.access.forget(room),
                             Some(BusEvent::SessionsEnded) => self.sessions.recheck_now(),
+                            Some(BusEvent::Read { room, user, seq }) => self.deliver_read(room, user, seq),
                             None => tracing::warn!("ignoring an unreadable bus event"),
                         }
                     }

@@ -40,7 +40,12 @@ pub(super) struct Connection {
     /// asks without reading is then no longer read, and its socket's buffers
     /// fill, instead of the server holding every answer for it.
     pub(super) awaiting_reply: Option<u64>,
-    pub(super) typing_budget: super::typing::TypingBudget,
+    /// Rooms followed for the sidebar only (`watch`): their frames arrive,
+    /// with no presence here. The hub delivers a room to this connection
+    /// while it is in `rooms` or here.
+    pub(super) watched: HashSet<RoomId>,
+    pub(super) typing_budget: super::budget::Budget,
+    pub(super) read_budget: super::budget::Budget,
 }
 
 impl Connection {
@@ -124,6 +129,8 @@ impl Connection {
             ClientFrame::Leave { room } => self.leave(room).await,
             ClientFrame::CatchUp { room, since } => self.catch_up(room, since).await,
             ClientFrame::Typing { room, on } => self.typing(room, on).await,
+            ClientFrame::Watch => self.watch().await,
+            ClientFrame::Read { room, seq } => self.read(room, seq).await,
         }
         None
     }
@@ -272,8 +279,9 @@ impl Connection {
     /// `leave`: unsubscribes and drops this socket's presence in the room.
     pub(super) async fn leave(&mut self, room: RoomId) {
         if self.rooms.remove(&room) {
-            if !self.state.node.hub.leave(room, self.id) {
-                self.state.node.ledger.forget(room);
+            // A room the sidebar follows stays subscribed.
+            if !self.watched.contains(&room) {
+                self.unsubscribe(room);
             }
             if let Err(e) = self
                 .services()
@@ -305,8 +313,17 @@ impl Connection {
         }
     }
 
+    /// Stops the hub delivering `room` here.
+    fn unsubscribe(&self, room: RoomId) {
+        if !self.state.node.hub.leave(room, self.id) {
+            self.state.node.ledger.forget(room);
+        }
+    }
+
     /// The user was removed from `room` (the hub already stopped delivering it).
     pub(super) async fn lose_access(&mut self, room: RoomId) {
+        // A followed room just stops coming; the open one is told.
+        self.watched.remove(&room);
         if self.rooms.contains(&room) {
             self.leave(room).await;
             self.reply(no_access(None));
@@ -314,8 +331,76 @@ impl Connection {
     }
 
     pub(super) async fn leave_all(&mut self) {
+        for room in std::mem::take(&mut self.watched) {
+            if !self.rooms.contains(&room) {
+                self.unsubscribe(room);
+            }
+        }
         for room in self.rooms.clone() {
             self.leave(room).await;
+        }
+    }
+
+    /// `watch`: follows the rooms of the user's sidebar (those they opened,
+    /// and the private rooms and conversations they are in; the query checks
+    /// their access to each): new messages and changes in them, and the
+    /// user's own read markers, arrive as in a joined room, with no presence
+    /// and no catch-up. Asked again (after a room joins the sidebar), it
+    /// follows what is new there.
+    pub(super) async fn watch(&mut self) {
+        for _ in 0..3 {
+            let kicks = self.state.node.hub.kicks();
+            let rooms = match self.services().store.sidebar_rooms(self.me.id).await {
+                Ok(rooms) => rooms,
+                Err(e) => {
+                    self.reply(api_error(e, None));
+                    return;
+                }
+            };
+            let new: Vec<RoomId> = rooms
+                .into_iter()
+                .filter(|room| !self.watched.contains(room) && !self.rooms.contains(room))
+                .collect();
+            // As in `subscribe`: a removal between the query and here makes
+            // the hub refuse, and the query is made again.
+            if self
+                .state
+                .node
+                .hub
+                .join_all_unless_kicked(&new, self.id, &self.handle, kicks)
+            {
+                self.watched.extend(new);
+                return;
+            }
+        }
+        self.reply(ServerFrame::error(
+            ErrorCode::Unavailable,
+            "Could not follow your rooms just now; reload to try again.",
+            None,
+        ));
+    }
+
+    /// `read`: moves the user's read marker in a joined or followed room
+    /// forward to `seq` (never back, never past the room's end), and tells
+    /// their sockets in that room, on every node. Checked like any frame
+    /// that reads the room, within the connection's
+    /// [`super::budget::READ_MARKERS`].
+    pub(super) async fn read(&mut self, room: RoomId, seq: Seq) {
+        if !self.rooms.contains(&room) && !self.watched.contains(&room) {
+            self.reply(not_joined(None));
+            return;
+        }
+        if !self.read_budget.take(tokio::time::Instant::now()) {
+            return;
+        }
+        if !self.still_allowed(room, Access::Read, None).await {
+            return;
+        }
+        match self.services().store.mark_read(self.me.id, room, seq).await {
+            Ok(true) => self.state.node.read_moved(room, self.me.id, seq).await,
+            Ok(false) => {}
+            // Only this move is lost: the next one carries it.
+            Err(e) => tracing::warn!(%room, error = %e, "could not move a read marker"),
         }
     }
 
@@ -527,7 +612,7 @@ impl Connection {
     /// notice lost on the way costs an indicator that expires by itself.
     /// Checked as a send is, but quietly: a joined room (told otherwise),
     /// access to post now (the muted are not shown typing; who lost the
-    /// room is told), and this connection's [`super::typing::TypingBudget`].
+    /// room is told), and this connection's [`super::budget::Budget`].
     pub(super) async fn typing(&mut self, room: RoomId, on: bool) {
         if !self.rooms.contains(&room) {
             self.reply(not_joined(None));

@@ -7,12 +7,14 @@
 //! mailbox into the socket. Both are generic over the socket's halves, so
 //! the [`tests`] drive whole connections over in-memory channels.
 
+mod budget;
 mod clocks;
 mod frames;
 mod reader;
 #[cfg(test)]
+mod reading_tests;
+#[cfg(test)]
 mod tests;
-mod typing;
 #[cfg(test)]
 mod update_tests;
 mod writer;

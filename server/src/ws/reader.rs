@@ -131,7 +131,9 @@ where
             handle: ConnHandle { mailbox, user },
             rooms: HashSet::new(),
             awaiting_reply: None,
-            typing_budget: super::typing::TypingBudget::new(tokio::time::Instant::now()),
+            watched: HashSet::new(),
+            typing_budget: super::budget::Budget::new(tokio::time::Instant::now(), super::budget::TYPING_NOTICES),
+            read_budget: super::budget::Budget::new(tokio::time::Instant::now(), super::budget::READ_MARKERS),
         };
         // The node alerts every watched socket when it starts shutting down;
         // one that registered just after that sees the flag here instead.

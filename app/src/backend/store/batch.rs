@@ -4,6 +4,7 @@
 use super::log::{
     Applied, InsertedRow, NewMessage, NewUpdate, Posted, TargetRow, insert_event_rows, reply_missing, select_target,
 };
+use super::reading::{Mentioning, record_mentions};
 use super::uploads::{attach, attachables, not_attachable};
 use super::{Result, Store, padded, placeholders};
 use crate::backend::clock::now_ms;
@@ -237,6 +238,21 @@ impl Store {
                 }
             }
         }
+        // Whom each message names.
+        let mentioning: Vec<Mentioning<'_>> = fresh
+            .iter()
+            .filter(|(m, _)| m.body.as_str().contains('@'))
+            .filter_map(|(m, seq)| {
+                ids.get(&(m.room.0, *seq)).map(|id| Mentioning {
+                    room: m.room,
+                    seq: *seq,
+                    message: *id,
+                    author: m.author.id,
+                    body: m.body.as_str(),
+                })
+            })
+            .collect();
+        record_mentions(&mut tx, &mentioning).await?;
         // The posted files, each now its message's.
         for ((m, seq), check) in messages.iter().zip(&seqs).zip(&checked) {
             if let (Some(seq), Ok((_, Some(file)))) = (seq, check)

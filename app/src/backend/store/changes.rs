@@ -12,11 +12,12 @@ use super::log::{
     Applied, InsertedRow, MessageRow, NewUpdate, TargetRow, UpdateChange, insert_event_rows, select_messages,
     select_target,
 };
+use super::reading::{Mentioning, forget_mentions, record_mentions};
 use super::{Actor, Moderation, Result, Store, padded, placeholders, power_of_two_chunks};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Refusal};
 use crate::backend::events::{EventKind, RoomEvent};
-use crate::protocol::{AuditAction, Millis, REACTIONS_PER_MESSAGE, RoomId, Seq, Update};
+use crate::protocol::{AuditAction, Millis, REACTIONS_PER_MESSAGE, RoomId, Seq, Update, UserId};
 use crate::validate::Invalid;
 use sqlx::{AnyConnection, AssertSqlSafe};
 use std::collections::{HashMap, HashSet};
@@ -449,6 +450,24 @@ async fn write_messages(tx: &mut AnyConnection, messages: &HashMap<i64, Message>
             query = query.bind(*id);
         }
         query.execute(&mut *tx).await?;
+    }
+
+    // Mentions follow the text: an edited message names whom its new text
+    // names (under its own sequence); a deleted one names no one.
+    if !changed.is_empty() {
+        let ids: Vec<i64> = changed.iter().map(|m| m.row.id).collect();
+        forget_mentions(tx, &ids).await?;
+        let mentioning: Vec<Mentioning<'_>> = edited
+            .iter()
+            .map(|m| Mentioning {
+                room: RoomId(m.row.room_id),
+                seq: m.row.seq,
+                message: m.row.id,
+                author: UserId(m.row.author_id),
+                body: m.body.as_str(),
+            })
+            .collect();
+        record_mentions(tx, &mentioning).await?;
     }
 
     // Earlier versions: kept for edits, gone with a deletion.

@@ -546,6 +546,14 @@ impl Store {
         if let Some(attachment) = &attachment {
             super::uploads::attach(&mut tx, &attachment.id, room, id).await?;
         }
+        let mentioning = super::reading::Mentioning {
+            room,
+            seq,
+            message: id,
+            author: new.author.id,
+            body: new.body.as_str(),
+        };
+        super::reading::record_mentions(&mut tx, &[mentioning]).await?;
         tx.commit().await?;
         Ok(new.committed(id, seq, now, quote, attachment))
     }

@@ -102,17 +102,24 @@ async fn membership_target(tx: &mut sqlx::AnyConnection, room: RoomId, user: Use
 }
 
 /// Inserts one membership row on `conn` (a transaction's, or a pooled one).
+/// Its read marker starts at the room's end: opening a public room, or being
+/// added to a private one, does not make its whole history unread.
 pub(super) async fn insert_membership(
     conn: &mut sqlx::AnyConnection,
     room: RoomId,
     user: UserId,
     at: crate::protocol::Millis,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO memberships (room_id, user_id, added_at) VALUES (?, ?, ?)")
-        .bind(room.0)
-        .bind(user.0)
-        .bind(at)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query(
+        "INSERT INTO memberships (room_id, user_id, added_at, read_seq) SELECT id, ?, ?, last_seq FROM rooms WHERE id = ?",
+    )
+    .bind(user.0)
+    .bind(at)
+    .bind(room.0)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(BackendError::RoomNotFound);
+    }
     Ok(())
 }

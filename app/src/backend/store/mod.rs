@@ -15,6 +15,9 @@ mod living_tests;
 mod log;
 mod memberships;
 mod overview;
+mod reading;
+#[cfg(test)]
+mod reading_tests;
 mod reports;
 mod room_admin;
 mod rooms;
@@ -31,6 +34,7 @@ pub use accounts::Credentials;
 pub use audit::Actor;
 pub use log::{Applied, Moderation, NewMessage, NewUpdate, Posted, UpdateChange};
 pub use overview::DAY_MS;
+pub use reading::SIDEBAR_ROOMS;
 pub use reports::OPEN_REPORTS_PER_PERSON;
 pub use room_admin::RoomChange;
 pub use rooms::RoomRow;

@@ -215,6 +215,7 @@ impl Store {
             "DELETE FROM message_versions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",
             "DELETE FROM uploads WHERE room_id = ?",
             "DELETE FROM reports WHERE room_id = ?",
+            "DELETE FROM mentions WHERE room_id = ?",
             "DELETE FROM room_events WHERE room_id = ?",
             "DELETE FROM memberships WHERE room_id = ?",
             "DELETE FROM rooms WHERE id = ?",

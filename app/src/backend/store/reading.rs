@@ -1,0 +1,169 @@
+//! Keeping up: each person's read marker per room (on their membership row),
+//! the mentions of them, and the sidebar that counts both.
+
+use super::{Result, Store, padded, placeholders, power_of_two_chunks};
+use crate::backend::events::EventKind;
+use crate::protocol::{RoomId, Seq, SidebarRoom, UNREAD_WINDOW, UserId};
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+/// Most rooms a sidebar lists (most recently active first); the rest are
+/// reached from the room list.
+pub const SIDEBAR_ROOMS: u32 = 500;
+
+/// The rooms of `?`'s (a user id) sidebar, up to `?` of them: a person's
+/// membership rows, banned and archived ones aside, newest activity first.
+macro_rules! sidebar_rooms {
+    () => {
+        "FROM memberships m JOIN rooms r ON r.id = m.room_id \
+         WHERE m.user_id = ? AND m.banned_at IS NULL AND r.archived_at IS NULL \
+         ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id DESC LIMIT ?"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct SidebarRow {
+    id: i64,
+    name: String,
+    is_private: i64,
+    is_direct: i64,
+    last_seq: i64,
+    read_seq: i64,
+    quiet: i64,
+    unread: i64,
+    mentions: i64,
+}
+
+/// A message whose `@name`s are to be recorded.
+pub(super) struct Mentioning<'a> {
+    pub room: RoomId,
+    pub seq: Seq,
+    pub message: i64,
+    pub author: UserId,
+    pub body: &'a str,
+}
+
+impl Store {
+    /// The rooms in `user`'s sidebar with what they have not read, most
+    /// recently active first: one query, each room's counts one short range
+    /// of an index (the log's (room_id, seq) key up to [`UNREAD_WINDOW`]
+    /// events past the marker, and the mentions' (user_id, room_id, seq)).
+    /// Rooms they are banned from, and archived rooms, are left out.
+    pub async fn sidebar(&self, user: UserId) -> Result<Vec<SidebarRoom>> {
+        let rows: Vec<SidebarRow> = sqlx::query_as(concat!(
+            "SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, m.read_seq, m.quiet, \
+             (SELECT COUNT(*) FROM room_events e WHERE e.room_id = m.room_id \
+                AND e.seq > m.read_seq AND e.seq <= m.read_seq + ? \
+                AND e.kind = ? AND e.deleted_at IS NULL AND e.author_id <> m.user_id) AS unread, \
+             (SELECT COUNT(*) FROM mentions x WHERE x.user_id = m.user_id AND x.room_id = m.room_id \
+                AND x.seq > m.read_seq) AS mentions \
+             ",
+            sidebar_rooms!()
+        ))
+        .bind(UNREAD_WINDOW)
+        .bind(EventKind::Posted.code())
+        .bind(user.0)
+        .bind(i64::from(SIDEBAR_ROOMS))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SidebarRoom {
+                id: RoomId(r.id),
+                name: r.name,
+                private: r.is_private != 0,
+                direct: r.is_direct != 0,
+                unread: u32::try_from(r.unread).unwrap_or(u32::MAX),
+                more: r.last_seq > r.read_seq + UNREAD_WINDOW,
+                mentions: u32::try_from(r.mentions).unwrap_or(u32::MAX),
+                read_seq: r.read_seq,
+                last_seq: r.last_seq,
+                quiet: r.quiet != 0,
+            })
+            .collect())
+    }
+
+    /// The ids of the rooms in `user`'s sidebar (as [`Store::sidebar`]
+    /// lists them, without the counts): what their sockets follow.
+    pub async fn sidebar_rooms(&self, user: UserId) -> Result<Vec<RoomId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(concat!("SELECT r.id ", sidebar_rooms!()))
+            .bind(user.0)
+            .bind(i64::from(SIDEBAR_ROOMS))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.into_iter().map(RoomId).collect())
+    }
+
+    /// Moves `user`'s read marker in `room` forward to `seq`; false (and
+    /// nothing changed) if it is there or past it already, if `seq` is past
+    /// the room's last event, or if they have no membership row (a room
+    /// they never opened).
+    pub async fn mark_read(&self, user: UserId, room: RoomId, seq: Seq) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE memberships SET read_seq = ? WHERE room_id = ? AND user_id = ? AND read_seq < ? \
+             AND ? <= (SELECT r.last_seq FROM rooms r WHERE r.id = ?)",
+        )
+        .bind(seq)
+        .bind(room.0)
+        .bind(user.0)
+        .bind(seq)
+        .bind(seq)
+        .bind(room.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// `user`'s read marker in `room`: 0 if they never opened it.
+    pub async fn read_seq(&self, user: UserId, room: RoomId) -> Result<Seq> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT read_seq FROM memberships WHERE room_id = ? AND user_id = ?")
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+}
+
+/// Records who each message mentions (people who exist, its author aside),
+/// in the transaction that commits it. Messages without `@` cost nothing.
+pub(super) async fn record_mentions(tx: &mut AnyConnection, messages: &[Mentioning<'_>]) -> Result<()> {
+    for m in messages {
+        let keys = crate::mentions::named(m.body);
+        if keys.is_empty() {
+            continue;
+        }
+        let keys = padded(&keys);
+        let sql = format!(
+            "INSERT INTO mentions (user_id, room_id, seq, message_id) \
+             SELECT id, ?, ?, ? FROM users WHERE id <> ? AND username_key IN ({})",
+            placeholders(keys.len())
+        );
+        let query = sqlx::query(AssertSqlSafe(sql))
+            .bind(m.room.0)
+            .bind(m.seq)
+            .bind(m.message)
+            .bind(m.author.0);
+        keys.iter()
+            .fold(query, |q, key| q.bind(key.as_str()))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Forgets the mentions in these messages (deleted, or edited: an edit
+/// records its new text's again).
+pub(super) async fn forget_mentions(tx: &mut AnyConnection, messages: &[i64]) -> Result<()> {
+    for chunk in power_of_two_chunks(messages) {
+        let sql = format!(
+            "DELETE FROM mentions WHERE message_id IN ({})",
+            placeholders(chunk.len())
+        );
+        chunk
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |q, id| q.bind(*id))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
