@@ -13,6 +13,7 @@
 //! - [`timeline`]: a room page's chat state as plain data: server frames in, what to render out.
 //! - [`mentions`]: `@name` in messages and in the composer.
 //! - [`typing`]: "NAME is typing…": who types, and when a typist's page says so.
+//! - [`unread`]: the sidebar's rooms and what is unread in each.
 //! - [`emoji`]: emoji names, search, `:shortcode:` suggestions and the "large emoji" rule.
 //! - `backend` (server only): storage, access, room events, accounts and presence.
 
@@ -29,6 +30,7 @@ pub mod protocol;
 pub(crate) mod time;
 pub(crate) mod timeline;
 pub mod typing;
+pub(crate) mod unread;
 pub mod validate;
 
 #[cfg(feature = "ssr")]

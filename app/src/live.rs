@@ -1,7 +1,8 @@
-//! The browser's WebSocket to `/ws`: connects, joins a room asking for what it
-//! missed, and reconnects with exponential backoff and jitter when the
-//! connection drops. The room page owns the chat state; this module only moves
-//! frames and reports the connection's state.
+//! The browser's WebSocket to `/ws`: one for all the rooms a page visits.
+//! It connects, follows the sidebar's rooms, joins the open room asking for
+//! what it missed, and reconnects with exponential backoff and jitter when
+//! the connection drops. The room pages own the chat state; this module only
+//! moves frames and reports the connection's state.
 //!
 //! Only the browser build opens sockets; the server build renders the page
 //! with the initial state and never calls the rest.
@@ -52,14 +53,13 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> u32 {
 #[cfg(feature = "hydrate")]
 const CONNECT_TIMEOUT_MS: u32 = 15_000;
 
-/// Callbacks the room page gives the connection.
+/// Callbacks the pages give the connection.
 pub struct Handlers {
-    /// The sequence to resume from: the last one the page has.
-    pub since: Box<dyn Fn() -> Seq>,
+    /// The room open now, if any, and the sequence to resume it from (the
+    /// last one the page has): joined on every new connection.
+    pub open_room: Box<dyn Fn() -> Option<(RoomId, Seq)>>,
     /// Every frame from the server.
     pub on_frame: Box<dyn Fn(ServerFrame)>,
-    /// Called once the room is joined on a new connection: resend what is pending.
-    pub on_joined: Box<dyn Fn()>,
 }
 
 /// A handle for sending frames. Sends while disconnected are dropped: the room
@@ -82,7 +82,7 @@ impl Live {
 }
 
 #[cfg(not(feature = "hydrate"))]
-pub fn connect(_room: RoomId, _handlers: Handlers) -> Live {
+pub fn connect(_handlers: Handlers) -> Live {
     // The server renders the page; only the browser opens sockets.
     Live {
         outbox: StoredValue::new(None),
@@ -91,7 +91,7 @@ pub fn connect(_room: RoomId, _handlers: Handlers) -> Live {
 }
 
 #[cfg(feature = "hydrate")]
-pub fn connect(room: RoomId, handlers: Handlers) -> Live {
+pub fn connect(handlers: Handlers) -> Live {
     use futures::channel::{mpsc, oneshot};
     let state = RwSignal::new(ConnState::Connecting);
     let (tx, rx) = mpsc::unbounded();
@@ -100,7 +100,7 @@ pub fn connect(room: RoomId, handlers: Handlers) -> Live {
     on_cleanup(move || {
         let _ = stop_tx.send(());
     });
-    leptos::task::spawn_local(run(room, handlers, state, rx, stop_rx));
+    leptos::task::spawn_local(run(handlers, state, rx, stop_rx));
     Live {
         outbox: StoredValue::new(Some(tx)),
         state,
@@ -120,7 +120,6 @@ fn socket_url() -> Option<String> {
 
 #[cfg(feature = "hydrate")]
 async fn run(
-    room: RoomId,
     handlers: Handlers,
     state: RwSignal<ConnState>,
     mut outbox: futures::channel::mpsc::UnboundedReceiver<ClientFrame>,
@@ -139,21 +138,36 @@ async fn run(
             let (mut sink, mut stream) = socket.split();
             // Frames queued while offline are stale: pending messages are resent after joining.
             while outbox.try_recv().is_ok() {}
-            let join = ClientFrame::Join {
-                room,
-                since: (handlers.since)(),
-            };
-            let text = serde_json::to_string(&join).unwrap_or_default();
+            // The sidebar's rooms first, then the open one.
+            let watch = serde_json::to_string(&ClientFrame::Watch).unwrap_or_default();
             // gloo's sink waits for the socket to open and is never woken if
             // it fails while still connecting (a drop mid-handshake left the
             // page "Connecting…" for good): the stream, which reports the
             // close, and a deadline are watched too.
             let opened = futures::select! {
                 _ = stop => return,
-                sent = sink.send(Message::Text(text)).fuse() => sent.is_ok(),
+                sent = sink.send(Message::Text(watch)).fuse() => sent.is_ok(),
                 _ = stream.next().fuse() => false,
                 _ = gloo_timers::future::TimeoutFuture::new(CONNECT_TIMEOUT_MS).fuse() => false,
             };
+            let mut opened = opened;
+            if opened {
+                // Up: a room page that opens from now on joins by itself. The
+                // one open now (asked in the same turn, so none can open in
+                // between unjoined) is joined here, and says so when its
+                // `Joined` comes.
+                attempt = 0;
+                state.try_set(if was_connected {
+                    ConnState::BackOnline
+                } else {
+                    ConnState::Connected
+                });
+                was_connected = true;
+                if let Some((room, since)) = (handlers.open_room)() {
+                    let join = serde_json::to_string(&ClientFrame::Join { room, since }).unwrap_or_default();
+                    opened = sink.send(Message::Text(join)).await.is_ok();
+                }
+            }
             loop {
                 if !opened {
                     break;
@@ -165,17 +179,7 @@ async fn run(
                     }
                     incoming = stream.next().fuse() => match incoming {
                         Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerFrame>(&text) {
-                            Ok(frame) => {
-                                if let ServerFrame::Joined { .. } = frame {
-                                    attempt = 0;
-                                    state.try_set(if was_connected { ConnState::BackOnline } else { ConnState::Connected });
-                                    was_connected = true;
-                                    (handlers.on_frame)(frame);
-                                    (handlers.on_joined)();
-                                } else {
-                                    (handlers.on_frame)(frame);
-                                }
-                            }
+                            Ok(frame) => (handlers.on_frame)(frame),
                             Err(e) => leptos::logging::warn!("unreadable frame from server: {e}"),
                         },
                         Some(Ok(Message::Bytes(_))) => {}

@@ -295,6 +295,15 @@ impl Timeline {
     }
 
     /// The reader's newest message that can still be edited.
+    /// The first message someone else posted after `seq` (where "New
+    /// messages" begins for a reader who had read up to `seq`).
+    pub fn first_from_others_after(&self, seq: Seq) -> Option<Seq> {
+        self.messages
+            .range(seq + 1..)
+            .find(|(_, m)| m.author != self.me && !m.deleted)
+            .map(|(seq, _)| *seq)
+    }
+
     pub fn my_last_message(&self) -> Option<&ChatMessage> {
         self.messages.values().rev().find(|m| m.author == self.me && !m.deleted)
     }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod chat;
 pub mod files;
 pub mod home;
 pub mod message;
@@ -9,3 +10,4 @@ pub mod moderation;
 pub mod not_found;
 pub mod report;
 pub mod room;
+pub mod sidebar;

@@ -5,6 +5,7 @@
 //! retry later, show errors), plus the browser's part: scrolling and the
 //! stored outbox.
 
+use super::chat::{Chat, Held, OpenRoom};
 use super::files::{
     ImageViewer, UploadTray, Uploading, carries_files, chosen_files, dropped_files, human_size, open_file_picker,
     pasted_files, uploader,
@@ -12,40 +13,54 @@ use super::files::{
 use super::message::{MessageActions, MessageView, PickFor, quote_text};
 use super::moderation::ModerationPanel;
 use super::report::ReportDialog;
-use crate::api::{AddMember, RemoveMember, load_room, mention_candidates, older_messages};
+use super::sidebar::Sidebar;
+use crate::api::{AddMember, RemoveMember, load_room, mention_candidates, older_messages, sidebar};
 use crate::components::emoji_picker::EmojiPicker;
 use crate::components::{FormError, LoadError, TopBar, error_message, modal_follows};
 use crate::emoji;
-use crate::live::{self, ConnState, Handlers, Live};
+use crate::live::ConnState;
 use crate::mentions;
 use crate::outbox;
 use crate::protocol::{ApiError, Attachment, ClientFrame, Quote, RoomId, RoomPage, ServerFrame};
 use crate::timeline::{FollowUp, Item, Timeline};
 use crate::typing::{Notice, Notifier, Typists};
+use crate::unread::Unread;
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+/// Every room's page. Moving from room to room changes only the id: this
+/// stays, with its one connection and the sidebar, and each room's view
+/// comes and goes below it.
 #[component]
 pub fn Room() -> impl IntoView {
+    let chat = Chat::provide();
     let params = use_params_map();
     let room_id = move || params.read().get("id").and_then(|id| id.parse::<i64>().ok());
-    let page = Resource::new(room_id, |id| async move {
+    let page = Resource::new(room_id, move |id| async move {
         match id {
-            Some(id) => load_room(id).await,
+            // A room visited before is opened as it was left, not fetched.
+            Some(id) => match chat.held_page(RoomId(id)) {
+                Some(page) => Ok(page),
+                None => load_room(id).await,
+            },
             None => Err(ApiError::room_not_found()),
         }
     });
+    let rooms = Resource::new(|| (), |_| sidebar());
     view! {
-        <Suspense fallback=|| view! { <p class="loading" role="status">"Loading room…"</p> }>
+        // The room being left stays on screen while the next one loads.
+        <Transition fallback=|| view! { <p class="loading" role="status">"Loading room…"</p> }>
             {move || Suspend::new(async move {
+                // Without its sidebar, a room is still worth showing.
+                chat.sidebar_loaded(rooms.await.unwrap_or_default());
                 match page.await {
                     Ok(page) => view! { <RoomView page/> }.into_any(),
                     Err(error) => view! { <Title text="Room"/><LoadError error/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -68,6 +83,17 @@ fn show_message(id: i64) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = id;
+}
+
+/// Whether the page is in front of its reader: shown, and the window focused.
+fn page_in_front() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        let document = document();
+        document.visibility_state() == web_sys::VisibilityState::Visible && document.has_focus().unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
 }
 
 /// Now, in the browser's clock (the server renders with no clock at all).
@@ -93,6 +119,13 @@ fn new_client_id() -> String {
 
 #[component]
 fn RoomView(page: RoomPage) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    // Kept for coming back to the room; its messages are the timeline's.
+    let kept = RoomPage {
+        messages: Vec::new(),
+        ..page.clone()
+    };
+    let held = chat.take_held(page.id);
     let RoomPage {
         id: room,
         name,
@@ -100,6 +133,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         messages: first_page,
         has_older,
         as_of,
+        read_seq,
         me,
         private,
         direct,
@@ -109,7 +143,22 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         members,
         upload_bytes,
     } = page;
-    let timeline = RwSignal::new(Timeline::new(room, me.username.clone(), first_page, has_older, as_of));
+    let timeline = RwSignal::new(match held {
+        Some(held) => held.timeline,
+        None => Timeline::new(room, me.username.clone(), first_page, has_older, as_of),
+    });
+    // Where the reader had read to on coming in (the sidebar knows better
+    // than a page held since an earlier visit), and where "New messages"
+    // begins: found once the room has caught up, then left in place.
+    let read_seq = chat
+        .unread
+        .with_untracked(|u| u.room(room).map(|r| r.read_seq))
+        .unwrap_or(read_seq)
+        .max(read_seq);
+    let divider = RwSignal::new(timeline.with_untracked(|t| t.first_from_others_after(read_seq)));
+    let divider_settled = StoredValue::new(false);
+    // New messages that came while the reader was scrolled up.
+    let unseen = RwSignal::new(0u32);
     // Views and effects read these slices rather than the whole timeline: a
     // memo notifies only when its slice changes.
     let has_older = Memo::new(move |_| timeline.with(Timeline::has_older));
@@ -142,24 +191,30 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let viewing = RwSignal::new(None::<String>);
     let images = Memo::new(move |_| timeline.with(Timeline::images));
     let dropping = RwSignal::new(false);
-    // Whether the view follows new messages (false once the reader scrolls up).
-    let stick = StoredValue::new(true);
+    // Whether the view follows new messages (false once the reader scrolls
+    // up, or while "New messages" is shown first).
+    let stick = StoredValue::new(divider.get_untracked().is_none());
     let me_name = me.username.clone();
     let me_admin = me.role == crate::protocol::SiteRole::Admin;
 
     let since = move || timeline.with_untracked(Timeline::contiguous_end);
 
-    // Thread-safe storage: on the server a page may be dropped on another
-    // worker thread than the one that rendered it.
-    let live: StoredValue<Option<Live>> = StoredValue::new(None);
     let restored = StoredValue::new(false);
-    let send_frame = move |frame: ClientFrame| {
-        live.with_value(|l| {
-            if let Some(l) = l {
-                l.send(frame)
-            }
-        })
-    };
+    let send_frame = move |frame: ClientFrame| chat.live.send(frame);
+    // Whether this room is joined on the connection now: the connection
+    // may be up while the room (just opened) is not yet.
+    let joined = RwSignal::new(false);
+    let conn = chat.live.state;
+    let state = Signal::derive(move || match conn.get() {
+        live if live.is_live() && !joined.get() => ConnState::Connecting,
+        other => other,
+    });
+    // A dropped connection left the room: it is joined again on the next.
+    Effect::new(move |_| {
+        if !conn.get().is_live() {
+            joined.set(false);
+        }
+    });
 
     // Who is typing here, and when this page tells the room that its person is.
     let typists = RwSignal::new(Typists::default());
@@ -175,9 +230,34 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         }
         _ => {}
     };
+    let me_reading = me_name.clone();
     let on_frame = move |frame: ServerFrame| {
         on_typing(&frame);
-        match timeline.try_update(|t| t.apply(frame)).flatten() {
+        let (is_joined, is_catch_up) = (
+            matches!(frame, ServerFrame::Joined { .. }),
+            matches!(frame, ServerFrame::CatchUp { .. }),
+        );
+        if let ServerFrame::Message { message } = &frame
+            && !stick.get_value()
+            && message.author != me_reading
+        {
+            unseen.update(|n| *n += 1);
+        }
+        let follow_up = timeline.try_update(|t| t.apply(frame)).flatten();
+        if is_catch_up && !divider_settled.get_value() {
+            // What came while away is here: "New messages" goes above the first of it.
+            divider_settled.set_value(true);
+            if divider.get_untracked().is_none() {
+                divider.set(timeline.with_untracked(|t| t.first_from_others_after(read_seq)));
+            }
+        }
+        if is_joined {
+            joined.set(true);
+            for p in timeline.with_untracked(Timeline::unsent) {
+                send_frame(p.send_frame(room));
+            }
+        }
+        match follow_up {
             None => {}
             Some(FollowUp::CatchUp { since }) => send_frame(ClientFrame::CatchUp { room, since }),
             Some(FollowUp::ResendLater { client_id }) => set_timeout(
@@ -194,22 +274,25 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         }
     };
 
-    let on_joined = move || {
-        for p in timeline.with_untracked(Timeline::unsent) {
-            send_frame(p.send_frame(room));
-        }
-    };
-
-    let connection = live::connect(
-        room,
-        Handlers {
+    chat.open(
+        &me_name,
+        OpenRoom {
+            room,
             since: Box::new(since),
             on_frame: Box::new(on_frame),
-            on_joined: Box::new(on_joined),
         },
     );
-    live.set_value(Some(connection));
-    let state = connection.state;
+    on_cleanup(move || {
+        if let Some(timeline) = timeline.try_get_untracked() {
+            chat.close(
+                room,
+                Held {
+                    page: kept.clone(),
+                    timeline,
+                },
+            );
+        }
+    });
 
     // The outbox lives in the browser's storage too: what was still pending
     // when the page was last left (a reload while offline) comes back, and
@@ -446,25 +529,110 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         now
     });
 
+    // The reader has seen the room's newest messages when the page is in
+    // front of them (visible, focused) and scrolled to the end: then the read
+    // marker moves there, at most twice a second.
+    let read_sent = StoredValue::new(read_seq);
+    let read_due = StoredValue::new(false);
+    let looking = move || stick.get_value() && page_in_front();
+    let note_reading = move || {
+        let yes = looking();
+        chat.seeing(room, yes);
+        if !yes || read_due.get_value() || !state.get_untracked().is_live() {
+            return;
+        }
+        read_due.set_value(true);
+        set_timeout(
+            move || {
+                // Gone (the room was left meanwhile): nothing to read.
+                if read_due.try_update_value(|due| *due = false).is_none() || !looking() {
+                    return;
+                }
+                let seq = timeline.with_untracked(Timeline::contiguous_end);
+                if seq > read_sent.get_value() {
+                    read_sent.set_value(seq);
+                    chat.read(room, seq);
+                }
+            },
+            std::time::Duration::from_millis(500),
+        );
+    };
+    let at_end = move || {
+        stick.set_value(true);
+        unseen.set(0);
+        note_reading();
+    };
+    // Whether the log is scrolled to its end (or too short to scroll).
+    let log_at_end = move || {
+        log_ref
+            .get_untracked()
+            .is_some_and(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 48)
+    };
+    let scroll_to_end = move || {
+        if let Some(el) = log_ref.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+
     // Follow the conversation unless the reader scrolled up.
     Effect::new(move |_| {
         items.track();
+        joined.track();
         if stick.get_value() {
             request_animation_frame(move || {
-                if let Some(el) = log_ref.get_untracked() {
-                    el.set_scroll_top(el.scroll_height());
-                }
+                scroll_to_end();
+                note_reading();
             });
         }
     });
+    // Coming in to unread messages: "New messages" is shown first.
+    Effect::new(move |shown: Option<bool>| {
+        let shown = shown.unwrap_or(false);
+        if shown || divider.get().is_none() {
+            return shown;
+        }
+        request_animation_frame(move || {
+            let found = document().get_element_by_id("new-messages");
+            if let Some(el) = found {
+                el.scroll_into_view_with_bool(true);
+            }
+            // All of it fits: it is all seen.
+            if log_at_end() {
+                at_end();
+            }
+        });
+        true
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let on_focus = window_event_listener(leptos::ev::focus, move |_| note_reading());
+        let on_blur = window_event_listener(leptos::ev::blur, move |_| chat.seeing(room, false));
+        let on_visible = window_event_listener(leptos::ev::visibilitychange, move |_| note_reading());
+        on_cleanup(move || {
+            on_focus.remove();
+            on_blur.remove();
+            on_visible.remove();
+        });
+    }
 
     let on_scroll = move |_| {
         if let Some(el) = log_ref.get_untracked() {
-            stick.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
+            let end = log_at_end();
+            stick.set_value(end);
+            if end {
+                at_end();
+            } else {
+                chat.seeing(room, false);
+            }
             if el.scroll_top() < 4 {
                 load_older();
             }
         }
+    };
+    let jump_to_latest = move |_| {
+        scroll_to_end();
+        at_end();
+        focus_composer();
     };
 
     let render_item = {
@@ -480,7 +648,13 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                             .with(|t| t.message_at(seq).cloned())
                             .unwrap_or_else(|| m.clone())
                     });
-                    view! { <MessageView message actions/> }.into_any()
+                    view! {
+                        {move || (divider.get() == Some(seq)).then(|| view! {
+                            <p class="new-messages" id="new-messages" role="separator"><span>"New messages"</span></p>
+                        })}
+                        <MessageView message actions/>
+                    }
+                    .into_any()
                 }
                 Item::Notice(n) => view! { <p class="notice">{n.text}</p> }.into_any(),
                 Item::Pending(p) => {
@@ -522,7 +696,16 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     // would exceed the compiler's type-depth limit.
     let head = view! {
         <div class="room-head">
-            <div>
+            <button type="button" class="ghost rooms-toggle" aria-controls="sidebar"
+                aria-expanded=move || chat.drawer.get().to_string()
+                on:click=move |_| chat.drawer.update(|open| *open = !*open)>
+                "Rooms"
+                {move || {
+                    let n = chat.unread.with(Unread::total);
+                    (n > 0).then(|| view! { <span class="badge" aria-hidden="true">{n}</span> })
+                }}
+            </button>
+            <div class="room-title">
                 <h1>{name.clone()}</h1>
                 {(!topic.is_empty()).then(|| view! { <p class="topic">{topic}</p> })}
             </div>
@@ -552,6 +735,12 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             })}
             <For each=move || items.get() key=Item::key children=render_item.clone()/>
         </div>
+        {move || (unseen.get() > 0).then(|| view! {
+            <button type="button" class="jump-latest" on:click=jump_to_latest>
+                "Jump to latest"
+                <span class="badge" aria-hidden="true">{unseen.get()}</span>
+            </button>
+        })}
     }
     .into_any();
 
@@ -793,7 +982,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     .into_any();
 
     // Files can be dropped anywhere on the conversation.
-    let chat = view! {
+    let conversation = view! {
         <section class="chat" class:dropping=move || dropping.get()
             on:dragover=move |ev: leptos::ev::DragEvent| {
                 if carries_files(&ev) { ev.prevent_default(); dropping.set(true); }
@@ -822,13 +1011,19 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     .into_any();
     let viewer = view! { <ImageViewer viewing images/> }.into_any();
 
+    // The tab says how much is unread everywhere: "(3) Design review · Natter".
+    let title = move || match chat.unread.with(Unread::total) {
+        0 => name.clone(),
+        n => format!("({n}) {name}"),
+    };
     view! {
-        <Title text=name/>
+        <Title text=title/>
         <TopBar username=me_name.clone() admin=me_admin/>
         <main class="page room">
             {head}
             <div class="room-body">
-                {chat}
+                <Sidebar/>
+                {conversation}
                 {people}
             </div>
             {picker}
