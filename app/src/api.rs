@@ -247,6 +247,21 @@ pub async fn sidebar() -> Result<Vec<SidebarRoom>, ApiError> {
     Ok(services.store.sidebar(me.id).await?)
 }
 
+/// Mutes a room's notifications for the caller (`quiet`), or unmutes them:
+/// its messages still count as unread, without bold or notifications.
+#[server(endpoint = "mute_room")]
+pub async fn mute_room(room: i64, quiet: bool) -> Result<(), ApiError> {
+    use crate::backend::{Access, current_user, services};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let room = RoomId(room);
+    services.access.require(me.id, room, Access::Read).await?;
+    // A room seen only through a link so far gets its row now.
+    services.access.opened(me.id, room).await?;
+    services.store.set_quiet(me.id, room, quiet).await?;
+    Ok(())
+}
+
 /// Most people offered for one `@` typed.
 #[cfg(feature = "ssr")]
 pub const MENTION_CANDIDATES: u32 = 8;

@@ -47,6 +47,28 @@ impl Unread {
             .sum()
     }
 
+    /// Whether `message` should raise a notification for `me`: new (not
+    /// one already counted), someone else's, in a room not muted, naming
+    /// them or in a direct conversation, and not where they are looking
+    /// (`here`: that room open in a visible tab).
+    pub fn notifies(&self, message: &ChatMessage, me: &str, here: bool) -> bool {
+        let Some(room) = self.room(message.room) else {
+            return false;
+        };
+        !here
+            && !room.quiet
+            && message.author != me
+            && message.seq > room.last_seq.max(room.read_seq)
+            && (room.direct || mentions::mentions(&message.body, me))
+    }
+
+    /// Mutes (or unmutes) a room here, as the server was told.
+    pub fn set_quiet(&mut self, room: RoomId, quiet: bool) {
+        if let Some(r) = self.rooms.iter_mut().find(|r| r.id == room) {
+            r.quiet = quiet;
+        }
+    }
+
     /// A new message in one of the rooms. `seen`: the reader is looking at
     /// that room's end right now, so it is not unread. Counted as the server
     /// counts: others' messages after the marker, within the window.
@@ -156,6 +178,33 @@ mod tests {
         assert_eq!(unread.read(RoomId(1), 9), Recount::No);
         assert_eq!(unread.room(RoomId(1)).unwrap().unread, 0);
         assert_eq!(unread.read(RoomId(7), 1), Recount::Yes, "a room the list lacks");
+    }
+
+    #[test]
+    fn mentions_and_direct_messages_notify_unless_muted_seen_or_mine() {
+        let mut direct = room(2, 0, 0, 0);
+        direct.direct = true;
+        let mut unread = Unread::new(vec![room(1, 0, 3, 0), direct]);
+        let naming = message(1, 4, "ann", "hey @Bob");
+        assert!(unread.notifies(&naming, "bob", false));
+        assert!(!unread.notifies(&naming, "bob", true), "looking at it");
+        assert!(!unread.notifies(&message(1, 4, "ann", "hey all"), "bob", false));
+        assert!(
+            !unread.notifies(&message(1, 3, "ann", "hey @bob"), "bob", false),
+            "counted already"
+        );
+        assert!(!unread.notifies(&message(1, 4, "bob", "me @bob"), "bob", false));
+        assert!(
+            unread.notifies(&message(2, 1, "ann", "psst"), "bob", false),
+            "a direct message"
+        );
+        assert!(
+            !unread.notifies(&message(9, 1, "ann", "@bob"), "bob", false),
+            "not listed"
+        );
+        unread.set_quiet(RoomId(1), true);
+        assert!(!unread.notifies(&naming, "bob", false), "muted");
+        assert!(unread.room(RoomId(1)).unwrap().quiet);
     }
 
     #[test]

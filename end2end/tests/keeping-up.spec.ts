@@ -135,3 +135,93 @@ test('on a phone the sidebar is a drawer behind "Rooms"', async ({ browser }) =>
   await expect(nav).toBeHidden();
   await close();
 });
+
+/** Records the notifications a page raises, and whether it asks for permission. */
+function recordNotifications() {
+  const Real = window.Notification;
+  const w = window as unknown as { notes: { title: string; body?: string; note: Notification }[]; asked: number };
+  w.notes = [];
+  w.asked = 0;
+  class Recorded extends Real {
+    constructor(title: string, options?: NotificationOptions) {
+      super(title, options);
+      w.notes.push({ title, body: options?.body, note: this });
+    }
+    static requestPermission(): Promise<NotificationPermission> {
+      w.asked++;
+      return Real.requestPermission();
+    }
+    static get permission(): NotificationPermission {
+      return Real.permission;
+    }
+  }
+  window.Notification = Recorded as unknown as typeof Notification;
+}
+
+type Noted = { notes: { title: string; body?: string }[]; asked: number };
+const noted = (page: Page) =>
+  page.evaluate(() => {
+    const w = window as unknown as Noted;
+    return { notes: w.notes.map(({ title, body }) => ({ title, body })), asked: w.asked };
+  });
+
+test('mentions notify once notifications are turned on, never a muted room', async ({ browser }) => {
+  const { alice, bob, aliceName, bobName, room: first, close } = await twoInARoom(browser, 'Notify');
+  const firstUrl = alice.url();
+  await bob.context().grantPermissions(['notifications']);
+  await bob.context().addInitScript(recordNotifications);
+  const second = unique('Away');
+  const secondUrl = await createRoom(alice, second);
+  await bob.goto(secondUrl);
+  await waitConnected(bob);
+  await alice.goto(firstUrl);
+  await waitConnected(alice);
+
+  // Allowed by the browser, but not turned on here: nothing shows, and the
+  // page never asks for permission by itself.
+  await send(alice, `early @${bobName} note`);
+  await expect(roomLink(bob, `${first}, 1 unread, 1 mention`)).toBeVisible();
+  expect(await noted(bob)).toEqual({ notes: [], asked: 0 });
+
+  await bob.getByRole('button', { name: 'Enable notifications' }).click();
+  await expect(bob.getByRole('button', { name: 'Turn off notifications' })).toBeVisible();
+  await send(alice, `hello @${bobName} look`);
+  await send(alice, 'plain words');
+  await expect(roomLink(bob, `${first}, 3 unread, 2 mentions`)).toBeVisible();
+  const { notes } = await noted(bob);
+  expect(notes).toEqual([{ title: `${aliceName} in ${first}`, body: `hello @${bobName} look` }]);
+
+  // Activating it opens the room at that message.
+  await bob.evaluate(() => (window as unknown as { notes: { note: Notification }[] }).notes[0].note.onclick?.(new Event('click')));
+  await expect(bob.getByRole('heading', { name: first })).toBeVisible();
+  await expect(bob.locator('article:focus')).toContainText(`hello @${bobName} look`);
+
+  // Muted: counted, but neither bold nor notified.
+  const mute = bob.getByRole('button', { name: 'Mute room' });
+  await expect(mute).toHaveAttribute('aria-pressed', 'false');
+  await mute.click();
+  await expect(mute).toHaveAttribute('aria-pressed', 'true');
+  await roomLink(bob, second).click();
+  await expect(bob.getByRole('heading', { name: second })).toBeVisible();
+  await send(alice, `still @${bobName} there?`);
+  const muted = roomLink(bob, `${first}, 1 unread, 1 mention`);
+  await expect(muted).toBeVisible();
+  await expect(muted).not.toHaveClass(/unread/);
+  expect((await noted(bob)).notes).toHaveLength(1);
+  await close();
+});
+
+test('the Enter that confirms an input method candidate does not send', async ({ browser }) => {
+  const { alice, close } = await twoInARoom(browser, 'Ime');
+  const box = alice.getByRole('textbox', { name: 'Message' });
+  await box.fill('你好');
+  // What a browser sends while a Chinese input method is composing.
+  await box.evaluate((el) =>
+    el.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true })),
+  );
+  await expect(box).toHaveValue('你好');
+  await expect(alice.getByRole('log', { name: 'Messages' })).not.toContainText('你好');
+  await box.press('Enter');
+  await expect(alice.getByRole('log', { name: 'Messages' })).toContainText('你好');
+  await close();
+});

@@ -6,7 +6,7 @@
 //! frames of its room; the sidebar's counts take every room's.
 
 use crate::live::{self, Handlers, Live};
-use crate::protocol::{ClientFrame, RoomId, RoomPage, Seq, ServerFrame, SidebarRoom};
+use crate::protocol::{ChatMessage, ClientFrame, RoomId, RoomPage, Seq, ServerFrame, SidebarRoom};
 use crate::timeline::Timeline;
 use crate::unread::{Recount, Unread};
 use leptos::prelude::*;
@@ -48,6 +48,10 @@ pub struct Chat {
     seeing: StoredValue<Option<RoomId>>,
     /// The sidebar shown over the page (phones).
     pub drawer: RwSignal<bool>,
+    /// Whether notifications are on (see [`super::notify`]).
+    pub notifying: RwSignal<bool>,
+    /// A message to bring into view, in its room (a notification's).
+    focus: RwSignal<Option<(RoomId, i64)>>,
 }
 
 impl Chat {
@@ -58,12 +62,47 @@ impl Chat {
         let open = StoredValue::new(None::<OpenRoom>);
         let me = StoredValue::new(String::new());
         let seeing = StoredValue::new(None::<RoomId>);
+        let notifying = RwSignal::new(false);
+        let focus = RwSignal::new(None::<(RoomId, i64)>);
+        let navigate = leptos_router::hooks::use_navigate();
+        // A mention or direct message raises a notification (see `notify_of`).
+        let alert = move |message: &ChatMessage| {
+            if !notifying.get_untracked() {
+                return;
+            }
+            let here = !super::notify::page_hidden()
+                && open.try_with_value(|o| o.as_ref().map(|o| o.room)).flatten() == Some(message.room);
+            let Some(Some(room)) = me.try_with_value(|me| {
+                unread.with_untracked(|u| {
+                    u.notifies(message, me, here)
+                        .then(|| u.room(message.room).cloned())
+                        .flatten()
+                })
+            }) else {
+                return;
+            };
+            let (title, body) = super::notify::text(
+                &message.author,
+                &room.name,
+                room.direct,
+                &message.body,
+                message.attachment.is_some(),
+            );
+            let (id, navigate) = (message.id, navigate.clone());
+            super::notify::show(&title, &body, &format!("natter-room-{}", room.id), move || {
+                focus.set(Some((room.id, id)));
+                navigate(&format!("/rooms/{}", room.id), Default::default());
+            });
+        };
         let live = live::connect(Handlers {
             open_room: Box::new(move || {
                 open.try_with_value(|o| o.as_ref().map(|o| (o.room, (o.since)())))
                     .flatten()
             }),
             on_frame: Box::new(move |frame| {
+                if let ServerFrame::Message { message } = &frame {
+                    alert(message);
+                }
                 count(frame.clone(), unread, recount, me, seeing);
                 let target = frame.room();
                 open.try_with_value(|o| {
@@ -85,7 +124,11 @@ impl Chat {
             me,
             seeing,
             drawer: RwSignal::new(false),
+            notifying,
+            focus,
         };
+        // In the browser only, after hydration: the server cannot know.
+        Effect::new(move |_| notifying.set(super::notify::enabled()));
         chat.recount_when_asked();
         provide_context(chat);
         chat
@@ -184,6 +227,24 @@ impl Chat {
             all.insert(0, (room, held));
             all.truncate(HELD_ROOMS);
         });
+    }
+
+    /// The message a notification asked to show in `room`, once (tracked:
+    /// a page asks again when a notification is activated).
+    pub fn take_focus(&self, room: RoomId) -> Option<i64> {
+        let (r, id) = self.focus.get()?;
+        if r != room {
+            return None;
+        }
+        self.focus.set(None);
+        Some(id)
+    }
+
+    /// Mutes (or unmutes) `room`'s notifications, on the server and here.
+    pub async fn mute(&self, room: RoomId, quiet: bool) -> Result<(), String> {
+        crate::api::mute_room(room.0, quiet).await.map_err(|e| e.message)?;
+        self.unread.try_update(|u| u.set_quiet(room, quiet));
+        Ok(())
     }
 
     /// Whether the reader is looking at `room`'s newest messages now.

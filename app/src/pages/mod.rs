@@ -8,6 +8,7 @@ pub mod home;
 pub mod message;
 pub mod moderation;
 pub mod not_found;
+pub mod notify;
 pub mod report;
 pub mod room;
 pub mod sidebar;

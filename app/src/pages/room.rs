@@ -174,6 +174,12 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let reload_older = RwSignal::new(0u32);
     let history_error = RwSignal::new(None::<String>);
     let log_ref = NodeRef::<leptos::html::Div>::new();
+    // Whether the log is scrolled to its end (or too short to scroll).
+    let log_at_end = move || {
+        log_ref
+            .get_untracked()
+            .is_some_and(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 48)
+    };
     let composer = NodeRef::<leptos::html::Textarea>::new();
     let editing = RwSignal::new(None::<i64>);
     let edit_draft = RwSignal::new(String::new());
@@ -448,23 +454,85 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         });
     };
 
+    // The reader has seen the room's newest messages when the page is in
+    // front of them (visible, focused) and scrolled to the end: then the read
+    // marker moves there, at most twice a second.
+    let read_sent = StoredValue::new(read_seq);
+    let read_due = StoredValue::new(false);
+    let looking = move || stick.get_value() && page_in_front();
+    let note_reading = move || {
+        let yes = looking();
+        chat.seeing(room, yes);
+        if !yes || read_due.get_value() || !state.get_untracked().is_live() {
+            return;
+        }
+        read_due.set_value(true);
+        set_timeout(
+            move || {
+                // Gone (the room was left meanwhile): nothing to read.
+                if read_due.try_update_value(|due| *due = false).is_none() || !looking() {
+                    return;
+                }
+                let seq = timeline.with_untracked(Timeline::contiguous_end);
+                if seq > read_sent.get_value() {
+                    read_sent.set_value(seq);
+                    chat.read(room, seq);
+                }
+            },
+            std::time::Duration::from_millis(500),
+        );
+    };
+    let at_end = move || {
+        stick.set_value(true);
+        unseen.set(0);
+        note_reading();
+    };
+    // Leaving while a read was due: it is sent now, not lost with the page.
+    on_cleanup(move || {
+        if read_due.try_get_value() == Some(true)
+            && stick.try_get_value() == Some(true)
+            && let (Some(seq), Some(sent)) = (
+                timeline.try_with_untracked(Timeline::contiguous_end),
+                read_sent.try_get_value(),
+            )
+            && seq > sent
+        {
+            chat.read(room, seq);
+        }
+    });
+
     // Activating a quote: the original, brought into view and focused,
     // after loading older pages until it is here (or the room's start).
-    let jump = move |quote: Quote| {
+    let jump = move |id: i64, gone: &'static str| {
         leptos::task::spawn_local(async move {
-            while timeline.with_untracked(|t| t.message(quote.id).is_none() && t.has_older()) {
+            while timeline.with_untracked(|t| t.message(id).is_none() && t.has_older()) {
                 if loading_older.get_untracked() || !fetch_older().await {
                     break;
                 }
             }
-            if timeline.with_untracked(|t| t.message(quote.id).is_none()) {
-                history_error.set(Some("The original message is no longer here.".into()));
+            if timeline.with_untracked(|t| t.message(id).is_none()) {
+                history_error.set(Some(gone.into()));
                 return;
             }
+            // Not followed to the end from here: the view stays on it…
             stick.set_value(false);
-            request_animation_frame(move || show_message(quote.id));
+            request_animation_frame(move || {
+                show_message(id);
+                // …unless it is at the end, where all is seen.
+                if log_at_end() {
+                    at_end();
+                }
+            });
         });
     };
+    // A notification activated: its message, once this room has it.
+    Effect::new(move |_| {
+        if joined.get()
+            && let Some(id) = chat.take_focus(room)
+        {
+            jump(id, "That message is no longer here.");
+        }
+    });
 
     let actions = MessageActions {
         me: StoredValue::new(me_name.clone()),
@@ -506,7 +574,7 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 }
             }
         }),
-        jump: Callback::new(move |quote: Quote| jump(quote)),
+        jump: Callback::new(move |quote: Quote| jump(quote.id, "The original message is no longer here.")),
         focus_composer: Callback::new(move |()| focus_composer()),
         open_image: Callback::new(move |id: String| viewing.set(Some(id))),
     };
@@ -529,45 +597,6 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         now
     });
 
-    // The reader has seen the room's newest messages when the page is in
-    // front of them (visible, focused) and scrolled to the end: then the read
-    // marker moves there, at most twice a second.
-    let read_sent = StoredValue::new(read_seq);
-    let read_due = StoredValue::new(false);
-    let looking = move || stick.get_value() && page_in_front();
-    let note_reading = move || {
-        let yes = looking();
-        chat.seeing(room, yes);
-        if !yes || read_due.get_value() || !state.get_untracked().is_live() {
-            return;
-        }
-        read_due.set_value(true);
-        set_timeout(
-            move || {
-                // Gone (the room was left meanwhile): nothing to read.
-                if read_due.try_update_value(|due| *due = false).is_none() || !looking() {
-                    return;
-                }
-                let seq = timeline.with_untracked(Timeline::contiguous_end);
-                if seq > read_sent.get_value() {
-                    read_sent.set_value(seq);
-                    chat.read(room, seq);
-                }
-            },
-            std::time::Duration::from_millis(500),
-        );
-    };
-    let at_end = move || {
-        stick.set_value(true);
-        unseen.set(0);
-        note_reading();
-    };
-    // Whether the log is scrolled to its end (or too short to scroll).
-    let log_at_end = move || {
-        log_ref
-            .get_untracked()
-            .is_some_and(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 48)
-    };
     let scroll_to_end = move || {
         if let Some(el) = log_ref.get_untracked() {
             el.set_scroll_top(el.scroll_height());
@@ -692,6 +721,8 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         }
     };
 
+    // Muted here: no notifications, no bold in the sidebar.
+    let quiet = Memo::new(move |_| chat.unread.with(|u| u.room(room).is_some_and(|r| r.quiet)));
     // Built as separate erased views: one nested type for the whole page
     // would exceed the compiler's type-depth limit.
     let head = view! {
@@ -709,6 +740,19 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                 <h1>{name.clone()}</h1>
                 {(!topic.is_empty()).then(|| view! { <p class="topic">{topic}</p> })}
             </div>
+            <button type="button" class="ghost small mute" aria-pressed=move || quiet.get().to_string()
+                title=move || if quiet.get() { "Notifications from this room are off" } else { "Notifications from this room are on" }
+                on:click=move |_| {
+                    let mute = !quiet.get_untracked();
+                    leptos::task::spawn_local(async move {
+                        if let Err(why) = chat.mute(room, mute).await {
+                            compose_error.set(Some(why));
+                        }
+                    });
+                }>
+                <span aria-hidden="true">{move || if quiet.get() { "🔕 " } else { "🔔 " }}</span>
+                "Mute room"
+            </button>
             <p role="status" class="conn" class:live=move || state.get().is_live()
                class:down=move || matches!(state.get(), ConnState::Reconnecting { .. })>
                 {move || state.get().label()}
@@ -1012,10 +1056,19 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     let viewer = view! { <ImageViewer viewing images/> }.into_any();
 
     // The tab says how much is unread everywhere: "(3) Design review · Natter".
-    let title = move || match chat.unread.with(Unread::total) {
+    let titled = move |unread: u32| match unread {
         0 => name.clone(),
         n => format!("({n}) {name}"),
     };
+    // The server reads the title after the page's reactive values are gone
+    // (to write `<title>`): it gets the count as the page was rendered.
+    #[cfg(feature = "ssr")]
+    let title = {
+        let unread = chat.unread.with_untracked(Unread::total);
+        move || titled(unread)
+    };
+    #[cfg(not(feature = "ssr"))]
+    let title = move || titled(chat.unread.with(Unread::total));
     view! {
         <Title text=title/>
         <TopBar username=me_name.clone() admin=me_admin/>

@@ -3,6 +3,7 @@
 //! with what is unread in it. On a phone it is a drawer behind "Rooms".
 
 use super::chat::Chat;
+use super::notify;
 use crate::protocol::SidebarRoom;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -60,7 +61,41 @@ pub fn Sidebar() -> impl IntoView {
                 <p class="muted">"Rooms you open will be listed here."</p>
             })}
             <A href="/" attr:class="all-rooms">"All rooms"</A>
+            <Notifications/>
         </nav>
+    }
+}
+
+/// The switch for browser notifications: the browser asks for permission
+/// only when it is turned on here.
+#[component]
+fn Notifications() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let error = RwSignal::new(None::<String>);
+    let turn_on = move |_| {
+        leptos::task::spawn_local(async move {
+            match notify::enable().await {
+                Ok(()) => {
+                    error.set(None);
+                    chat.notifying.set(true);
+                }
+                Err(why) => error.set(Some(why)),
+            }
+        })
+    };
+    let turn_off = move |_| {
+        notify::disable();
+        chat.notifying.set(false);
+    };
+    view! {
+        <div class="notifications">
+            {move || if chat.notifying.get() {
+                view! { <button type="button" class="ghost small" on:click=turn_off>"Turn off notifications"</button> }.into_any()
+            } else {
+                view! { <button type="button" class="ghost small" on:click=turn_on>"Enable notifications"</button> }.into_any()
+            }}
+            <p class="error" role="alert">{move || error.get()}</p>
+        </div>
     }
 }
 

@@ -113,6 +113,18 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Mutes (or unmutes) `room`'s notifications for `user`; false if they
+    /// have no membership row there (a room they never opened).
+    pub async fn set_quiet(&self, user: UserId, room: RoomId, quiet: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE memberships SET quiet = ? WHERE room_id = ? AND user_id = ?")
+            .bind(i64::from(quiet))
+            .bind(room.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// `user`'s read marker in `room`: 0 if they never opened it.
     pub async fn read_seq(&self, user: UserId, room: RoomId) -> Result<Seq> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT read_seq FROM memberships WHERE room_id = ? AND user_id = ?")

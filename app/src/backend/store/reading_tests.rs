@@ -172,6 +172,20 @@ async fn keeping_up(store: &Store) {
         .unwrap();
     assert!(entry(store, cyd.id, private).await.is_none(), "archived");
 
+    // Muting is theirs alone, and only where they have a row.
+    let noisy = store
+        .create_room(&room_name("Noisy"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    store.ensure_member(noisy, ann.id).await.unwrap();
+    store.ensure_member(noisy, bob.id).await.unwrap();
+    assert!(store.set_quiet(ann.id, noisy, true).await.unwrap());
+    assert!(entry(store, ann.id, noisy).await.unwrap().quiet);
+    assert!(!entry(store, bob.id, noisy).await.unwrap().quiet);
+    assert!(store.set_quiet(ann.id, noisy, false).await.unwrap());
+    assert!(!entry(store, ann.id, noisy).await.unwrap().quiet);
+    assert!(!store.set_quiet(cyd.id, room, true).await.unwrap(), "never opened");
+
     // Most recently active first.
     let other = store
         .create_room(&room_name("Later"), &no_topic(), ann.id, false)
