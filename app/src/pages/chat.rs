@@ -39,6 +39,9 @@ pub struct Chat {
     sidebar_loaded: StoredValue<bool>,
     /// Bumped when the counts must be asked for again.
     recount: RwSignal<u32>,
+    /// Whether the next recount also follows rooms new to the list.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    rewatch: StoredValue<bool>,
     open: StoredValue<Option<OpenRoom>>,
     held: StoredValue<Vec<(RoomId, Held)>>,
     /// Who is reading (set by the open room's page).
@@ -59,6 +62,7 @@ impl Chat {
     pub fn provide() -> Chat {
         let unread = RwSignal::new(Unread::default());
         let recount = RwSignal::new(0u32);
+        let rewatch = StoredValue::new(false);
         let open = StoredValue::new(None::<OpenRoom>);
         let me = StoredValue::new(String::new());
         let seeing = StoredValue::new(None::<RoomId>);
@@ -103,7 +107,7 @@ impl Chat {
                 if let ServerFrame::Message { message } = &frame {
                     alert(message);
                 }
-                count(frame.clone(), unread, recount, me, seeing);
+                count(frame.clone(), unread, (recount, rewatch), me, seeing);
                 let target = frame.room();
                 open.try_with_value(|o| {
                     if let Some(o) = o
@@ -119,6 +123,7 @@ impl Chat {
             unread,
             sidebar_loaded: StoredValue::new(false),
             recount,
+            rewatch,
             open,
             held: StoredValue::new(Vec::new()),
             me,
@@ -145,11 +150,17 @@ impl Chat {
 
     #[cfg(feature = "hydrate")]
     fn recount_when_asked(&self) {
-        let (recount, unread, live) = (self.recount, self.unread, self.live);
+        let (recount, rewatch, unread, live) = (self.recount, self.rewatch, self.unread, self.live);
         // Several asks while one recount is on its way make one more after it.
         let busy = StoredValue::new(false);
         let again = StoredValue::new(false);
-        fn run(unread: RwSignal<Unread>, live: Live, busy: StoredValue<bool>, again: StoredValue<bool>) {
+        fn run(
+            unread: RwSignal<Unread>,
+            live: Live,
+            rewatch: StoredValue<bool>,
+            busy: StoredValue<bool>,
+            again: StoredValue<bool>,
+        ) {
             if busy.get_value() {
                 again.set_value(true);
                 return;
@@ -160,18 +171,20 @@ impl Chat {
                     unread.try_set(Unread::new(rooms));
                 }
                 // Rooms new to the list are followed from now on.
-                live.send(ClientFrame::Watch);
+                if rewatch.try_update_value(std::mem::take) == Some(true) {
+                    live.send(ClientFrame::Watch);
+                }
                 busy.try_set_value(false);
                 if again.try_get_value() == Some(true) {
                     again.set_value(false);
-                    run(unread, live, busy, again);
+                    run(unread, live, rewatch, busy, again);
                 }
             });
         }
         Effect::new(move |previous: Option<u32>| {
             let now = recount.get();
             if previous.is_some() {
-                run(unread, live, busy, again);
+                run(unread, live, rewatch, busy, again);
             }
             now
         });
@@ -272,7 +285,7 @@ impl Chat {
 fn count(
     frame: ServerFrame,
     unread: RwSignal<Unread>,
-    recount: RwSignal<u32>,
+    (recount, rewatch): (RwSignal<u32>, StoredValue<bool>),
     me: StoredValue<String>,
     seeing: StoredValue<Option<RoomId>>,
 ) {
@@ -287,8 +300,14 @@ fn count(
             false
         }
         ServerFrame::Read { room, seq } => unread.try_update(|u| u.read(*room, *seq)) == Some(Recount::Yes),
-        // A room opened for the first time joins the list.
-        ServerFrame::Joined { room, .. } => unread.try_with_untracked(|u| !u.contains(*room)) == Some(true),
+        // A room opened for the first time joins the list, and is followed.
+        ServerFrame::Joined { room, .. } => {
+            let new = unread.try_with_untracked(|u| !u.contains(*room)) == Some(true);
+            if new {
+                let _ = rewatch.try_set_value(true);
+            }
+            new
+        }
         _ => false,
     };
     if ask_again {

@@ -1,5 +1,5 @@
-//! How many of a kind of frame a connection may send: typing notices and
-//! read markers, whose handlers are in [`super::frames`]. What goes over
+//! How many of a kind of frame a connection may send: typing notices, read
+//! markers and `watch`es, whose handlers are in [`super::frames`]. What goes over
 //! the budget is dropped unannounced.
 
 use tokio::time::{Duration, Instant};
@@ -12,6 +12,9 @@ pub(super) const TYPING_NOTICES: u8 = 6;
 /// Read markers per window: a page sends at most one a second, when the
 /// reader has seen something new. Each moves a row in the database.
 pub(super) const READ_MARKERS: u8 = 20;
+/// `watch`es per window: a page sends one when it connects, and again when
+/// a room joins its sidebar. Each is a query.
+pub(super) const WATCHES: u8 = 4;
 
 /// A connection's share of one kind of frame: a fixed window, so a client
 /// that sends a thousand costs what the budget's few cost.

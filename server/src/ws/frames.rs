@@ -46,6 +46,7 @@ pub(super) struct Connection {
     pub(super) watched: HashSet<RoomId>,
     pub(super) typing_budget: super::budget::Budget,
     pub(super) read_budget: super::budget::Budget,
+    pub(super) watch_budget: super::budget::Budget,
 }
 
 impl Connection {
@@ -348,6 +349,10 @@ impl Connection {
     /// and no catch-up. Asked again (after a room joins the sidebar), it
     /// follows what is new there.
     pub(super) async fn watch(&mut self) {
+        // Within the connection's [`super::budget::WATCHES`]: each is a query.
+        if !self.watch_budget.take(tokio::time::Instant::now()) {
+            return;
+        }
         for _ in 0..3 {
             let kicks = self.state.node.hub.kicks();
             let rooms = match self.services().store.sidebar_rooms(self.me.id).await {

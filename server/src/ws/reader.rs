@@ -134,6 +134,7 @@ where
             watched: HashSet::new(),
             typing_budget: super::budget::Budget::new(tokio::time::Instant::now(), super::budget::TYPING_NOTICES),
             read_budget: super::budget::Budget::new(tokio::time::Instant::now(), super::budget::READ_MARKERS),
+            watch_budget: super::budget::Budget::new(tokio::time::Instant::now(), super::budget::WATCHES),
         };
         // The node alerts every watched socket when it starts shutting down;
         // one that registered just after that sees the flag here instead.

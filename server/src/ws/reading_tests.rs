@@ -75,6 +75,11 @@ async fn followed_rooms_arrive_without_presence_and_read_markers_reach_only_thei
         .await;
     assert!(matches!(seen, ServerFrame::Ack { .. }), "{seen:?}");
 
+    // Asking to follow again and again costs a few queries, then nothing.
+    for _ in 0..1000 {
+        laptop.send(&ClientFrame::Watch);
+    }
+
     // A room neither open nor followed takes no marker.
     phone.send(&ClientFrame::Read {
         room: elsewhere,
