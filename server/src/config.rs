@@ -74,8 +74,11 @@ impl Default for Uploads {
             quota_bytes: None,
             unattached_grace: Duration::from_secs(24 * 60 * 60),
             sweep_every: Duration::from_secs(10 * 60),
-            // One per core of the 2-core target machine.
-            image_workers: 2,
+            // Half the cores, at least one: decoding a 12 MP photo takes a
+            // core for a few hundred ms, and with one per core (2 on the
+            // 2-core target) uploads starved chat (p99 36 ms alone, 146-277
+            // ms while photos came in: bench/results/2026-12-07T1624-vm).
+            image_workers: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
         }
     }
 }
