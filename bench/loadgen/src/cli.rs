@@ -124,6 +124,8 @@ pub enum Workload {
     History(HistoryArgs),
     /// Fill a room with N messages straight into the database (for `history`).
     SeedHistory(SeedArgs),
+    /// p99 time to open the sidebar (unread counts) of someone in many deep rooms: Natter only.
+    Sidebar(SidebarArgs),
     /// The machine's floor: CPU cost of one small write on a loopback TCP socket.
     Floor(FloorArgs),
 }
@@ -251,6 +253,32 @@ pub struct HistoryArgs {
     /// default: the newest id − depth + 1, as `seed-history` leaves it.
     #[arg(long)]
     pub first_id: Option<i64>,
+    /// Requests in flight at once (closed loop).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds of requests.
+    #[arg(long, default_value_t = 10.0)]
+    pub secs: f64,
+    /// Seconds of unmeasured requests first.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_secs: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SidebarArgs {
+    /// The target's database (seeded directly; only what is missing).
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/natter_bench")]
+    pub database_url: String,
+    /// Rooms the reader is in.
+    #[arg(long, default_value_t = 200)]
+    pub rooms: i64,
+    /// Each room's last sequence (how long its log is).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub depth: i64,
+    /// Messages actually stored at the end of each room's log: the count reads at most
+    /// the 100 events after a read marker, so rows further back are never touched.
+    #[arg(long, default_value_t = 1_000)]
+    pub tail: i64,
     /// Requests in flight at once (closed loop).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,

@@ -26,7 +26,7 @@ mod workloads;
 
 use clap::Parser;
 use cli::{Cli, Workload};
-use workloads::{chat, floor, history, idle, seed, upload};
+use workloads::{chat, floor, history, idle, seed, sidebar, upload};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -56,6 +56,7 @@ fn main() -> std::process::ExitCode {
             Workload::Upload(a) => upload::run(common, a).await,
             Workload::History(a) => history::run(common, a).await,
             Workload::SeedHistory(a) => seed::run(common, a).await,
+            Workload::Sidebar(a) => sidebar::run(common, a).await,
             Workload::Floor(a) => floor::run(a),
         }
     });
@@ -90,6 +91,7 @@ fn workload_name(w: &Workload) -> &'static str {
         Workload::Upload(_) => "upload",
         Workload::History(_) => "history",
         Workload::SeedHistory(_) => "seed-history",
+        Workload::Sidebar(_) => "sidebar",
         Workload::Floor(_) => "floor",
     }
 }

@@ -130,6 +130,13 @@ pub async fn history(http: &HttpClient, cookie: &str, room: i64, before: i64) ->
     Ok(memchr::memmem::find_iter(body.as_bytes(), b"\"client_id\":").count())
 }
 
+/// The sidebar's rooms with their unread counts; returns how many rooms it listed.
+pub async fn sidebar(http: &HttpClient, cookie: &str) -> Result<usize> {
+    let body = form_reply(http.post_form("/api/sidebar", Some(cookie), &[]).await?, "sidebar")?;
+    // One "read_seq" field per room listed.
+    Ok(memchr::memmem::find_iter(body.as_bytes(), b"\"read_seq\":").count())
+}
+
 /// `{"type":"join",…}` with a `since` past any sequence, so the catch-up is empty: a run
 /// measures live delivery, not history replay.
 pub fn join_frame(room: i64) -> String {

@@ -116,6 +116,14 @@ impl Target {
         }
     }
 
+    /// Natter's sidebar with its unread counts; how many rooms it listed.
+    pub async fn sidebar(&self, credential: &str) -> Result<usize> {
+        match self.kind {
+            Kind::Natter => natter::sidebar(&self.http, credential).await,
+            Kind::Peer => anyhow::bail!("the peer has no sidebar"),
+        }
+    }
+
     /// Opens an authenticated socket and joins `room`; returns it ready for traffic.
     pub async fn open(&self, credential: &str, room: i64) -> Result<Ws> {
         tokio::time::timeout(SOCKET_SETUP_TIMEOUT, async {

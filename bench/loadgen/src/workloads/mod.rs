@@ -6,4 +6,5 @@ pub mod history;
 pub mod idle;
 pub mod search;
 pub mod seed;
+pub mod sidebar;
 pub mod upload;

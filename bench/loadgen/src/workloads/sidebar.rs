@@ -1,0 +1,229 @@
+//! `sidebar`: how long opening the sidebar takes for someone in many rooms, each with a
+//! long log (by default 200 rooms whose last sequence is 1,000,000). The sidebar's
+//! counts read, per room, at most the 100 events after the reader's marker: only the
+//! end of each log (`--tail` messages) is stored, as nothing further back is ever read.
+//! Natter only: the peer has no read markers.
+//!
+//! Seeded straight into the database, idempotently: the rooms (`<room-prefix>-side-N`),
+//! their messages (by an author who is not the reader), the reader's memberships with
+//! markers from 0 to 149 events behind the end (read, a few unread, and past the
+//! counting window), and a mention of the reader in every tenth room.
+
+use crate::cli::{Common, SidebarArgs};
+use crate::stats::{self, Summary};
+use crate::target::Kind;
+use crate::users;
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use sqlx::{MySqlPool, QueryBuilder};
+use std::time::{Duration, Instant};
+
+/// The seeded messages' author: a user who cannot log in (no password hash matches `!`).
+const AUTHOR: &str = "sidebar-author";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub async fn run(common: &Common, args: &SidebarArgs) -> Result<Value> {
+    if common.target != Kind::Natter {
+        bail!("the sidebar workload is Natter's alone");
+    }
+    let target = common.target()?;
+    let credential = users::credentials(
+        &target,
+        &common.user_prefix,
+        1,
+        1,
+        common.session_cache_path(&target).as_deref(),
+    )
+    .await?
+    .pop()
+    .context("no user")?;
+    let reader = users::username(&common.user_prefix, 0);
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(&args.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", args.database_url))?;
+    let seeding = Instant::now();
+    let inserted = seed(&pool, &reader, &common.room_prefix, args).await?;
+    pool.close().await;
+    eprintln!(
+        "sidebar: {} rooms ready ({inserted} messages inserted) in {:.1?}",
+        args.rooms,
+        seeding.elapsed()
+    );
+
+    let rooms = usize::try_from(args.rooms).unwrap_or(0);
+    let run_for = |secs: f64| {
+        let target = &target;
+        let credential = &credential;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+            let workers = (0..args.concurrency.max(1)).map(|_| async move {
+                let mut latency = stats::histogram();
+                let (mut ok, mut errors, mut first_error) = (0u64, 0u64, None::<String>);
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    match target.sidebar(credential).await {
+                        Ok(n) if n >= rooms => {
+                            stats::record(&mut latency, started.elapsed());
+                            ok += 1;
+                        }
+                        Ok(n) => {
+                            errors += 1;
+                            first_error.get_or_insert_with(|| format!("the sidebar listed {n} rooms, not {rooms}"));
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert_with(|| format!("{e:#}"));
+                        }
+                    }
+                }
+                (latency, ok, errors, first_error)
+            });
+            futures::future::join_all(workers).await
+        }
+    };
+    if args.warmup_secs > 0.0 {
+        run_for(args.warmup_secs).await;
+    }
+    let watched = common.watched();
+    let before = watched.read();
+    let started = Instant::now();
+    let tallies = run_for(args.secs).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = watched.read();
+    let mut all = stats::histogram();
+    let (mut ok, mut errors, mut first_error) = (0, 0, None);
+    for (latency, n, e, first) in tallies {
+        stats::merge(&mut all, &latency);
+        ok += n;
+        errors += e;
+        first_error = first_error.or(first);
+    }
+    let latency = Summary::of(&all);
+    let server = before.server_until(&after);
+    eprintln!(
+        "sidebar: {ok} opened in {elapsed:.1} s ({:.0}/s, {} in flight): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {errors} errors",
+        ok as f64 / elapsed,
+        args.concurrency,
+        latency.p50_ms,
+        latency.p99_ms,
+        latency.p999_ms,
+    );
+    if let Some(e) = &first_error {
+        eprintln!("  first problem: {e}");
+    }
+    Ok(json!({
+        "workload": "sidebar",
+        "target": common.target,
+        "rooms": args.rooms,
+        "depth": args.depth,
+        "concurrency": args.concurrency,
+        "secs": elapsed,
+        "opened": ok,
+        "opened_per_s": ok as f64 / elapsed,
+        "errors": errors,
+        "first_error": first_error,
+        "latency": latency,
+        "server": server,
+        "server_cpu_us_per_open": server.as_ref().map(|s| if ok == 0 { 0.0 } else { s.cpu_s * 1e6 / ok as f64 }),
+        "others": before.others_until(&after).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "valid": true,
+        "pass": errors == 0 && ok > 0,
+    }))
+}
+
+/// Seeds what is missing; returns how many messages it inserted.
+async fn seed(pool: &MySqlPool, reader: &str, prefix: &str, args: &SidebarArgs) -> Result<i64> {
+    let reader_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+        .bind(reader.to_ascii_lowercase())
+        .fetch_optional(pool)
+        .await?
+        .with_context(|| format!("user {reader} is not in this database (is --database-url the server's?)"))?;
+    let now = now_ms();
+    sqlx::query("INSERT IGNORE INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, '!', ?)")
+        .bind(AUTHOR)
+        .bind(AUTHOR)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    let author_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+        .bind(AUTHOR)
+        .fetch_one(pool)
+        .await?;
+    let tail = args.tail.clamp(1, args.depth.max(1));
+    let mut inserted = 0;
+    for i in 0..args.rooms {
+        let name = format!("{prefix}-side-{i}");
+        sqlx::query(
+            "INSERT IGNORE INTO rooms (name, name_key, topic, created_by, created_at, last_seq, last_message_at) \
+             VALUES (?, ?, '', ?, ?, 0, ?)",
+        )
+        .bind(&name)
+        .bind(name.to_ascii_lowercase())
+        .bind(author_id)
+        .bind(now)
+        .bind(now - i)
+        .execute(pool)
+        .await?;
+        let (room, last): (i64, i64) = sqlx::query_as("SELECT id, last_seq FROM rooms WHERE name_key = ?")
+            .bind(name.to_ascii_lowercase())
+            .fetch_one(pool)
+            .await?;
+        if last < args.depth {
+            let mut tx = pool.begin().await?;
+            let first = (args.depth - tail + 1).max(last + 1);
+            for chunk in (first..=args.depth).collect::<Vec<_>>().chunks(1_000) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at) ",
+                );
+                insert.push_values(chunk, |mut row, seq| {
+                    row.push_bind(room)
+                        .push_bind(*seq)
+                        .push_bind(author_id)
+                        .push_bind(format!("side-{room}-{seq}"))
+                        .push_bind(format!("seeded sidebar message {seq}"))
+                        .push_bind(now - args.depth + seq);
+                });
+                insert.build().execute(&mut *tx).await.context("inserting messages")?;
+                inserted += i64::try_from(chunk.len()).unwrap_or(0);
+            }
+            sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
+                .bind(args.depth)
+                .bind(room)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        // 0 to 149 events behind: read, a few unread, past the 100-event window.
+        let behind = (i * 37) % 150;
+        sqlx::query(
+            "INSERT INTO memberships (room_id, user_id, added_at, read_seq) VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE read_seq = VALUES(read_seq)",
+        )
+        .bind(room)
+        .bind(reader_id)
+        .bind(now)
+        .bind(args.depth - behind)
+        .execute(pool)
+        .await?;
+        if i % 10 == 0 {
+            sqlx::query(
+                "INSERT IGNORE INTO mentions (user_id, room_id, seq, message_id) \
+                 SELECT ?, room_id, seq, id FROM room_events WHERE room_id = ? AND seq = ?",
+            )
+            .bind(reader_id)
+            .bind(room)
+            .bind(args.depth)
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(inserted)
+}
