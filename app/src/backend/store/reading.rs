@@ -44,10 +44,13 @@ pub(super) struct Mentioning<'a> {
 
 impl Store {
     /// The rooms in `user`'s sidebar with what they have not read, most
-    /// recently active first: one query, each room's counts one short range
-    /// of an index (the log's (room_id, seq) key up to [`UNREAD_WINDOW`]
-    /// events past the marker, and the mentions' (user_id, room_id, seq)).
+    /// recently active first, in one query: others' live messages up to
+    /// [`UNREAD_WINDOW`] events past each marker, and the mentions after it.
     /// Rooms they are banned from, and archived rooms, are left out.
+    ///
+    /// Not yet cheap: MariaDB reads each room's log by `room_id` alone, not
+    /// the `(room_id, seq)` range after the marker (see the `sidebar`
+    /// benchmark in `bench/results/README.md`); counters are the next step.
     pub async fn sidebar(&self, user: UserId) -> Result<Vec<SidebarRoom>> {
         let rows: Vec<SidebarRow> = sqlx::query_as(concat!(
             "SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, m.read_seq, m.quiet, \
