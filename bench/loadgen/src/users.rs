@@ -31,6 +31,15 @@ pub fn default_cache_path(target: &Target, prefix: &str) -> PathBuf {
     std::env::temp_dir().join(format!("loadgen-sessions-{host}-{prefix}.json"))
 }
 
+/// The load generator's first user (named from `prefix`): its credential and its name.
+pub async fn first(target: &Target, prefix: &str, cache: Option<&Path>) -> Result<(Arc<str>, String)> {
+    let credential = credentials(target, prefix, 1, 1, cache)
+        .await?
+        .pop()
+        .context("no user")?;
+    Ok((credential, username(prefix, 0)))
+}
+
 /// Credentials of users `0..count`, in order.
 pub async fn credentials(
     target: &Target,

@@ -7,7 +7,7 @@ use crate::backend::RoomEvent;
 use crate::protocol::{Change, ChatMessage, Me, Reaction, RoomId, Seq, Update};
 use crate::validate::{ClientMessageId, Emoji, MessageBody};
 
-fn change(room: RoomId, by: &Me, client_id: &str, message: i64, change: UpdateChange) -> NewUpdate {
+pub(super) fn change(room: RoomId, by: &Me, client_id: &str, message: i64, change: UpdateChange) -> NewUpdate {
     NewUpdate {
         room,
         by: by.clone(),

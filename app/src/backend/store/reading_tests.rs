@@ -1,24 +1,14 @@
 //! Read markers, mentions and the sidebar's counts, on SQLite and MariaDB.
 
+use super::living_tests::change;
 use super::tests::{MariaDb, cleanup, message, name, no_topic, room_name, store};
 use super::*;
 use crate::protocol::{RoomId, SidebarRoom, UNREAD_WINDOW};
-use crate::validate::{ClientMessageId, MessageBody};
+use crate::validate::MessageBody;
 
 /// `user`'s sidebar entry for `room`.
 async fn entry(store: &Store, user: crate::protocol::UserId, room: RoomId) -> Option<SidebarRoom> {
     store.sidebar(user).await.unwrap().into_iter().find(|r| r.id == room)
-}
-
-fn change(room: RoomId, by: &crate::protocol::Me, client_id: &str, message: i64, change: UpdateChange) -> NewUpdate {
-    NewUpdate {
-        room,
-        by: by.clone(),
-        client_id: ClientMessageId::parse(client_id).unwrap(),
-        message,
-        change,
-        moderation: Moderation::No,
-    }
 }
 
 async fn keeping_up(store: &Store) {

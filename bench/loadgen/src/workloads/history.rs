@@ -45,16 +45,12 @@ struct Tally {
 
 pub async fn run(common: &Common, args: &HistoryArgs) -> Result<Value> {
     let target = Arc::new(common.target()?);
-    let credential = users::credentials(
+    let (credential, _) = users::first(
         &target,
         &common.user_prefix,
-        1,
-        1,
         common.session_cache_path(&target).as_deref(),
     )
-    .await?
-    .pop()
-    .context("no user")?;
+    .await?;
     let (room, first) = match common.target {
         Kind::Natter => {
             let name = args

@@ -19,7 +19,17 @@ use serde_json::{Value, json};
 use sqlx::{MySqlPool, QueryBuilder};
 use std::time::Instant;
 
-fn now_ms() -> i64 {
+/// One connection to the target's database, for seeding it.
+pub async fn database(url: &str) -> Result<MySqlPool> {
+    sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))
+}
+
+/// Now, as the server stores times (epoch milliseconds).
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -36,22 +46,13 @@ fn body(n: i64, bytes: usize) -> String {
 pub async fn run(common: &Common, args: &SeedArgs) -> Result<Value> {
     let target = common.target()?;
     // The author: the loadgen's first user, created through the server like any other.
-    let credential = users::credentials(
+    let (credential, author) = users::first(
         &target,
         &common.user_prefix,
-        1,
-        1,
         common.session_cache_path(&target).as_deref(),
     )
-    .await?
-    .pop()
-    .context("no user")?;
-    let author = users::username(&common.user_prefix, 0);
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(1)
-        .connect(&args.database_url)
-        .await
-        .with_context(|| format!("connecting to {}", args.database_url))?;
+    .await?;
+    let pool = database(&args.database_url).await?;
     let started = Instant::now();
     let summary = match common.target {
         Kind::Natter => {

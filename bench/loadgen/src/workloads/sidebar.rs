@@ -9,6 +9,7 @@
 //! markers from 0 to 149 events behind the end (read, a few unread, and past the
 //! counting window), and a mention of the reader in every tenth room.
 
+use super::seed::{database, now_ms};
 use crate::cli::{Common, SidebarArgs};
 use crate::stats::{self, Summary};
 use crate::target::Kind;
@@ -21,34 +22,18 @@ use std::time::{Duration, Instant};
 /// The seeded messages' author: a user who cannot log in (no password hash matches `!`).
 const AUTHOR: &str = "sidebar-author";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 pub async fn run(common: &Common, args: &SidebarArgs) -> Result<Value> {
     if common.target != Kind::Natter {
         bail!("the sidebar workload is Natter's alone");
     }
     let target = common.target()?;
-    let credential = users::credentials(
+    let (credential, reader) = users::first(
         &target,
         &common.user_prefix,
-        1,
-        1,
         common.session_cache_path(&target).as_deref(),
     )
-    .await?
-    .pop()
-    .context("no user")?;
-    let reader = users::username(&common.user_prefix, 0);
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(1)
-        .connect(&args.database_url)
-        .await
-        .with_context(|| format!("connecting to {}", args.database_url))?;
+    .await?;
+    let pool = database(&args.database_url).await?;
     let seeding = Instant::now();
     let inserted = seed(&pool, &reader, &common.room_prefix, args).await?;
     pool.close().await;
