@@ -2,7 +2,7 @@
 //! WebSocket, in one list. Every one of them authenticates from the session
 //! cookie (except sign-up and login) and validates its input on the server.
 
-use crate::protocol::{ApiError, ErrorCode, HistoryPage, Me, RoomId, RoomPage, RoomSummary, SidebarRoom};
+use crate::protocol::{ApiError, ErrorCode, HistoryPage, Me, RoomId, RoomPage, RoomSummary, SearchPage, SidebarRoom};
 use leptos::prelude::*;
 
 /// Messages rendered with the room page and fetched per "Load older".
@@ -200,9 +200,14 @@ pub async fn direct_message(username: String) -> Result<RoomId, ApiError> {
     Ok(id)
 }
 
-/// The room and its newest messages, for the first paint.
+/// Messages shown on each side of a message a room is opened at.
+#[cfg(feature = "ssr")]
+const AROUND: u32 = 25;
+
+/// The room and its newest messages, for the first paint; opened `at` a
+/// message (a search result), the messages around it too.
 #[server(endpoint = "room")]
-pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
+pub async fn load_room(room: i64, at: Option<i64>) -> Result<RoomPage, ApiError> {
     use crate::backend::{current_user, services};
     let services = services()?;
     let me = current_user(&services).await?;
@@ -212,7 +217,36 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         services.store.messages_before(row.id, None, PAGE_SIZE),
         services.store.read_seq(me.id, row.id)
     );
-    let ((messages, has_older, as_of), read_seq) = (page?, read_seq?);
+    let ((mut messages, mut has_older, mut as_of), read_seq) = (page?, read_seq?);
+    let mut gap = None;
+    // Opened at an older message: the messages around it, as of the same
+    // sequence as the newest (else read again: a change came between).
+    if let Some(target) = at {
+        for _ in 0..3 {
+            if messages.iter().any(|m| m.id == target) {
+                break;
+            }
+            let store = &services.store;
+            let Some(seq) = store.message_seq(row.id, target).await? else {
+                break;
+            };
+            let Some(end) = store.nth_message_after(row.id, seq, AROUND).await? else {
+                break;
+            };
+            let (window, window_older, window_as_of) =
+                store.messages_before(row.id, Some(end + 1), 2 * AROUND + 1).await?;
+            if window_as_of == as_of {
+                gap = window.last().zip(messages.first()).map(|(lo, hi)| (lo.seq, hi.seq));
+                has_older = window_older;
+                messages.splice(
+                    0..0,
+                    window.into_iter().filter(|m| gap.is_none_or(|(_, hi)| m.seq < hi)),
+                );
+                break;
+            }
+            (messages, has_older, as_of) = store.messages_before(row.id, None, PAGE_SIZE).await?;
+        }
+    }
     let members = if row.private {
         services.store.members(row.id).await?
     } else {
@@ -234,6 +268,8 @@ pub async fn load_room(room: i64) -> Result<RoomPage, ApiError> {
         direct: row.direct,
         members,
         upload_bytes: services.limits.upload_bytes,
+        focus: at,
+        gap,
     })
 }
 
@@ -288,6 +324,58 @@ pub async fn mention_candidates(room: i64, typed: String) -> Result<Vec<String>,
         .store
         .people_named(room, &typed.to_ascii_lowercase(), MENTION_CANDIDATES)
         .await?)
+}
+
+/// Results per search page.
+#[cfg(feature = "ssr")]
+const SEARCH_PAGE: u32 = 20;
+
+/// Messages matching `query` in every room the caller may read (or in
+/// `room`, or by `author`), newest first; `before` a message id for the
+/// next page. Rate-limited per user.
+#[server(endpoint = "search")]
+pub async fn search_messages(
+    query: String,
+    room: Option<i64>,
+    author: Option<String>,
+    before: Option<i64>,
+) -> Result<SearchPage, ApiError> {
+    use crate::backend::search_text;
+    use crate::backend::store::SearchFilter;
+    use crate::backend::{Access, BackendError, current_user, services};
+    use crate::validate::{Invalid, USERNAME_MAX, UserKey};
+    let services = services()?;
+    let me = current_user(&services).await?;
+    let parsed = search_text::query(&query).map_err(|e| BackendError::Invalid(Invalid(e.message())))?;
+    let author = author
+        .map(|a| a.trim().trim_start_matches('@').to_string())
+        .filter(|a| !a.is_empty());
+    if author.as_ref().is_some_and(|a| a.chars().count() > USERNAME_MAX) {
+        let why = format!("A name is at most {USERNAME_MAX} characters long.");
+        return Err(BackendError::Invalid(Invalid(why)).into());
+    }
+    let room = room.map(RoomId);
+    if let Some(room) = room {
+        // A room they may not read answers as one that does not exist.
+        services.access.require(me.id, room, Access::Read).await?;
+    }
+    services
+        .limiter
+        .enforce(
+            &format!("search:{}", me.id.0),
+            services.limits.searches,
+            "Too many searches",
+        )
+        .await?;
+    let filter = SearchFilter {
+        room,
+        author: author.as_deref().map(UserKey::of),
+        before,
+    };
+    let mut hits = services.store.search(me.id, &parsed, &filter, SEARCH_PAGE + 1).await?;
+    let more = hits.len() > SEARCH_PAGE as usize;
+    hits.truncate(SEARCH_PAGE as usize);
+    Ok(SearchPage { hits, more })
 }
 
 /// The page of messages just before sequence `before`.

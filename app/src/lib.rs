@@ -104,6 +104,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::auth::Login ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=pages::auth::SignUp ssr=SsrMode::Async/>
                 <Route path=path!("/rooms/:id") view=pages::room::Room ssr=SsrMode::Async/>
+                <Route path=path!("/search") view=pages::search::Search ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

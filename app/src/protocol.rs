@@ -478,6 +478,28 @@ pub struct AuditPage {
 /// behind someone is, and beyond it the sidebar says "99+".
 pub const UNREAD_WINDOW: Seq = 100;
 
+/// One message found by a search, as of now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: i64,
+    pub room: RoomId,
+    pub room_name: String,
+    pub seq: Seq,
+    pub author: String,
+    pub body: String,
+    pub created_at: Millis,
+    /// Where the query's words are in `body`: byte ranges, sorted, apart.
+    pub marks: Vec<(u32, u32)>,
+}
+
+/// A page of search results, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    /// Older results remain (ask again with `before` the last hit's id).
+    pub more: bool,
+}
+
 /// A room in someone's sidebar (a room they opened, or a private room or
 /// direct conversation they are in) and what they have not read in it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -733,6 +755,14 @@ pub struct RoomPage {
     pub members: Vec<String>,
     /// The largest file the server takes, in bytes.
     pub upload_bytes: u64,
+    /// Opened at this message (a search result): the page shows it, with the
+    /// messages around it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focus: Option<i64>,
+    /// Messages with sequences strictly between these are not in `messages`
+    /// (those around `focus`, then the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<(Seq, Seq)>,
 }
 
 /// A page of older history, oldest first.

@@ -52,6 +52,10 @@ pub struct Timeline {
     online: Vec<String>,
     /// Whether the server has messages before the first one here.
     has_older: bool,
+    /// Messages with sequences strictly between these two are not here (a
+    /// room opened at an old message: the messages around it, then the
+    /// newest, and this between them until it is loaded).
+    gap: Option<(Seq, Seq)>,
 }
 
 /// "alice joined" / "alice left", shown in the stream.
@@ -70,6 +74,8 @@ pub enum Item {
     Message(ChatMessage),
     Notice(Notice),
     Pending(Pending),
+    /// Messages not loaded here (see [`Timeline::gap`]).
+    Gap,
 }
 
 impl Item {
@@ -82,6 +88,7 @@ impl Item {
             // and a keyed list re-renders only entries whose key changed.
             Item::Pending(p) if p.failed.is_some() => format!("f{}", p.client_id),
             Item::Pending(p) => format!("p{}", p.client_id),
+            Item::Gap => "gap".into(),
         }
     }
 }
@@ -122,7 +129,39 @@ impl Timeline {
             notices: Vec::new(),
             online: Vec::new(),
             has_older,
+            gap: None,
         }
+    }
+
+    /// A page whose messages around an old one and newest ones have a gap
+    /// between them: sequences strictly between `gap.0` and `gap.1`.
+    pub fn with_gap(mut self, gap: Option<(Seq, Seq)>) -> Self {
+        self.gap = gap.filter(|(lo, hi)| lo + 1 < *hi);
+        self
+    }
+
+    /// Where the gap's next page ends (fetch the messages before this), if there is one.
+    pub fn gap_end(&self) -> Option<Seq> {
+        self.gap.map(|(_, hi)| hi)
+    }
+
+    /// Adds a page of the messages before [`Timeline::gap_end`] (as
+    /// [`Timeline::older_page_loaded`] adds one before the first): the gap
+    /// shrinks, or closes once the page reaches what is below it.
+    #[must_use]
+    pub fn gap_page_loaded(&mut self, messages: Vec<ChatMessage>, has_older: bool, as_of: Seq) -> Option<FollowUp> {
+        let (lo, _) = self.gap?;
+        let first = messages.first().map(|m| m.seq);
+        let older = self.has_older;
+        if let Some(again) = self.older_page_loaded(messages, has_older, as_of) {
+            return Some(again);
+        }
+        self.has_older = older;
+        self.gap = match first {
+            Some(first) if has_older && first > lo + 1 => Some((lo, first)),
+            _ => None,
+        };
+        None
     }
 
     /// Applies one frame from the server; returns what the page must do next.
@@ -425,7 +464,14 @@ impl Timeline {
     pub fn items(&self) -> Vec<Item> {
         let mut out = Vec::new();
         let mut notices = self.notices.iter().peekable();
+        let mut gap = self.gap;
         for message in self.messages.values() {
+            if let Some((lo, _)) = gap
+                && message.seq > lo
+            {
+                out.push(Item::Gap);
+                gap = None;
+            }
             while let Some(n) = notices.next_if(|n| n.after < message.seq) {
                 out.push(Item::Notice(n.clone()));
             }
@@ -653,6 +699,31 @@ mod tests {
         assert_eq!(t.apply(live_update(update(12, 2, "amy", react("👍")))), None);
         assert_eq!(shown(&t, 2), gone);
         assert_eq!(t.contiguous_end(), 12);
+    }
+
+    #[test]
+    fn a_page_opened_at_an_old_message_fills_its_gap_page_by_page() {
+        let page = [1, 2, 3, 50, 51].map(msg).to_vec();
+        let mut t = Timeline::new(ROOM, ME.into(), page, true, 51).with_gap(Some((3, 50)));
+        let order: Vec<String> = t.items().iter().map(Item::key).collect();
+        assert_eq!(order, vec!["m1", "m2", "m3", "gap", "m50", "m51"]);
+        assert_eq!(t.gap_end(), Some(50));
+        // An edit of a message in the gap comes before its page does.
+        assert_eq!(t.apply(live_update(update(52, 45, "a", edit("changed")))), None);
+        let page: Vec<ChatMessage> = (40..50).map(msg).collect();
+        assert_eq!(t.gap_page_loaded(page, true, 51), None);
+        assert_eq!(t.gap_end(), Some(40));
+        assert_eq!(shown(&t, 45).body, "changed");
+        assert!(t.has_older(), "the gap's pages say nothing about the room's start");
+        // The next page reaches the messages below the gap: it closes.
+        let page: Vec<ChatMessage> = (2..40).map(msg).collect();
+        assert_eq!(t.gap_page_loaded(page, true, 52), None);
+        assert_eq!(t.gap_end(), None);
+        assert!(!t.items().contains(&Item::Gap));
+        assert_eq!(t.first_seq(), Some(1));
+        // Adjacent pages have no gap at all.
+        let t = Timeline::new(ROOM, ME.into(), vec![msg(3), msg(4)], true, 4).with_gap(Some((3, 4)));
+        assert_eq!(t.gap_end(), None);
     }
 
     #[test]

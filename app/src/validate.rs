@@ -11,6 +11,8 @@ pub const PASSWORD_MAX: usize = 128;
 pub const ROOM_NAME_MAX: usize = 64;
 pub const TOPIC_MAX: usize = 200;
 pub const MESSAGE_MAX: usize = 4000;
+/// Longest search query, in characters.
+pub const SEARCH_MAX: usize = 200;
 pub const CLIENT_ID_MAX: usize = 64;
 
 /// Why a piece of text was refused, worded for the person who typed it.

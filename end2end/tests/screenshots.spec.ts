@@ -57,6 +57,11 @@ for (const [label, width, height] of [['desktop', 1280, 800], ['phone', 390, 844
       await expect(page.getByRole('dialog', { name: 'Image viewer' }).getByRole('img')).toBeVisible();
       await page.screenshot({ path: `screenshots/viewer-${label}-${scheme}.png` });
       await page.keyboard.press('Escape');
+      const search = page.getByRole('searchbox', { name: 'Search messages' });
+      await search.fill('colours');
+      await search.press('Enter');
+      await expect(page.getByRole('region', { name: 'Search results' }).locator('mark').first()).toBeVisible();
+      await page.screenshot({ path: `screenshots/search-${label}-${scheme}.png` });
       await page.goto('/');
       await expect(page.getByRole('link', { name: room })).toBeVisible();
       await page.screenshot({ path: `screenshots/home-${label}-${scheme}.png` });

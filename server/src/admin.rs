@@ -8,6 +8,8 @@
 //! - `server disable-user NAME`: the account can no longer log in, its
 //!   sessions are deleted, and its open sockets on every node close.
 //! - `server enable-user NAME`: undoes that (the user logs in again).
+//! - `server rebuild-search`: indexes every message for search again, while
+//!   the nodes run (for a restored backup, or an index in doubt).
 //!
 //! The last administrator who can log in is never demoted or disabled.
 
@@ -21,19 +23,22 @@ pub const USAGE: &str = "usage: server                                  serve Na
        server grant-role NAME admin|moderator|member  give an account a site role
        server revoke-role NAME                 make an account a plain member again
        server disable-user NAME                disable an account and end its sessions
-       server enable-user NAME                 re-enable a disabled account";
+       server enable-user NAME                 re-enable a disabled account
+       server rebuild-search                   index every message for search again";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Disable(String),
     Enable(String),
     SetRole(String, SiteRole),
+    RebuildSearch,
 }
 
 impl Command {
     /// The command named by the arguments (without the program name).
     pub fn parse(args: &[String]) -> Result<Self, String> {
         match args {
+            [verb] if verb == "rebuild-search" => Ok(Command::RebuildSearch),
             [verb, name] if verb == "disable-user" => Ok(Command::Disable(name.clone())),
             [verb, name] if verb == "enable-user" => Ok(Command::Enable(name.clone())),
             [verb, name] if verb == "revoke-role" => Ok(Command::SetRole(name.clone(), SiteRole::Member)),
@@ -73,6 +78,10 @@ impl Command {
                 None => Err(no_such(name)),
                 Some(_) => Ok(format!("Enabled {name}: they can log in again.")),
             },
+            Command::RebuildSearch => {
+                let n = store.rebuild_search().await?;
+                Ok(format!("Indexed {n} messages for search."))
+            }
             Command::SetRole(name, role) => match store.set_role(&UserKey::of(name), *role, &by).await? {
                 None => Err(no_such(name)),
                 Some((_, was)) => Ok(format!(
@@ -136,6 +145,7 @@ mod tests {
             Command::parse(&args(&["revoke-role", "bob"])),
             Ok(Command::SetRole("bob".into(), SiteRole::Member))
         );
+        assert_eq!(Command::parse(&args(&["rebuild-search"])), Ok(Command::RebuildSearch));
         let wrong_role = Command::parse(&args(&["grant-role", "bob", "king"])).unwrap_err();
         assert!(wrong_role.contains("\"king\" is not a role"), "{wrong_role}");
         assert!(wrong_role.contains(USAGE));

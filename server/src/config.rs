@@ -182,6 +182,18 @@ fn positive(name: &'static str, value: Option<String>, default: u32) -> Result<u
     }
 }
 
+/// A rate limit from `burst` and `per_minute` variables, each defaulting to `default`'s.
+fn rate(
+    burst: &'static str,
+    per_minute: &'static str,
+    default: app::backend::limits::Rate,
+) -> Result<app::backend::limits::Rate, ConfigError> {
+    Ok(app::backend::limits::Rate {
+        burst: positive(burst, var(burst), default.burst)?,
+        per_minute: positive(per_minute, var(per_minute), default.per_minute)?,
+    })
+}
+
 fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("0") | Some("false") | Some("no") => Ok(false),
@@ -242,31 +254,11 @@ impl Config {
                 45,
             )?))),
             limits: Limits {
-                messages: app::backend::limits::Rate {
-                    burst: positive("MESSAGE_BURST", var("MESSAGE_BURST"), defaults.messages.burst)?,
-                    per_minute: positive(
-                        "MESSAGES_PER_MINUTE",
-                        var("MESSAGES_PER_MINUTE"),
-                        defaults.messages.per_minute,
-                    )?,
-                },
-                auth_per_ip: app::backend::limits::Rate {
-                    burst: positive("AUTH_BURST", var("AUTH_BURST"), defaults.auth_per_ip.burst)?,
-                    per_minute: positive(
-                        "AUTH_PER_MINUTE",
-                        var("AUTH_PER_MINUTE"),
-                        defaults.auth_per_ip.per_minute,
-                    )?,
-                },
+                messages: rate("MESSAGE_BURST", "MESSAGES_PER_MINUTE", defaults.messages)?,
+                auth_per_ip: rate("AUTH_BURST", "AUTH_PER_MINUTE", defaults.auth_per_ip)?,
                 sockets_per_user: positive("SOCKETS_PER_USER", var("SOCKETS_PER_USER"), defaults.sockets_per_user)?,
-                uploads: app::backend::limits::Rate {
-                    burst: positive("UPLOAD_BURST", var("UPLOAD_BURST"), defaults.uploads.burst)?,
-                    per_minute: positive(
-                        "UPLOADS_PER_MINUTE",
-                        var("UPLOADS_PER_MINUTE"),
-                        defaults.uploads.per_minute,
-                    )?,
-                },
+                uploads: rate("UPLOAD_BURST", "UPLOADS_PER_MINUTE", defaults.uploads)?,
+                searches: rate("SEARCH_BURST", "SEARCHES_PER_MINUTE", defaults.searches)?,
                 // `UPLOAD_MAX_MB`: the largest file accepted, in MiB.
                 upload_bytes: u64::from(positive("UPLOAD_MAX_MB", var("UPLOAD_MAX_MB"), 25)?) * MIB,
                 ..defaults

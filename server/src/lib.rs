@@ -88,6 +88,24 @@ fn node_id() -> String {
     format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
+/// Indexes the messages for search in the background when the index holds
+/// an older version of the terms (or none: messages from before search).
+/// Until it is done, older messages are not found; new ones are.
+async fn index_for_search(store: &Store) -> Result<(), ServerError> {
+    if store.search_terms_version().await? >= app::backend::store::SEARCH_TERMS_VERSION {
+        return Ok(());
+    }
+    let store = store.clone();
+    tokio::spawn(async move {
+        tracing::info!("indexing messages for search");
+        match store.rebuild_search().await {
+            Ok(n) => tracing::info!(messages = n, "indexed for search"),
+            Err(e) => tracing::warn!(error = %e, "indexing for search stopped; run `server rebuild-search`"),
+        }
+    });
+    Ok(())
+}
+
 /// Connects storage and Redis and builds everything handlers share; also
 /// what the socket tests build a node from.
 pub(crate) async fn assemble(
@@ -97,6 +115,7 @@ pub(crate) async fn assemble(
 ) -> Result<AppState, ServerError> {
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     let accounts = Accounts::new(store.clone(), config.secure_cookies, HASHING_THREADS).await?;
+    index_for_search(&store).await?;
     let (presence, limiter, redis) = match &config.redis_url {
         Some(url) => {
             let bus = RedisBus::connect(url, &config.redis_prefix).await?;

@@ -47,6 +47,8 @@ pub struct Limits {
     /// The largest file one may upload, in bytes (the room page tells the
     /// browser, which refuses larger ones before sending a byte).
     pub upload_bytes: u64,
+    /// Searches one user may run, across all nodes.
+    pub searches: Rate,
 }
 
 impl Default for Limits {
@@ -71,6 +73,11 @@ impl Default for Limits {
                 per_minute: 30,
             },
             upload_bytes: 25 * 1024 * 1024,
+            // Typing a few searches in a row, then one a second.
+            searches: Rate {
+                burst: 10,
+                per_minute: 60,
+            },
         }
     }
 }

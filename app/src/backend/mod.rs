@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod presence;
+pub mod search_text;
 pub mod store;
 pub mod writer;
 

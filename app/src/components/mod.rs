@@ -9,11 +9,30 @@ use leptos_router::components::{A, Redirect};
 
 /// The bar at the top of every signed-in page.
 #[component]
-pub fn TopBar(username: String, #[prop(optional)] admin: bool) -> impl IntoView {
+pub fn TopBar(
+    username: String,
+    #[prop(optional)] admin: bool,
+    /// The search page, which has its own search box.
+    #[prop(optional)]
+    searching: bool,
+) -> impl IntoView {
     let logout = ServerAction::<LogOut>::new();
     view! {
         <header class="topbar">
             <A href="/" attr:class="brand">"Natter"</A>
+            {(!searching).then(|| view! {
+                <leptos_router::components::Form method="GET" action="/search" attr:role="search" attr:class="top-search">
+                    <input
+                        type="search"
+                        name="q"
+                        aria-label="Search messages"
+                        placeholder="Search"
+                        required
+                        maxlength=crate::validate::SEARCH_MAX
+                        autocomplete="off"
+                    />
+                </leptos_router::components::Form>
+            })}
             <div class="who">
                 {admin.then(|| view! { <A href="/admin" attr:class="admin-link">"Admin"</A> })}
                 <span class="me" title="Logged in as">{username}</span>

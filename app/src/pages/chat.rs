@@ -253,6 +253,11 @@ impl Chat {
         Some(id)
     }
 
+    /// Shows message `id` when `room`'s page has it (see [`Chat::take_focus`]).
+    pub fn focus_on(&self, room: RoomId, id: i64) {
+        self.focus.set(Some((room, id)));
+    }
+
     /// Mutes (or unmutes) `room`'s notifications, on the server and here.
     pub async fn mute(&self, room: RoomId, quiet: bool) -> Result<(), String> {
         crate::api::mute_room(room.0, quiet).await.map_err(|e| e.message)?;

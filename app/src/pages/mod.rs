@@ -11,4 +11,5 @@ pub mod not_found;
 pub mod notify;
 pub mod report;
 pub mod room;
+pub mod search;
 pub mod sidebar;

@@ -28,7 +28,7 @@ use crate::unread::Unread;
 use crate::validate::{MESSAGE_MAX, MessageBody};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// Every room's page. Moving from room to room changes only the id: this
 /// stays, with its one connection and the sidebar, and each room's view
@@ -37,17 +37,24 @@ use leptos_router::hooks::use_params_map;
 pub fn Room() -> impl IntoView {
     let chat = Chat::provide();
     let params = use_params_map();
+    let query = use_query_map();
     let room_id = move || params.read().get("id").and_then(|id| id.parse::<i64>().ok());
-    let page = Resource::new(room_id, move |id| async move {
-        match id {
-            // A room visited before is opened as it was left, not fetched.
-            Some(id) => match chat.held_page(RoomId(id)) {
-                Some(page) => Ok(page),
-                None => load_room(id).await,
-            },
-            None => Err(ApiError::room_not_found()),
-        }
-    });
+    // `?message=ID`: opened at that message (a search result).
+    let at = move || query.read().get("message").and_then(|id| id.parse::<i64>().ok());
+    let page = Resource::new(
+        move || (room_id(), at()),
+        move |(id, at)| async move {
+            match id {
+                // A room visited before is opened as it was left, not fetched
+                // (unless asked to open at a message).
+                Some(id) => match chat.held_page(RoomId(id)).filter(|_| at.is_none()) {
+                    Some(page) => Ok(page),
+                    None => load_room(id, at).await,
+                },
+                None => Err(ApiError::room_not_found()),
+            }
+        },
+    );
     let rooms = Resource::new(|| (), |_| sidebar());
     view! {
         // The room being left stays on screen while the next one loads.
@@ -123,9 +130,15 @@ fn RoomView(page: RoomPage) -> impl IntoView {
     // Kept for coming back to the room; its messages are the timeline's.
     let kept = RoomPage {
         messages: Vec::new(),
+        focus: None,
+        gap: None,
         ..page.clone()
     };
-    let held = chat.take_held(page.id);
+    // Opened at a message: the page fetched for it, not what was held.
+    let held = chat.take_held(page.id).filter(|_| page.focus.is_none());
+    if let Some(id) = page.focus {
+        chat.focus_on(page.id, id);
+    }
     let RoomPage {
         id: room,
         name,
@@ -142,10 +155,12 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         archived,
         members,
         upload_bytes,
+        focus: _,
+        gap,
     } = page;
     let timeline = RwSignal::new(match held {
         Some(held) => held.timeline,
-        None => Timeline::new(room, me.username.clone(), first_page, has_older, as_of),
+        None => Timeline::new(room, me.username.clone(), first_page, has_older, as_of).with_gap(gap),
     });
     // Where the reader had read to on coming in (the sidebar knows better
     // than a page held since an earlier visit), and where "New messages"
@@ -437,6 +452,30 @@ fn RoomView(page: RoomPage) -> impl IntoView {
         loaded
     };
 
+    // The messages between those around a message the room was opened at
+    // and the newest: a page at a time, on asking.
+    let loading_gap = RwSignal::new(false);
+    let load_gap = move |_| {
+        let Some(end) = timeline.with_untracked(Timeline::gap_end) else {
+            return;
+        };
+        if loading_gap.get_untracked() {
+            return;
+        }
+        loading_gap.set(true);
+        history_error.set(None);
+        leptos::task::spawn_local(async move {
+            match older_messages(room.0, end).await {
+                Ok(page) => {
+                    // Too many changes came meanwhile: the button asks again.
+                    let _ = timeline.try_update(|t| t.gap_page_loaded(page.messages, page.has_older, page.as_of));
+                }
+                Err(e) => history_error.set(Some(e.message)),
+            }
+            let _ = loading_gap.try_set(false);
+        });
+    };
+
     let load_older = move || {
         if loading_older.get_untracked() || !has_older.get_untracked() {
             return;
@@ -517,6 +556,9 @@ fn RoomView(page: RoomPage) -> impl IntoView {
             // Not followed to the end from here: the view stays on it…
             stick.set_value(false);
             request_animation_frame(move || {
+                // Again: a scroll to the end since (the page's first, whose
+                // scroll event came late) may have set it following.
+                stick.set_value(false);
                 show_message(id);
                 // …unless it is at the end, where all is seen.
                 if log_at_end() {
@@ -686,6 +728,14 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                     .into_any()
                 }
                 Item::Notice(n) => view! { <p class="notice">{n.text}</p> }.into_any(),
+                Item::Gap => view! {
+                    <p class="gap">
+                        <button type="button" class="ghost" on:click=load_gap disabled=move || loading_gap.get()>
+                            {move || if loading_gap.get() { "Loading…" } else { "Load messages in between" }}
+                        </button>
+                    </p>
+                }
+                .into_any(),
                 Item::Pending(p) => {
                     let client_id = p.client_id.clone();
                     let failed = p.failed.clone();

@@ -126,6 +126,8 @@ pub enum Workload {
     SeedHistory(SeedArgs),
     /// p99 time to open the sidebar (unread counts) of someone in many deep rooms: Natter only.
     Sidebar(SidebarArgs),
+    /// p99 time of a message search over a big English and Chinese history: Natter only.
+    Search(SearchArgs),
     /// The machine's floor: CPU cost of one small write on a loopback TCP socket.
     Floor(FloorArgs),
 }
@@ -234,6 +236,20 @@ pub struct IdleArgs {
     pub hold_secs: f64,
 }
 
+/// How long and how hard a closed loop of requests runs.
+#[derive(Args, Debug, Clone)]
+pub struct LoopArgs {
+    /// Requests in flight at once (closed loop).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds of requests.
+    #[arg(long, default_value_t = 10.0)]
+    pub secs: f64,
+    /// Seconds of unmeasured requests first.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_secs: f64,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct HistoryArgs {
     /// Messages in the room (as seeded); `before` is drawn from 51..=depth+1.
@@ -253,15 +269,8 @@ pub struct HistoryArgs {
     /// default: the newest id − depth + 1, as `seed-history` leaves it.
     #[arg(long)]
     pub first_id: Option<i64>,
-    /// Requests in flight at once (closed loop).
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
-    /// Seconds of requests.
-    #[arg(long, default_value_t = 10.0)]
-    pub secs: f64,
-    /// Seconds of unmeasured requests first.
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup_secs: f64,
+    #[command(flatten)]
+    pub run: LoopArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -279,15 +288,30 @@ pub struct SidebarArgs {
     /// the 100 events after a read marker, so rows further back are never touched.
     #[arg(long, default_value_t = 1_000)]
     pub tail: i64,
-    /// Requests in flight at once (closed loop).
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
-    /// Seconds of requests.
-    #[arg(long, default_value_t = 10.0)]
-    pub secs: f64,
-    /// Seconds of unmeasured requests first.
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup_secs: f64,
+    #[command(flatten)]
+    pub run: LoopArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SearchArgs {
+    /// The target's database (seeded directly; only what is missing).
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/natter_bench")]
+    pub database_url: String,
+    /// Messages in all, half English and half Chinese.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: i64,
+    /// Public rooms they are spread over.
+    #[arg(long, default_value_t = 20)]
+    pub rooms: i64,
+    /// Shell command that indexes seeded messages (the server's `rebuild-search` on
+    /// this database); run when messages were inserted, or with --reindex.
+    #[arg(long)]
+    pub index_command: Option<String>,
+    /// Run --index-command even if nothing was inserted.
+    #[arg(long)]
+    pub reindex: bool,
+    #[command(flatten)]
+    pub run: LoopArgs,
 }
 
 #[derive(Args, Debug, Clone)]

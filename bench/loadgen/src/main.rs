@@ -26,7 +26,7 @@ mod workloads;
 
 use clap::Parser;
 use cli::{Cli, Workload};
-use workloads::{chat, floor, history, idle, seed, sidebar, upload};
+use workloads::{chat, find, floor, history, idle, seed, sidebar, upload};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -57,6 +57,7 @@ fn main() -> std::process::ExitCode {
             Workload::History(a) => history::run(common, a).await,
             Workload::SeedHistory(a) => seed::run(common, a).await,
             Workload::Sidebar(a) => sidebar::run(common, a).await,
+            Workload::Search(a) => find::run(common, a).await,
             Workload::Floor(a) => floor::run(a),
         }
     });
@@ -92,6 +93,7 @@ fn workload_name(w: &Workload) -> &'static str {
         Workload::History(_) => "history",
         Workload::SeedHistory(_) => "seed-history",
         Workload::Sidebar(_) => "sidebar",
+        Workload::Search(_) => "search",
         Workload::Floor(_) => "floor",
     }
 }

@@ -137,6 +137,16 @@ pub async fn sidebar(http: &HttpClient, cookie: &str) -> Result<usize> {
     Ok(memchr::memmem::find_iter(body.as_bytes(), b"\"read_seq\":").count())
 }
 
+/// One search, as the search page asks it; the number of results on the first page.
+pub async fn search(http: &HttpClient, cookie: &str, words: &str) -> Result<usize> {
+    let body = form_reply(
+        http.post_form("/api/search", Some(cookie), &[("query", words)]).await?,
+        "search",
+    )?;
+    // One "marks" field per result.
+    Ok(memchr::memmem::find_iter(body.as_bytes(), b"\"marks\":").count())
+}
+
 /// `{"type":"join",…}` with a `since` past any sequence, so the catch-up is empty: a run
 /// measures live delivery, not history replay.
 pub fn join_frame(room: i64) -> String {

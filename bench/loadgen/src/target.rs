@@ -124,6 +124,14 @@ impl Target {
         }
     }
 
+    /// Searches messages for `words`; how many results the first page has.
+    pub async fn search(&self, credential: &str, words: &str) -> Result<usize> {
+        match self.kind {
+            Kind::Natter => natter::search(&self.http, credential, words).await,
+            Kind::Peer => anyhow::bail!("the peer has no search"),
+        }
+    }
+
     /// Opens an authenticated socket and joins `room`; returns it ready for traffic.
     pub async fn open(&self, credential: &str, room: i64) -> Result<Ws> {
         tokio::time::timeout(SOCKET_SETUP_TIMEOUT, async {

@@ -253,6 +253,12 @@ impl Store {
             })
             .collect();
         record_mentions(&mut tx, &mentioning).await?;
+        // What search finds them by.
+        let bodies: Vec<(i64, &str)> = fresh
+            .iter()
+            .filter_map(|(m, seq)| ids.get(&(m.room.0, *seq)).map(|id| (*id, m.body.as_str())))
+            .collect();
+        super::search::index(&mut tx, self.is_sqlite, &bodies).await?;
         // The posted files, each now its message's.
         for ((m, seq), check) in messages.iter().zip(&seqs).zip(&checked) {
             if let (Some(seq), Ok((_, Some(file)))) = (seq, check)

@@ -13,7 +13,7 @@ use super::log::{
     select_target,
 };
 use super::reading::{Mentioning, forget_mentions, record_mentions};
-use super::{Actor, Moderation, Result, Store, padded, placeholders, power_of_two_chunks};
+use super::{Actor, Moderation, Result, Store, delete_ids, padded, placeholders, power_of_two_chunks};
 use crate::backend::clock::now_ms;
 use crate::backend::error::{BackendError, Refusal};
 use crate::backend::events::{EventKind, RoomEvent};
@@ -182,7 +182,7 @@ impl Store {
             }
         }
         if !logged.is_empty() {
-            write_messages(tx, &messages, now).await?;
+            write_messages(tx, &messages, now, self.is_sqlite).await?;
             for (actor, message, author) in removals {
                 audit_removal(tx, actor, message, author).await?;
             }
@@ -407,7 +407,12 @@ async fn read_earlier(tx: &mut AnyConnection, updates: &[NewUpdate]) -> Result<H
 
 /// Writes what the batch's changes left: the messages' rows, their earlier
 /// versions and their reactions, one statement each.
-async fn write_messages(tx: &mut AnyConnection, messages: &HashMap<i64, Message>, now: Millis) -> Result<()> {
+async fn write_messages(
+    tx: &mut AnyConnection,
+    messages: &HashMap<i64, Message>,
+    now: Millis,
+    sqlite: bool,
+) -> Result<()> {
     let changed: Vec<&Message> = messages
         .values()
         .filter(|m| m.edited || (m.deleted && m.row.deleted_at.is_none()))
@@ -468,6 +473,10 @@ async fn write_messages(tx: &mut AnyConnection, messages: &HashMap<i64, Message>
             })
             .collect();
         record_mentions(tx, &mentioning).await?;
+        // And so does search: an edited-away or deleted text is never found.
+        super::search::unindex(tx, sqlite, &ids).await?;
+        let bodies: Vec<(i64, &str)> = edited.iter().map(|m| (m.row.id, m.body.as_str())).collect();
+        super::search::index(tx, sqlite, &bodies).await?;
     }
 
     // Earlier versions: kept for edits, gone with a deletion.
@@ -485,20 +494,8 @@ async fn write_messages(tx: &mut AnyConnection, messages: &HashMap<i64, Message>
         });
         query.execute(&mut *tx).await?;
     }
-    if !deleted.is_empty() {
-        let deleted = padded(&deleted);
-        for table in ["message_versions", "message_reactions"] {
-            let sql = format!(
-                "DELETE FROM {table} WHERE message_id IN ({})",
-                placeholders(deleted.len())
-            );
-            deleted
-                .iter()
-                .fold(sqlx::query(AssertSqlSafe(sql)), |q, id| q.bind(*id))
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
+    delete_ids(tx, "DELETE FROM message_versions WHERE message_id", &deleted).await?;
+    delete_ids(tx, "DELETE FROM message_reactions WHERE message_id", &deleted).await?;
 
     // Reactions: only the difference from what was read.
     let live = messages.values().filter(|m| !m.deleted);

@@ -554,6 +554,7 @@ impl Store {
             body: new.body.as_str(),
         };
         super::reading::record_mentions(&mut tx, &[mentioning]).await?;
+        super::search::index(&mut tx, self.is_sqlite, &[(id, new.body.as_str())]).await?;
         tx.commit().await?;
         Ok(new.committed(id, seq, now, quote, attachment))
     }
@@ -603,6 +604,32 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(MessageRow::event).collect()
+    }
+
+    /// The sequence of message `id`, if it is a message in `room`.
+    pub async fn message_seq(&self, room: RoomId, id: i64) -> Result<Option<Seq>> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM room_events WHERE id = ? AND room_id = ? AND kind = ?")
+                .bind(id)
+                .bind(room.0)
+                .bind(EventKind::Posted.code())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The sequence of the `n`th message after sequence `seq` in `room`, if
+    /// there are that many.
+    pub async fn nth_message_after(&self, room: RoomId, seq: Seq, n: u32) -> Result<Option<Seq>> {
+        Ok(sqlx::query_scalar(
+            "SELECT seq FROM room_events WHERE room_id = ? AND seq > ? AND kind = ? ORDER BY seq LIMIT 1 OFFSET ?",
+        )
+        .bind(room.0)
+        .bind(seq)
+        .bind(EventKind::Posted.code())
+        .bind(i64::from(n.saturating_sub(1)))
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The `limit` messages just before sequence `before` (or the newest, if

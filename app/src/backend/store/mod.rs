@@ -21,6 +21,9 @@ mod reading_tests;
 mod reports;
 mod room_admin;
 mod rooms;
+mod search;
+#[cfg(test)]
+mod search_tests;
 mod sessions;
 mod signups;
 mod standing;
@@ -38,6 +41,7 @@ pub use reading::SIDEBAR_ROOMS;
 pub use reports::OPEN_REPORTS_PER_PERSON;
 pub use room_admin::RoomChange;
 pub use rooms::RoomRow;
+pub use search::{SEARCH_TERMS_VERSION, SearchFilter};
 pub use sessions::TokenHash;
 pub use standing::{Standing, StandingChange};
 pub use uploads::{NewUpload, UploadRow};
@@ -102,6 +106,20 @@ fn power_of_two_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
         items = rest;
     }
     chunks
+}
+
+/// Runs `delete` (`DELETE FROM table WHERE column`, fixed text) for `ids`:
+/// `… IN (…)`, in chunks of power-of-two sizes (see [`padded`]).
+async fn delete_ids(tx: &mut sqlx::AnyConnection, delete: &str, ids: &[i64]) -> Result<()> {
+    for chunk in power_of_two_chunks(ids) {
+        let sql = format!("{delete} IN ({})", placeholders(chunk.len()));
+        chunk
+            .iter()
+            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(*id))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 impl Store {

@@ -1,7 +1,7 @@
 //! Keeping up: each person's read marker per room (on their membership row),
 //! the mentions of them, and the sidebar that counts both.
 
-use super::{Result, Store, padded, placeholders, power_of_two_chunks};
+use super::{Result, Store, padded, placeholders};
 use crate::backend::events::EventKind;
 use crate::protocol::{RoomId, Seq, SidebarRoom, UNREAD_WINDOW, UserId};
 use sqlx::{AnyConnection, AssertSqlSafe};
@@ -169,16 +169,5 @@ pub(super) async fn record_mentions(tx: &mut AnyConnection, messages: &[Mentioni
 /// Forgets the mentions in these messages (deleted, or edited: an edit
 /// records its new text's again).
 pub(super) async fn forget_mentions(tx: &mut AnyConnection, messages: &[i64]) -> Result<()> {
-    for chunk in power_of_two_chunks(messages) {
-        let sql = format!(
-            "DELETE FROM mentions WHERE message_id IN ({})",
-            placeholders(chunk.len())
-        );
-        chunk
-            .iter()
-            .fold(sqlx::query(AssertSqlSafe(sql)), |q, id| q.bind(*id))
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
+    super::delete_ids(tx, "DELETE FROM mentions WHERE message_id", messages).await
 }

@@ -12,7 +12,7 @@ use crate::backend::error::{BackendError, Refusal, Taken};
 use crate::backend::events::EventKind;
 use crate::protocol::{AdminRoom, AuditAction, RoomId, RoomKind};
 use crate::validate::{Invalid, RoomName, Topic, UserKey};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 #[derive(sqlx::FromRow)]
 struct AdminRoomRow {
@@ -209,6 +209,14 @@ impl Store {
             .bind(room.0)
             .bind(EventKind::Posted.code())
             .fetch_one(&mut *tx)
+            .await?;
+        let unindex = format!(
+            "DELETE FROM search_terms WHERE {} IN (SELECT id FROM room_events WHERE room_id = ?)",
+            super::search::id_column(self.is_sqlite)
+        );
+        sqlx::query(AssertSqlSafe(unindex))
+            .bind(room.0)
+            .execute(&mut *tx)
             .await?;
         for sql in [
             "DELETE FROM message_reactions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",

@@ -80,7 +80,7 @@ pub async fn run(common: &Common, args: &HistoryArgs) -> Result<Value> {
         let credential = credential.clone();
         async move {
             let deadline = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
-            let workers = (0..args.concurrency.max(1)).map(|w| {
+            let workers = (0..args.run.concurrency.max(1)).map(|w| {
                 let target = target.clone();
                 let credential = credential.clone();
                 async move {
@@ -118,14 +118,14 @@ pub async fn run(common: &Common, args: &HistoryArgs) -> Result<Value> {
         }
     };
     let seed = stats::process_cpu().as_nanos() as u64 ^ u64::from(std::process::id());
-    if args.warmup_secs > 0.0 {
-        run_for(args.warmup_secs, seed).await;
+    if args.run.warmup_secs > 0.0 {
+        run_for(args.run.warmup_secs, seed).await;
     }
     let watched = common.watched();
     let before = watched.read();
     let cpu0 = stats::process_cpu();
     let started = Instant::now();
-    let tallies = run_for(args.secs, seed.rotate_left(17)).await;
+    let tallies = run_for(args.run.secs, seed.rotate_left(17)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let loadgen_cores = stats::process_cpu().saturating_sub(cpu0).as_secs_f64() / elapsed;
     let after = watched.read();
@@ -143,7 +143,7 @@ pub async fn run(common: &Common, args: &HistoryArgs) -> Result<Value> {
     eprintln!(
         "history: {ok} pages in {elapsed:.1} s ({:.0}/s, {} in flight): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {short} short pages, {errors} errors; server {}",
         ok as f64 / elapsed,
-        args.concurrency,
+        args.run.concurrency,
         latency.p50_ms,
         latency.p99_ms,
         latency.p999_ms,
@@ -161,7 +161,7 @@ pub async fn run(common: &Common, args: &HistoryArgs) -> Result<Value> {
         "target": common.target,
         "room": room,
         "depth": args.depth,
-        "concurrency": args.concurrency,
+        "concurrency": args.run.concurrency,
         "secs": elapsed,
         "pages": ok,
         "pages_per_s": ok as f64 / elapsed,

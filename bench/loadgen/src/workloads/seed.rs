@@ -36,6 +36,39 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A user who cannot log in (no password hash matches `!`), made if missing: its id.
+pub async fn author(pool: &MySqlPool, name: &str) -> Result<i64> {
+    sqlx::query("INSERT IGNORE INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, '!', ?)")
+        .bind(name)
+        .bind(name.to_ascii_lowercase())
+        .bind(now_ms())
+        .execute(pool)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+        .bind(name.to_ascii_lowercase())
+        .fetch_one(pool)
+        .await?)
+}
+
+/// A public room by `author`, made if missing: its id and last sequence.
+pub async fn public_room(pool: &MySqlPool, name: &str, author: i64, last_message_at: i64) -> Result<(i64, i64)> {
+    sqlx::query(
+        "INSERT IGNORE INTO rooms (name, name_key, topic, created_by, created_at, last_seq, last_message_at) \
+         VALUES (?, ?, '', ?, ?, 0, ?)",
+    )
+    .bind(name)
+    .bind(name.to_ascii_lowercase())
+    .bind(author)
+    .bind(now_ms())
+    .bind(last_message_at)
+    .execute(pool)
+    .await?;
+    Ok(sqlx::query_as("SELECT id, last_seq FROM rooms WHERE name_key = ?")
+        .bind(name.to_ascii_lowercase())
+        .fetch_one(pool)
+        .await?)
+}
+
 fn body(n: i64, bytes: usize) -> String {
     let mut b = format!("seeded history message {n} ");
     let pad = bytes.saturating_sub(b.len());

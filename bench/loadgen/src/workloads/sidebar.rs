@@ -9,30 +9,20 @@
 //! markers from 0 to 149 events behind the end (read, a few unread, and past the
 //! counting window), and a mention of the reader in every tenth room.
 
-use super::seed::{database, now_ms};
+use super::closed;
+use super::seed::{author, database, now_ms, public_room};
 use crate::cli::{Common, SidebarArgs};
-use crate::stats::{self, Summary};
-use crate::target::Kind;
-use crate::users;
-use anyhow::{Context, Result, bail};
+use crate::stats::Summary;
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use sqlx::{MySqlPool, QueryBuilder};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The seeded messages' author: a user who cannot log in (no password hash matches `!`).
 const AUTHOR: &str = "sidebar-author";
 
 pub async fn run(common: &Common, args: &SidebarArgs) -> Result<Value> {
-    if common.target != Kind::Natter {
-        bail!("the sidebar workload is Natter's alone");
-    }
-    let target = common.target()?;
-    let (credential, reader) = users::first(
-        &target,
-        &common.user_prefix,
-        common.session_cache_path(&target).as_deref(),
-    )
-    .await?;
+    let (target, credential, reader) = closed::natter_user(common, "sidebar").await?;
     let pool = database(&args.database_url).await?;
     let seeding = Instant::now();
     let inserted = seed(&pool, &reader, &common.room_prefix, args).await?;
@@ -44,59 +34,32 @@ pub async fn run(common: &Common, args: &SidebarArgs) -> Result<Value> {
     );
 
     let rooms = usize::try_from(args.rooms).unwrap_or(0);
-    let run_for = |secs: f64| {
-        let target = &target;
-        let credential = &credential;
-        async move {
-            let deadline = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
-            let workers = (0..args.concurrency.max(1)).map(|_| async move {
-                let mut latency = stats::histogram();
-                let (mut ok, mut errors, mut first_error) = (0u64, 0u64, None::<String>);
-                while Instant::now() < deadline {
-                    let started = Instant::now();
-                    match target.sidebar(credential).await {
-                        Ok(n) if n >= rooms => {
-                            stats::record(&mut latency, started.elapsed());
-                            ok += 1;
-                        }
-                        Ok(n) => {
-                            errors += 1;
-                            first_error.get_or_insert_with(|| format!("the sidebar listed {n} rooms, not {rooms}"));
-                        }
-                        Err(e) => {
-                            errors += 1;
-                            first_error.get_or_insert_with(|| format!("{e:#}"));
-                        }
-                    }
-                }
-                (latency, ok, errors, first_error)
-            });
-            futures::future::join_all(workers).await
+    let open = |_, _| async {
+        match target.sidebar(&credential).await {
+            Ok(n) if n >= rooms => Ok(()),
+            Ok(n) => Err(format!("the sidebar listed {n} rooms, not {rooms}")),
+            Err(e) => Err(format!("{e:#}")),
         }
     };
-    if args.warmup_secs > 0.0 {
-        run_for(args.warmup_secs).await;
+    if args.run.warmup_secs > 0.0 {
+        closed::run(args.run.concurrency, args.run.warmup_secs, open).await;
     }
     let watched = common.watched();
     let before = watched.read();
-    let started = Instant::now();
-    let tallies = run_for(args.secs).await;
-    let elapsed = started.elapsed().as_secs_f64();
+    let closed::Tally {
+        latency: all,
+        ok,
+        errors,
+        first_error,
+        secs: elapsed,
+    } = closed::run(args.run.concurrency, args.run.secs, open).await;
     let after = watched.read();
-    let mut all = stats::histogram();
-    let (mut ok, mut errors, mut first_error) = (0, 0, None);
-    for (latency, n, e, first) in tallies {
-        stats::merge(&mut all, &latency);
-        ok += n;
-        errors += e;
-        first_error = first_error.or(first);
-    }
     let latency = Summary::of(&all);
     let server = before.server_until(&after);
     eprintln!(
         "sidebar: {ok} opened in {elapsed:.1} s ({:.0}/s, {} in flight): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {errors} errors",
         ok as f64 / elapsed,
-        args.concurrency,
+        args.run.concurrency,
         latency.p50_ms,
         latency.p99_ms,
         latency.p999_ms,
@@ -109,7 +72,7 @@ pub async fn run(common: &Common, args: &SidebarArgs) -> Result<Value> {
         "target": common.target,
         "rooms": args.rooms,
         "depth": args.depth,
-        "concurrency": args.concurrency,
+        "concurrency": args.run.concurrency,
         "secs": elapsed,
         "opened": ok,
         "opened_per_s": ok as f64 / elapsed,
@@ -132,35 +95,12 @@ async fn seed(pool: &MySqlPool, reader: &str, prefix: &str, args: &SidebarArgs) 
         .await?
         .with_context(|| format!("user {reader} is not in this database (is --database-url the server's?)"))?;
     let now = now_ms();
-    sqlx::query("INSERT IGNORE INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, '!', ?)")
-        .bind(AUTHOR)
-        .bind(AUTHOR)
-        .bind(now)
-        .execute(pool)
-        .await?;
-    let author_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
-        .bind(AUTHOR)
-        .fetch_one(pool)
-        .await?;
+    let author_id = author(pool, AUTHOR).await?;
     let tail = args.tail.clamp(1, args.depth.max(1));
     let mut inserted = 0;
     for i in 0..args.rooms {
         let name = format!("{prefix}-side-{i}");
-        sqlx::query(
-            "INSERT IGNORE INTO rooms (name, name_key, topic, created_by, created_at, last_seq, last_message_at) \
-             VALUES (?, ?, '', ?, ?, 0, ?)",
-        )
-        .bind(&name)
-        .bind(name.to_ascii_lowercase())
-        .bind(author_id)
-        .bind(now)
-        .bind(now - i)
-        .execute(pool)
-        .await?;
-        let (room, last): (i64, i64) = sqlx::query_as("SELECT id, last_seq FROM rooms WHERE name_key = ?")
-            .bind(name.to_ascii_lowercase())
-            .fetch_one(pool)
-            .await?;
+        let (room, last) = public_room(pool, &name, author_id, now - i).await?;
         if last < args.depth {
             let mut tx = pool.begin().await?;
             let first = (args.depth - tail + 1).max(last + 1);
