@@ -473,11 +473,6 @@ pub struct AuditPage {
     pub older: Option<i64>,
 }
 
-/// How far past a read marker unread messages are counted, in events of the
-/// room's log: counting stays one short index range per room however far
-/// behind someone is, and beyond it the sidebar says "99+".
-pub const UNREAD_WINDOW: Seq = 100;
-
 /// One message found by a search, as of now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchHit {
@@ -508,10 +503,9 @@ pub struct SidebarRoom {
     pub name: String,
     pub private: bool,
     pub direct: bool,
-    /// Others' messages after the read marker, within [`UNREAD_WINDOW`] events of it.
+    /// Live messages after the read marker (their own never are: posting
+    /// reads the room).
     pub unread: u32,
-    /// The room's log goes on past the window: there may be more.
-    pub more: bool,
     /// Messages after the read marker that mention them.
     pub mentions: u32,
     /// Where they have read to.
@@ -526,16 +520,16 @@ pub struct SidebarRoom {
 impl SidebarRoom {
     /// What the badge says: `None` when all is read.
     pub fn unread_label(&self) -> Option<String> {
-        match (self.more, self.unread) {
-            (true, _) | (false, 100..) => Some("99+".into()),
-            (false, 0) => None,
-            (false, n) => Some(n.to_string()),
+        match self.unread {
+            0 => None,
+            100.. => Some("99+".into()),
+            n => Some(n.to_string()),
         }
     }
 
     /// The count the tab title adds up (99 for "99+").
     pub fn unread_count(&self) -> u32 {
-        if self.more { 99 } else { self.unread.min(99) }
+        self.unread.min(99)
     }
 }
 

@@ -3,7 +3,7 @@
 //! messages, read markers moved on any of the person's devices).
 
 use crate::mentions;
-use crate::protocol::{ChatMessage, RoomId, Seq, SidebarRoom, UNREAD_WINDOW};
+use crate::protocol::{ChatMessage, RoomId, Seq, SidebarRoom};
 
 /// What the page must do after a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +82,14 @@ impl Unread {
         // sent again, or replayed).
         let known = message.seq <= room.last_seq;
         room.last_seq = room.last_seq.max(message.seq);
-        if !(known || seen || message.author == me || message.seq <= room.read_seq) {
-            if message.seq > room.read_seq + UNREAD_WINDOW {
-                room.more = true;
-            } else {
-                room.unread += 1;
-            }
+        if message.author == me && message.seq > room.read_seq {
+            // Posting reads the room, here as on the server (from any of
+            // their devices: each one's sidebar follows the room).
+            room.read_seq = message.seq;
+            room.unread = 0;
+            room.mentions = 0;
+        } else if !(known || seen || message.seq <= room.read_seq) {
+            room.unread += 1;
             if mentions::mentions(&message.body, me) {
                 room.mentions += 1;
             }
@@ -117,7 +119,6 @@ impl Unread {
         if seq >= r.last_seq {
             r.unread = 0;
             r.mentions = 0;
-            r.more = false;
             Recount::No
         } else {
             Recount::Yes
@@ -136,7 +137,6 @@ mod tests {
             private: false,
             direct: false,
             unread,
-            more: false,
             mentions: 0,
             read_seq,
             last_seq,
@@ -158,15 +158,20 @@ mod tests {
     fn others_messages_after_the_marker_count_and_mentions_count_apart() {
         let mut unread = Unread::new(vec![room(1, 5, 5, 0), room(2, 3, 4, 1)]);
         unread.message(&message(2, 5, "ann", "hi @bob"), "bob", false);
-        unread.message(&message(2, 6, "bob", "mine"), "bob", false);
         unread.message(&message(2, 4, "ann", "counted by the server already"), "bob", false);
         unread.message(&message(9, 1, "ann", "not a sidebar room"), "bob", false);
         let two = unread.room(RoomId(2)).unwrap();
-        assert_eq!((two.unread, two.mentions, two.last_seq), (2, 1, 6));
+        assert_eq!((two.unread, two.mentions, two.last_seq), (2, 1, 5));
         assert_eq!(unread.rooms()[0].id, RoomId(2), "the busiest room goes first");
         unread.message(&message(1, 6, "ann", "seen as it came"), "bob", true);
         assert_eq!(unread.room(RoomId(1)).unwrap().unread, 0);
         assert_eq!(unread.total(), 2);
+        // Posting (here or on another device) reads the room, as on the server.
+        unread.message(&message(2, 6, "bob", "mine"), "bob", false);
+        let two = unread.room(RoomId(2)).unwrap();
+        assert_eq!((two.unread, two.mentions, two.read_seq), (0, 0, 6));
+        unread.message(&message(2, 7, "ann", "after mine"), "bob", false);
+        assert_eq!(unread.room(RoomId(2)).unwrap().unread, 1);
     }
 
     #[test]
@@ -209,12 +214,12 @@ mod tests {
 
     #[test]
     fn far_behind_is_ninety_nine_plus_and_muted_rooms_count_mentions_only() {
-        let mut far = room(1, 0, UNREAD_WINDOW, 99);
+        let mut far = room(1, 0, 150, 99);
         far.mentions = 1;
         let mut unread = Unread::new(vec![far]);
-        unread.message(&message(1, UNREAD_WINDOW + 1, "ann", "more"), "bob", false);
+        unread.message(&message(1, 151, "ann", "more"), "bob", false);
         let far = unread.room(RoomId(1)).unwrap();
-        assert!(far.more);
+        assert_eq!(far.unread, 100);
         assert_eq!(far.unread_label().as_deref(), Some("99+"));
         assert_eq!(unread.total(), 99);
         let mut quiet = room(2, 0, 3, 3);

@@ -112,7 +112,6 @@ mod tests {
             private: false,
             direct: false,
             unread: 0,
-            more: false,
             mentions: 0,
             read_seq: 0,
             last_seq: 0,
@@ -122,7 +121,7 @@ mod tests {
         room.unread = 3;
         assert_eq!(link_label(&room), "Design review, 3 unread");
         room.mentions = 1;
-        room.more = true;
+        room.unread = 150;
         assert_eq!(link_label(&room), "Design review, 99+ unread, 1 mention");
     }
 }

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 struct CounterRow {
     id: i64,
     last_seq: i64,
+    posted: i64,
     archived_at: Option<i64>,
 }
 
@@ -138,7 +139,7 @@ impl Store {
         }
         let lock = if self.is_sqlite { "" } else { " FOR UPDATE" };
         let sql = rooms_sql(
-            "SELECT id, last_seq, archived_at FROM rooms WHERE id IN ({})",
+            "SELECT id, last_seq, posted, archived_at FROM rooms WHERE id IN ({})",
             lock,
             &rooms,
         );
@@ -153,7 +154,12 @@ impl Store {
             .filter(|row| row.archived_at.is_some())
             .map(|row| row.id)
             .collect();
+        let posted: HashMap<i64, i64> = counters.iter().map(|row| (row.id, row.posted)).collect();
         let last: HashMap<i64, Seq> = counters.into_iter().map(|row| (row.id, row.last_seq)).collect();
+        // A room's messages take consecutive sequences after `last`, and
+        // their ordinals follow `posted` the same way.
+        let ordinal =
+            |room: i64, seq: Seq| posted.get(&room).copied().unwrap_or(0) + seq - last.get(&room).copied().unwrap_or(0);
 
         // Replies: the messages they answer, checked and quoted; files:
         // the uploads they post, checked. A message refused for either
@@ -201,13 +207,17 @@ impl Store {
                 .collect();
             let bumped = padded(&bumped);
             let sql = format!(
-                "UPDATE rooms SET last_seq = CASE id {} END, last_message_at = ? WHERE id IN ({})",
-                "WHEN ? THEN ? ".repeat(bumped.len()),
-                placeholders(bumped.len())
+                "UPDATE rooms SET last_seq = CASE id {when} END, posted = CASE id {when} END, last_message_at = ? \
+                 WHERE id IN ({})",
+                placeholders(bumped.len()),
+                when = "WHEN ? THEN ? ".repeat(bumped.len()),
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (room, seq) in &bumped {
                 query = query.bind(*room).bind(*seq);
+            }
+            for (room, seq) in &bumped {
+                query = query.bind(*room).bind(ordinal(*room, *seq));
             }
             query = query.bind(now);
             for (room, _) in &bumped {
@@ -218,7 +228,7 @@ impl Store {
             // The new rows' ids, by their (room, seq) key: ids need not be
             // consecutive, so one multi-row insert's "last id" is not enough.
             ids = insert_event_rows(&mut tx, self.returning, &fresh, |query, (m, seq)| {
-                m.bind_row(query, *seq, now)
+                m.bind_row(query, (*seq, ordinal(m.room.0, *seq)), now)
             })
             .await?;
 
@@ -259,6 +269,12 @@ impl Store {
             .filter_map(|(m, seq)| ids.get(&(m.room.0, *seq)).map(|id| (*id, m.body.as_str())))
             .collect();
         super::search::index(&mut tx, self.is_sqlite, &bodies).await?;
+        // Posting reads the room: each author's marker moves past their message.
+        let read: Vec<(i64, i64, Seq, i64)> = fresh
+            .iter()
+            .map(|(m, seq)| (m.room.0, m.author.id.0, *seq, ordinal(m.room.0, *seq)))
+            .collect();
+        super::reading::posted_read(&mut tx, &read).await?;
         // The posted files, each now its message's.
         for ((m, seq), check) in messages.iter().zip(&seqs).zip(&checked) {
             if let (Some(seq), Ok((_, Some(file)))) = (seq, check)

@@ -226,6 +226,8 @@ impl Store {
                 .bind(l.text.as_str())
                 .bind(now)
                 .bind(Some(l.update.message))
+                // Not a message: no ordinal.
+                .bind(0i64)
         })
         .await?;
         if !self.returning {
@@ -496,6 +498,25 @@ async fn write_messages(
     }
     delete_ids(tx, "DELETE FROM message_versions WHERE message_id", &deleted).await?;
     delete_ids(tx, "DELETE FROM message_reactions WHERE message_id", &deleted).await?;
+    // A deleted message is no longer unread to anyone (see `Store::sidebar`).
+    let gone: Vec<(i64, i64)> = changed
+        .iter()
+        .filter(|m| m.deleted && m.row.ordinal > 0)
+        .map(|m| (m.row.room_id, m.row.ordinal))
+        .collect();
+    for chunk in power_of_two_chunks(&gone) {
+        let sql = format!(
+            "INSERT INTO room_deletions (room_id, ordinal) VALUES {}",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
+        chunk
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |q, (room, ordinal)| {
+                q.bind(*room).bind(*ordinal)
+            })
+            .execute(&mut *tx)
+            .await?;
+    }
 
     // Reactions: only the difference from what was read.
     let live = messages.values().filter(|m| !m.deleted);

@@ -52,10 +52,11 @@ impl NewMessage {
     }
 
     /// Binds this message's row, in the column order of [`insert_events`].
+    /// Binds the row of this message, the room's `ordinal`th, at `seq`.
     pub(super) fn bind_row<'q>(
         &'q self,
         query: Query<'q, sqlx::Any, AnyArguments>,
-        seq: Seq,
+        (seq, ordinal): (Seq, i64),
         now: Millis,
     ) -> Query<'q, sqlx::Any, AnyArguments> {
         query
@@ -67,6 +68,7 @@ impl NewMessage {
             .bind(self.body.as_str())
             .bind(now)
             .bind(self.reply_to)
+            .bind(ordinal)
     }
 }
 
@@ -159,13 +161,13 @@ pub struct Applied {
 /// bound by [`NewMessage::bind_row`].
 macro_rules! insert_events {
     () => {
-        "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at, target_id) VALUES "
+        "INSERT INTO room_events (room_id, seq, kind, author_id, client_id, body, created_at, target_id, ordinal) VALUES "
     };
 }
 /// One row's placeholders in [`insert_events`].
 macro_rules! event_row {
     () => {
-        "(?, ?, ?, ?, ?, ?, ?, ?)"
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
 const EVENT_ROW: &str = event_row!();
@@ -451,6 +453,8 @@ pub(super) struct TargetRow {
     username: String,
     pub(super) body: String,
     pub(super) deleted_at: Option<i64>,
+    /// Its place among the room's messages (see [`super::reading`]).
+    pub(super) ordinal: i64,
 }
 
 impl TargetRow {
@@ -482,7 +486,7 @@ impl TargetRow {
 macro_rules! select_target {
     ($tail:literal) => {
         concat!(
-            "SELECT m.id, m.room_id, m.seq, m.kind, m.author_id, u.username, m.body, m.deleted_at ",
+            "SELECT m.id, m.room_id, m.seq, m.kind, m.author_id, u.username, m.body, m.deleted_at, m.ordinal ",
             "FROM room_events m JOIN users u ON u.id = m.author_id ",
             $tail
         )
@@ -531,7 +535,7 @@ impl Store {
     async fn insert_message(&self, new: &NewMessage) -> Result<ChatMessage> {
         let (room, now) = (new.room, now_ms());
         let mut tx = self.pool.begin().await?;
-        let seq = next_seq(&mut tx, room, now).await?;
+        let (seq, ordinal) = next_seq(&mut tx, room, now).await?;
         let quote = match new.reply_to {
             Some(target) => Some(reply_quote(&mut tx, room, target).await?),
             None => None,
@@ -541,7 +545,7 @@ impl Store {
             None => None,
         };
         let insert = sqlx::query(concat!(insert_events!(), event_row!()));
-        let inserted = new.bind_row(insert, seq, now).execute(&mut *tx).await?;
+        let inserted = new.bind_row(insert, (seq, ordinal), now).execute(&mut *tx).await?;
         let id = inserted_id(&mut tx, inserted.last_insert_id(), room, seq).await?;
         if let Some(attachment) = &attachment {
             super::uploads::attach(&mut tx, &attachment.id, room, id).await?;
@@ -555,6 +559,7 @@ impl Store {
         };
         super::reading::record_mentions(&mut tx, &[mentioning]).await?;
         super::search::index(&mut tx, self.is_sqlite, &[(id, new.body.as_str())]).await?;
+        super::reading::posted_read(&mut tx, &[(room.0, new.author.id.0, seq, ordinal)]).await?;
         tx.commit().await?;
         Ok(new.committed(id, seq, now, quote, attachment))
     }
@@ -707,18 +712,19 @@ impl Applied {
     }
 }
 
-/// Takes the next sequence of `room` in `tx` for a message posted at `now`
+/// Takes the next sequence and message ordinal of `room` in `tx` for a message posted at `now`
 /// (locking the room's row until the commit).
-async fn next_seq(tx: &mut sqlx::AnyConnection, room: RoomId, now: Millis) -> Result<Seq> {
-    let bumped = sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(room.0)
-        .execute(&mut *tx)
-        .await?;
+async fn next_seq(tx: &mut sqlx::AnyConnection, room: RoomId, now: Millis) -> Result<(Seq, i64)> {
+    let bumped =
+        sqlx::query("UPDATE rooms SET last_seq = last_seq + 1, posted = posted + 1, last_message_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(room.0)
+            .execute(&mut *tx)
+            .await?;
     if bumped.rows_affected() == 0 {
         return Err(BackendError::RoomNotFound);
     }
-    Ok(sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ?")
+    Ok(sqlx::query_as("SELECT last_seq, posted FROM rooms WHERE id = ?")
         .bind(room.0)
         .fetch_one(&mut *tx)
         .await?)

@@ -111,7 +111,8 @@ pub(super) async fn insert_membership(
     at: crate::protocol::Millis,
 ) -> Result<()> {
     let done = sqlx::query(
-        "INSERT INTO memberships (room_id, user_id, added_at, read_seq) SELECT id, ?, ?, last_seq FROM rooms WHERE id = ?",
+        "INSERT INTO memberships (room_id, user_id, added_at, read_seq, read_posted) \
+         SELECT id, ?, ?, last_seq, posted FROM rooms WHERE id = ?",
     )
     .bind(user.0)
     .bind(at)

@@ -3,7 +3,7 @@
 use super::living_tests::change;
 use super::tests::{MariaDb, cleanup, message, name, no_topic, room_name, store};
 use super::*;
-use crate::protocol::{RoomId, SidebarRoom, UNREAD_WINDOW};
+use crate::protocol::{RoomId, SidebarRoom};
 use crate::validate::MessageBody;
 
 /// `user`'s sidebar entry for `room`.
@@ -28,12 +28,20 @@ async fn keeping_up(store: &Store) {
     let fresh = entry(store, bob.id, room)
         .await
         .expect("an opened room is in the sidebar");
-    assert_eq!(
-        (fresh.unread, fresh.mentions, fresh.read_seq, fresh.more),
-        (0, 0, 1, false)
-    );
+    assert_eq!((fresh.unread, fresh.mentions, fresh.read_seq), (0, 0, 1));
     assert_eq!(fresh.name, "Plaza");
     assert!(entry(store, cyd.id, room).await.is_none(), "never opened, not listed");
+
+    // Bob's message mentions Ann: unread to her, never to him (posting
+    // reads the room: his marker moves past it).
+    store
+        .post_message(&message(room, &bob, "b1", "my own words are never unread to me @ann"))
+        .await
+        .unwrap();
+    let anns = entry(store, ann.id, room).await.unwrap();
+    assert_eq!((anns.unread, anns.mentions), (1, 1));
+    let bobs = entry(store, bob.id, room).await.unwrap();
+    assert_eq!((bobs.unread, bobs.mentions, bobs.read_seq), (0, 0, 2));
 
     // Through the group commit and one by one alike; mentions are counted
     // per message, whatever the case, never for the author or for no one.
@@ -44,31 +52,28 @@ async fn keeping_up(store: &Store) {
     for posted in store.post_batch(&batch).await.unwrap() {
         posted.unwrap();
     }
+    let anns = entry(store, ann.id, room).await.unwrap();
+    assert_eq!(
+        (anns.unread, anns.mentions, anns.read_seq),
+        (0, 0, 4),
+        "she posted after bob's message: read"
+    );
     let third = store.post_message(&post("m3", "also @Bob")).await.unwrap().message;
-    store
-        .post_message(&message(room, &bob, "b1", "my own words are never unread to me @ann"))
-        .await
-        .unwrap();
     let bobs = entry(store, bob.id, room).await.unwrap();
     assert_eq!((bobs.unread, bobs.mentions), (3, 2));
     assert_eq!(bobs.unread_label().as_deref(), Some("3"));
-    let anns = entry(store, ann.id, room).await.unwrap();
-    assert_eq!(
-        (anns.unread, anns.mentions),
-        (1, 1),
-        "bob's message, which mentions ann"
-    );
+    assert_eq!(entry(store, ann.id, room).await.unwrap().read_seq, 5);
 
     // The marker only moves forward, and never past the room's end.
-    assert!(store.mark_read(bob.id, room, 3).await.unwrap());
-    assert!(!store.mark_read(bob.id, room, 2).await.unwrap(), "backwards");
-    assert!(!store.mark_read(bob.id, room, 3).await.unwrap(), "in place");
+    assert!(store.mark_read(bob.id, room, 4).await.unwrap());
+    assert!(!store.mark_read(bob.id, room, 3).await.unwrap(), "backwards");
+    assert!(!store.mark_read(bob.id, room, 4).await.unwrap(), "in place");
     assert!(!store.mark_read(bob.id, room, 99).await.unwrap(), "past the end");
     assert!(!store.mark_read(cyd.id, room, 4).await.unwrap(), "a room never opened");
     assert!(entry(store, cyd.id, room).await.is_none());
-    assert_eq!(store.read_seq(bob.id, room).await.unwrap(), 3);
+    assert_eq!(store.read_seq(bob.id, room).await.unwrap(), 4);
     let bobs = entry(store, bob.id, room).await.unwrap();
-    assert_eq!((bobs.unread, bobs.mentions, bobs.read_seq), (1, 1, 3));
+    assert_eq!((bobs.unread, bobs.mentions, bobs.read_seq), (1, 1, 4));
 
     // An edit that drops the name drops the mention; a deletion drops the
     // message from the count.
@@ -106,21 +111,31 @@ async fn keeping_up(store: &Store) {
     let bobs = entry(store, bob.id, room).await.unwrap();
     assert_eq!((bobs.unread, bobs.mentions), (0, 0));
 
-    // Far behind: counted over a window of the log, then "99+".
-    let many: Vec<NewMessage> = (0..UNREAD_WINDOW + 5)
-        .map(|i| post(&format!("x{i}"), "chatter"))
-        .collect();
-    for posted in store.post_batch(&many).await.unwrap() {
-        posted.unwrap();
+    // Far behind: counted exactly, shown as "99+". A marker short of the
+    // end counts what is after it, deleted messages aside.
+    let many: Vec<NewMessage> = (0..105).map(|i| post(&format!("x{i}"), "chatter")).collect();
+    let mut posted = Vec::new();
+    for p in store.post_batch(&many).await.unwrap() {
+        posted.push(p.unwrap().message);
     }
     let bobs = entry(store, bob.id, room).await.unwrap();
-    assert!(bobs.more);
+    assert_eq!(bobs.unread, 105);
     assert_eq!(bobs.unread_label().as_deref(), Some("99+"));
     assert_eq!(bobs.unread_count(), 99);
+    store
+        .apply_update(&change(room, &ann, "d2", posted[104].id, UpdateChange::Delete))
+        .await
+        .unwrap();
+    store
+        .apply_update(&change(room, &ann, "d3", posted[0].id, UpdateChange::Delete))
+        .await
+        .unwrap();
+    assert!(store.mark_read(bob.id, room, posted[1].seq).await.unwrap());
+    assert_eq!(entry(store, bob.id, room).await.unwrap().unread, 102, "x2 to x103");
     let last = store.last_seq(room).await.unwrap().unwrap();
     assert!(store.mark_read(bob.id, room, last).await.unwrap());
     let bobs = entry(store, bob.id, room).await.unwrap();
-    assert_eq!((bobs.unread, bobs.more, bobs.unread_label()), (0, false, None));
+    assert_eq!((bobs.unread, bobs.unread_label()), (0, None));
 
     // A private room someone is added to starts read to its end; a room
     // they are banned from, or an archived one, leaves the sidebar.

@@ -224,6 +224,7 @@ impl Store {
             "DELETE FROM uploads WHERE room_id = ?",
             "DELETE FROM reports WHERE room_id = ?",
             "DELETE FROM mentions WHERE room_id = ?",
+            "DELETE FROM room_deletions WHERE room_id = ?",
             "DELETE FROM room_events WHERE room_id = ?",
             "DELETE FROM memberships WHERE room_id = ?",
             "DELETE FROM rooms WHERE id = ?",

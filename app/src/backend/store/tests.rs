@@ -564,6 +564,17 @@ async fn messages_become_events_keeping_ids_and_sequences(url: &str, dialect: &s
         .await
         .unwrap();
     assert_eq!((next.fresh, next.message.seq), (true, 4));
+    // The messages from before the unread counters were numbered by the
+    // upgrade, and new ones carry on from them.
+    let ordinals: Vec<i64> = sqlx::query_scalar("SELECT ordinal FROM room_events WHERE room_id = 3 ORDER BY seq")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(ordinals, vec![1, 2, 3, 4]);
+    let bob = store.create_user(&name("bob"), "h").await.unwrap();
+    store.ensure_member(room, bob.id).await.unwrap();
+    store.post_message(&message(room, &ann, "c5", "new")).await.unwrap();
+    assert_eq!(store.sidebar(bob.id).await.unwrap()[0].unread, 1);
     store.close().await;
 }
 

@@ -202,19 +202,23 @@ async fn seed(pool: &MySqlPool, prefix: &str, args: &SearchArgs) -> Result<i64> 
         let (room, last) = public_room(pool, &name, author_id, now).await?;
         for chunk in ((last + 1)..=per_room).collect::<Vec<_>>().chunks(2_000) {
             let mut tx = pool.begin().await?;
-            let mut insert =
-                QueryBuilder::new("INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at) ");
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at, ordinal) ",
+            );
             insert.push_values(chunk, |mut row, seq| {
                 row.push_bind(room)
                     .push_bind(*seq)
                     .push_bind(author_id)
                     .push_bind(format!("find-{room}-{seq}"))
                     .push_bind(body(room, *seq))
-                    .push_bind(now - per_room + seq);
+                    .push_bind(now - per_room + seq)
+                    // Every event is a message: its ordinal is its sequence.
+                    .push_bind(*seq);
             });
             insert.build().execute(&mut *tx).await.context("inserting messages")?;
             if let Some(seq) = chunk.last() {
-                sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
+                sqlx::query("UPDATE rooms SET last_seq = ?, posted = ? WHERE id = ?")
+                    .bind(*seq)
                     .bind(*seq)
                     .bind(room)
                     .execute(&mut *tx)

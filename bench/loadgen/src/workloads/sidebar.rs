@@ -1,13 +1,14 @@
 //! `sidebar`: how long opening the sidebar takes for someone in many rooms, each with a
-//! long log (by default 200 rooms whose last sequence is 1,000,000). The sidebar's
-//! counts read, per room, at most the 100 events after the reader's marker: only the
-//! end of each log (`--tail` messages) is stored, as nothing further back is ever read.
-//! Natter only: the peer has no read markers.
+//! long log (by default 200 rooms whose last sequence is 1,000,000). The sidebar counts
+//! from counters (each room's messages, each marker's), never by reading a log: only the
+//! end of each log (`--tail` messages) is stored, numbered as if every event before it
+//! were a message. Natter only: the peer has no read markers.
 //!
 //! Seeded straight into the database, idempotently: the rooms (`<room-prefix>-side-N`),
 //! their messages (by an author who is not the reader), the reader's memberships with
-//! markers from 0 to 149 events behind the end (read, a few unread, and past the
-//! counting window), and a mention of the reader in every tenth room.
+//! markers from 0 to 149 messages behind the end (read, a few unread, and "99+"), three
+//! deleted messages near the end of every fifth room, and a mention of the reader in
+//! every tenth room.
 
 use super::closed;
 use super::seed::{author, database, now_ms, public_room};
@@ -106,7 +107,7 @@ async fn seed(pool: &MySqlPool, reader: &str, prefix: &str, args: &SidebarArgs) 
             let first = (args.depth - tail + 1).max(last + 1);
             for chunk in (first..=args.depth).collect::<Vec<_>>().chunks(1_000) {
                 let mut insert = QueryBuilder::new(
-                    "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at) ",
+                    "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at, ordinal) ",
                 );
                 insert.push_values(chunk, |mut row, seq| {
                     row.push_bind(room)
@@ -114,30 +115,50 @@ async fn seed(pool: &MySqlPool, reader: &str, prefix: &str, args: &SidebarArgs) 
                         .push_bind(author_id)
                         .push_bind(format!("side-{room}-{seq}"))
                         .push_bind(format!("seeded sidebar message {seq}"))
-                        .push_bind(now - args.depth + seq);
+                        .push_bind(now - args.depth + seq)
+                        // Every event is a message: its ordinal is its sequence.
+                        .push_bind(*seq);
                 });
                 insert.build().execute(&mut *tx).await.context("inserting messages")?;
                 inserted += i64::try_from(chunk.len()).unwrap_or(0);
             }
-            sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
+            sqlx::query("UPDATE rooms SET last_seq = ?, posted = ? WHERE id = ?")
+                .bind(args.depth)
                 .bind(args.depth)
                 .bind(room)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
         }
-        // 0 to 149 events behind: read, a few unread, past the 100-event window.
+        // 0 to 149 messages behind: read, a few unread, past "99+".
         let behind = (i * 37) % 150;
         sqlx::query(
-            "INSERT INTO memberships (room_id, user_id, added_at, read_seq) VALUES (?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE read_seq = VALUES(read_seq)",
+            "INSERT INTO memberships (room_id, user_id, added_at, read_seq, read_posted) VALUES (?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE read_seq = VALUES(read_seq), read_posted = VALUES(read_posted)",
         )
         .bind(room)
         .bind(reader_id)
         .bind(now)
         .bind(args.depth - behind)
+        .bind(args.depth - behind)
         .execute(pool)
         .await?;
+        if i % 5 == 0 {
+            for back in 1..=3 {
+                let seq = args.depth - back * 7;
+                sqlx::query("UPDATE room_events SET body = '', deleted_at = ? WHERE room_id = ? AND seq = ?")
+                    .bind(now)
+                    .bind(room)
+                    .bind(seq)
+                    .execute(pool)
+                    .await?;
+                sqlx::query("INSERT IGNORE INTO room_deletions (room_id, ordinal) VALUES (?, ?)")
+                    .bind(room)
+                    .bind(seq)
+                    .execute(pool)
+                    .await?;
+            }
+        }
         if i % 10 == 0 {
             sqlx::query(
                 "INSERT IGNORE INTO mentions (user_id, room_id, seq, message_id) \
