@@ -10,12 +10,12 @@
 //! as people search for the specific, and alternate English and Chinese, one word or two.
 
 use super::closed;
-use super::seed::{author, database, now_ms, public_room};
+use super::seed::{author, database, messages, now_ms, public_room};
 use crate::cli::{Common, SearchArgs};
 use crate::stats::Summary;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use sqlx::{MySqlPool, QueryBuilder};
+use sqlx::MySqlPool;
 use std::time::Instant;
 
 /// The seeded messages' author: a user who cannot log in (no password hash matches `!`).
@@ -201,30 +201,18 @@ async fn seed(pool: &MySqlPool, prefix: &str, args: &SearchArgs) -> Result<i64> 
         let name = format!("{prefix}-find-{i}");
         let (room, last) = public_room(pool, &name, author_id, now).await?;
         for chunk in ((last + 1)..=per_room).collect::<Vec<_>>().chunks(2_000) {
-            let mut tx = pool.begin().await?;
-            let mut insert = QueryBuilder::new(
-                "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at, ordinal) ",
-            );
-            insert.push_values(chunk, |mut row, seq| {
-                row.push_bind(room)
-                    .push_bind(*seq)
-                    .push_bind(author_id)
-                    .push_bind(format!("find-{room}-{seq}"))
-                    .push_bind(body(room, *seq))
-                    .push_bind(now - per_room + seq)
-                    // Every event is a message: its ordinal is its sequence.
-                    .push_bind(*seq);
+            let (newest, room_text) = (now - per_room + chunk.last().copied().unwrap_or(0), |seq| {
+                body(room, seq)
             });
-            insert.build().execute(&mut *tx).await.context("inserting messages")?;
-            if let Some(seq) = chunk.last() {
-                sqlx::query("UPDATE rooms SET last_seq = ?, posted = ? WHERE id = ?")
-                    .bind(*seq)
-                    .bind(*seq)
-                    .bind(room)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
+            messages(
+                pool,
+                (room, author_id),
+                chunk,
+                newest,
+                |seq| format!("find-{room}-{seq}"),
+                room_text,
+            )
+            .await?;
             inserted += i64::try_from(chunk.len()).unwrap_or(0);
         }
     }

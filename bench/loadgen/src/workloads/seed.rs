@@ -69,6 +69,47 @@ pub async fn public_room(pool: &MySqlPool, name: &str, author: i64, last_message
         .await?)
 }
 
+/// Messages `seqs` (consecutive, after the room's last) in `room` by `author`, in one
+/// transaction that also moves the room's `last_seq` and `posted` to the last: every
+/// seeded event is a message, so its ordinal is its sequence. `text(seq)` is the body and
+/// `client(seq)` the client id; message `seq` is dated `newest - (last seq - seq)` ms.
+pub async fn messages(
+    pool: &MySqlPool,
+    (room, author): (i64, i64),
+    seqs: &[i64],
+    newest: i64,
+    client: impl Fn(i64) -> String,
+    text: impl Fn(i64) -> String,
+) -> Result<()> {
+    let Some(&last) = seqs.last() else {
+        return Ok(());
+    };
+    let mut tx = pool.begin().await?;
+    for chunk in seqs.chunks(1_000) {
+        let mut insert = QueryBuilder::new(
+            "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at, ordinal) ",
+        );
+        insert.push_values(chunk, |mut row, seq| {
+            row.push_bind(room)
+                .push_bind(*seq)
+                .push_bind(author)
+                .push_bind(client(*seq))
+                .push_bind(text(*seq))
+                .push_bind(newest - last + seq)
+                .push_bind(*seq);
+        });
+        insert.build().execute(&mut *tx).await.context("inserting messages")?;
+    }
+    sqlx::query("UPDATE rooms SET last_seq = ?, posted = ? WHERE id = ?")
+        .bind(last)
+        .bind(last)
+        .bind(room)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn body(n: i64, bytes: usize) -> String {
     let mut b = format!("seeded history message {n} ");
     let pad = bytes.saturating_sub(b.len());

@@ -11,12 +11,12 @@
 //! every tenth room.
 
 use super::closed;
-use super::seed::{author, database, now_ms, public_room};
+use super::seed::{author, database, messages, now_ms, public_room};
 use crate::cli::{Common, SidebarArgs};
 use crate::stats::Summary;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use sqlx::{MySqlPool, QueryBuilder};
+use sqlx::MySqlPool;
 use std::time::Instant;
 
 /// The seeded messages' author: a user who cannot log in (no password hash matches `!`).
@@ -103,32 +103,12 @@ async fn seed(pool: &MySqlPool, reader: &str, prefix: &str, args: &SidebarArgs) 
         let name = format!("{prefix}-side-{i}");
         let (room, last) = public_room(pool, &name, author_id, now - i).await?;
         if last < args.depth {
-            let mut tx = pool.begin().await?;
             let first = (args.depth - tail + 1).max(last + 1);
-            for chunk in (first..=args.depth).collect::<Vec<_>>().chunks(1_000) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO room_events (room_id, seq, author_id, client_id, body, created_at, ordinal) ",
-                );
-                insert.push_values(chunk, |mut row, seq| {
-                    row.push_bind(room)
-                        .push_bind(*seq)
-                        .push_bind(author_id)
-                        .push_bind(format!("side-{room}-{seq}"))
-                        .push_bind(format!("seeded sidebar message {seq}"))
-                        .push_bind(now - args.depth + seq)
-                        // Every event is a message: its ordinal is its sequence.
-                        .push_bind(*seq);
-                });
-                insert.build().execute(&mut *tx).await.context("inserting messages")?;
-                inserted += i64::try_from(chunk.len()).unwrap_or(0);
-            }
-            sqlx::query("UPDATE rooms SET last_seq = ?, posted = ? WHERE id = ?")
-                .bind(args.depth)
-                .bind(args.depth)
-                .bind(room)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            let seqs: Vec<i64> = (first..=args.depth).collect();
+            let client = |seq| format!("side-{room}-{seq}");
+            let text = |seq| format!("seeded sidebar message {seq}");
+            messages(pool, (room, author_id), &seqs, now, client, text).await?;
+            inserted += i64::try_from(seqs.len()).unwrap_or(0);
         }
         // 0 to 149 messages behind: read, a few unread, past "99+".
         let behind = (i * 37) % 150;
