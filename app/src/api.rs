@@ -372,10 +372,11 @@ pub async fn search_messages(
         author: author.as_deref().map(UserKey::of),
         before,
     };
-    let mut hits = services.store.search(me.id, &parsed, &filter, SEARCH_PAGE + 1).await?;
-    let more = hits.len() > SEARCH_PAGE as usize;
-    hits.truncate(SEARCH_PAGE as usize);
-    Ok(SearchPage { hits, more })
+    let found = services.store.search(me.id, &parsed, &filter, SEARCH_PAGE).await?;
+    Ok(SearchPage {
+        hits: found.hits,
+        next: found.next,
+    })
 }
 
 /// The page of messages just before sequence `before`.

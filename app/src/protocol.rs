@@ -491,8 +491,10 @@ pub struct SearchHit {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
-    /// Older results remain (ask again with `before` the last hit's id).
-    pub more: bool,
+    /// Where older results may be: ask again with this as `before`. A page
+    /// may end early (the server reads a bounded number of candidates per
+    /// ask), even with no hits, and still go on.
+    pub next: Option<i64>,
 }
 
 /// A room in someone's sidebar (a room they opened, or a private room or

@@ -79,6 +79,20 @@ test('a result opens its room at the message, with the messages around it and no
   for (let i = 1; i <= 130; i++) {
     await send(page, i === 5 ? `the needle ${tag}` : `line ${i}`);
   }
+  // Paging: the room's 129 lines, 20 at a time, newest first.
+  const lines = (await search(page, 'line')).getByRole('listitem');
+  await page.getByRole('combobox', { name: 'Room' }).selectOption({ label: room });
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expect(page).toHaveURL(/room=\d+/);
+  await expect(lines).toHaveCount(20);
+  await expect(lines.first()).toContainText('line 130');
+  const more = page.getByRole('button', { name: 'Load more' });
+  for (const shown of [40, 60, 80, 100, 120, 129]) {
+    await more.click();
+    await expect(lines).toHaveCount(shown);
+  }
+  await expect(lines.last()).toContainText('line 1');
+  await expect(lines.last()).not.toContainText('line 10');
   const results = await search(page, `needle ${tag}`);
   await expect(results.getByRole('listitem')).toHaveCount(1);
   await results.getByRole('link').click();

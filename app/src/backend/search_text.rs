@@ -8,21 +8,20 @@
 //!   spaces, gives each character and each overlapping pair, so `今天天气`
 //!   gives `今 天 气 今天 天天 天气` and a query `天气` (one pair) finds it.
 //!
-//! Terms are stored hex-encoded behind a `t` (`t` + the hex of their UTF-8):
-//! letters and digits only, at least three characters and never one of
-//! InnoDB's stopwords, so MariaDB's stock full-text settings
-//! (`innodb_ft_min_token_size = 3`, the default stopword list) index every
-//! term, and SQLite's FTS5 splits them the same way. A query's terms narrow
-//! the candidates through the index; its pieces (words and CJK runs as
-//! typed) are then looked for in the plain text, which rules out pairs that
-//! occur apart (`天气很` is not `天气 … 气很`).
+//! A term is stored as a 64-bit key (the first eight bytes of its SHA-256),
+//! one row per term and message in a B-tree, so that any term of any script
+//! and length is found the same way on both databases. A query's terms
+//! narrow the candidates through that table; its pieces (words and CJK runs
+//! as typed) are then looked for in the plain text, which rules out pairs
+//! that occur apart (`天气很` is not `天气 … 气很`) and the rare key that
+//! two terms share.
 
+use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use unicode_normalization::UnicodeNormalization;
 
-/// Longest term kept, in bytes of UTF-8 (a longer word keeps its first
-/// characters): InnoDB drops tokens over 84 characters, and `t` + hex of 40
-/// bytes is 81.
+/// Longest term kept, in bytes of UTF-8: a longer word keeps its first
+/// characters (a query for it still checks the whole word in the text).
 const TERM_BYTES: usize = 40;
 /// Most terms one query may have.
 pub const QUERY_TERMS: usize = 16;
@@ -92,18 +91,24 @@ fn runs(plain: &str) -> Vec<(Class, &str)> {
     runs
 }
 
-/// A term as stored: `t` and its hex.
-fn encode(term: &str) -> String {
-    let mut cut = term.len().min(TERM_BYTES);
-    while !term.is_char_boundary(cut) {
-        cut -= 1;
+/// A term cut to [`TERM_BYTES`] (on a character boundary).
+fn cut(term: &str) -> &str {
+    let mut end = term.len().min(TERM_BYTES);
+    while !term.is_char_boundary(end) {
+        end -= 1;
     }
-    let mut out = String::with_capacity(1 + 2 * cut);
-    out.push('t');
-    for b in &term.as_bytes()[..cut] {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    &term[..end]
+}
+
+/// A term's key in the index: the first eight bytes of its SHA-256. Stable
+/// across builds and machines (the index outlives the binary), and spread
+/// evenly, so the rare shared key only costs a candidate the text check
+/// turns away.
+pub fn key(term: &str) -> i64 {
+    let digest = Sha256::digest(term.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
 /// The pairs of a CJK run (or the run itself, if one character).
@@ -115,28 +120,34 @@ fn pairs(run: &str) -> Vec<&str> {
     ends.windows(3).map(|w| &run[w[0]..w[2]]).collect()
 }
 
-/// What a message is indexed under: its distinct terms, encoded, joined by spaces.
-pub fn terms(plain: &str) -> String {
+/// What a message is indexed under: its distinct terms.
+pub fn terms(plain: &str) -> Vec<&str> {
     let mut terms = BTreeSet::new();
     for (class, run) in runs(plain) {
         match class {
             Class::Cjk => {
-                terms.extend(run.chars().map(|c| encode(c.encode_utf8(&mut [0; 4]))));
-                terms.extend(pairs(run).into_iter().map(encode));
+                terms.extend(run.char_indices().map(|(i, c)| &run[i..i + c.len_utf8()]));
+                terms.extend(pairs(run).into_iter().map(cut));
             }
             _ => {
-                terms.insert(encode(run));
+                terms.insert(cut(run));
             }
         }
     }
-    terms.into_iter().collect::<Vec<_>>().join(" ")
+    terms.into_iter().collect()
+}
+
+/// The keys a message is indexed under (see [`key`]), distinct.
+pub fn keys(plain: &str) -> Vec<i64> {
+    let keys: BTreeSet<i64> = terms(plain).into_iter().map(key).collect();
+    keys.into_iter().collect()
 }
 
 /// A query, ready for the index: what it must match, and the pieces to
 /// find in a message's plain text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
-    /// Encoded terms, every one required.
+    /// Terms, every one required.
     pub terms: Vec<String>,
     /// Folded words and CJK runs, each to occur in the plain text.
     pub pieces: Vec<String>,
@@ -173,9 +184,9 @@ pub fn query(typed: &str) -> Result<Query, BadQuery> {
     for (class, run) in runs(&plain) {
         pieces.insert(run.to_string());
         match class {
-            Class::Cjk => terms.extend(pairs(run).into_iter().map(encode)),
+            Class::Cjk => terms.extend(pairs(run).into_iter().map(|p| cut(p).to_string())),
             _ => {
-                terms.insert(encode(run));
+                terms.insert(cut(run).to_string());
             }
         }
     }
@@ -242,31 +253,18 @@ pub fn highlights(text: &str, pieces: &[String]) -> Vec<(u32, u32)> {
 mod tests {
     use super::*;
 
-    fn decoded(terms: &str) -> Vec<String> {
-        terms
-            .split(' ')
-            .map(|t| {
-                let bytes: Vec<u8> = (1..t.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&t[i..i + 2], 16).unwrap())
-                    .collect();
-                String::from_utf8(bytes).unwrap()
-            })
-            .collect()
-    }
-
     fn finds(query_text: &str, message: &str) -> bool {
         let q = query(query_text).unwrap();
         let plain = plain(message);
-        let indexed: BTreeSet<String> = terms(&plain).split(' ').map(String::from).collect();
-        q.terms.iter().all(|t| indexed.contains(t)) && q.pieces.iter().all(|p| plain.contains(p.as_str()))
+        let indexed = keys(&plain);
+        q.terms.iter().all(|t| indexed.contains(&key(t))) && q.pieces.iter().all(|p| plain.contains(p.as_str()))
     }
 
     #[test]
     fn chinese_is_indexed_by_characters_and_pairs() {
-        let mut got = decoded(&terms(&plain("今天天气")));
-        got.sort();
-        let mut want: Vec<String> = ["今", "天", "气", "今天", "天天", "天气"].map(String::from).into();
+        let plain = plain("今天天气");
+        let got = terms(&plain);
+        let mut want = vec!["今", "天", "气", "今天", "天天", "天气"];
         want.sort();
         assert_eq!(got, want);
     }
@@ -294,23 +292,34 @@ mod tests {
     }
 
     #[test]
-    fn short_words_and_stopwords_get_terms_innodb_keeps() {
-        for term in terms(&plain("a I the is 1 x 天")).split(' ') {
-            assert!(term.len() >= 3, "{term}");
-            assert!(term.chars().all(|c| c.is_ascii_alphanumeric()), "{term}");
-        }
+    fn short_words_and_stopwords_are_terms_too() {
+        assert_eq!(
+            terms(&plain("a I the is 1 x 天")),
+            vec!["1", "a", "i", "is", "the", "x", "天"]
+        );
         assert!(finds("the", "over the hills"));
         assert!(finds("a", "a b c"));
     }
 
     #[test]
-    fn long_words_are_cut_to_fit_the_index() {
+    fn long_words_are_cut_on_a_character_boundary() {
         let long = "x".repeat(150);
-        let t = terms(&plain(&long));
-        assert_eq!(t.len(), 1 + 2 * TERM_BYTES);
+        assert_eq!(terms(&plain(&long)), vec!["x".repeat(TERM_BYTES)]);
         assert!(finds(&long, &format!("see {long}")));
-        let long_cjk_term = encode(&"字".repeat(20));
-        assert!(long_cjk_term.len() <= 84);
+        // 14 characters of 3 bytes: 42 bytes, cut to 13 characters.
+        let long_cjk = "字".repeat(14);
+        assert_eq!(cut(&long_cjk), "字".repeat(13));
+    }
+
+    #[test]
+    fn keys_are_stable_and_distinct() {
+        // The index outlives the binary: a key must never change.
+        assert_eq!(key("天气"), key("天气"));
+        assert_ne!(key("天气"), key("天"));
+        assert_eq!(
+            key("natter"),
+            i64::from_be_bytes([0x7d, 0xf5, 0xc7, 0x69, 0x1a, 0xbf, 0x5d, 0x2c])
+        );
     }
 
     #[test]

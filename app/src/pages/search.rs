@@ -64,7 +64,9 @@ fn SearchPanel() -> impl IntoView {
     );
     // Pages after the first, for this query (cleared when it changes).
     let later = RwSignal::new(Vec::<SearchHit>::new());
-    let more = RwSignal::new(None::<bool>);
+    // Where the next page starts, once a later page has said (the first
+    // page's own `next` until then).
+    let more = RwSignal::new(None::<Option<i64>>);
     let loading = RwSignal::new(false);
     let more_error = RwSignal::new(None::<String>);
     Effect::new(move |_| {
@@ -74,12 +76,12 @@ fn SearchPanel() -> impl IntoView {
         more_error.set(None);
         loading.set(false);
     });
-    let load_more = move |last: i64| {
+    let load_more = move |from: i64| {
         let wanted = asked.get_untracked();
         loading.set(true);
         more_error.set(None);
         leptos::task::spawn_local(async move {
-            let page = search_messages(wanted.q.clone(), wanted.room, wanted.author.clone(), Some(last)).await;
+            let page = search_messages(wanted.q.clone(), wanted.room, wanted.author.clone(), Some(from)).await;
             // Only if the page is still here, for the same query.
             if asked.try_get_untracked().as_ref() != Some(&wanted) {
                 return;
@@ -87,7 +89,7 @@ fn SearchPanel() -> impl IntoView {
             match page {
                 Ok(page) => {
                     later.update(|l| l.extend(page.hits));
-                    more.set(Some(page.more));
+                    more.set(Some(page.next));
                 }
                 Err(e) => more_error.set(Some(e.message)),
             }
@@ -162,21 +164,21 @@ fn Refused(error: ApiError) -> impl IntoView {
 fn Results(
     page: SearchPage,
     later: RwSignal<Vec<SearchHit>>,
-    more: RwSignal<Option<bool>>,
+    more: RwSignal<Option<Option<i64>>>,
     loading: RwSignal<bool>,
     more_error: RwSignal<Option<String>>,
     load_more: impl Fn(i64) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    if page.hits.is_empty() {
+    if page.hits.is_empty() && page.next.is_none() {
         return view! { <p class="empty" role="status">"No messages found."</p> }.into_any();
     }
-    let first_more = page.more;
+    let first_next = page.next;
     let first = page.hits;
-    let has_more = move || more.get().unwrap_or(first_more);
-    let last_id = {
-        let first_last = first.last().map(|h| h.id);
-        move || later.with(|l| l.last().map(|h| h.id)).or(first_last)
-    };
+    let next = move || more.get().unwrap_or(first_next);
+    // The server reads a bounded number of candidates per ask: a query that
+    // matches little may come back empty-handed with older ones to read.
+    let first_found = !first.is_empty();
+    let found_any = move || first_found || later.with(|l| !l.is_empty());
     view! {
         <section class="results" aria-label="Search results">
             <ol class="hits">
@@ -185,13 +187,24 @@ fn Results(
                     <Hit hit/>
                 </For>
             </ol>
+            <Show when=move || !found_any()>
+                <p class="empty" role="status">
+                    {move || if next().is_some() { "No matches among the newest messages yet." } else { "No messages found." }}
+                </p>
+            </Show>
             {move || more_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            <Show when=has_more>
+            <Show when=move || next().is_some()>
                 <button type="button" class="ghost" disabled=move || loading.get() on:click=move |_| {
-                    if let Some(last) = last_id() {
-                        load_more(last);
+                    if let Some(from) = next() {
+                        load_more(from);
                     }
-                }>{move || if loading.get() { "Loading…" } else { "Load more" }}</button>
+                }>
+                    {move || match (loading.get(), found_any()) {
+                        (true, _) => "Loading…",
+                        (false, true) => "Load more",
+                        (false, false) => "Search older messages",
+                    }}
+                </button>
             </Show>
         </section>
     }

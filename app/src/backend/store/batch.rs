@@ -274,7 +274,7 @@ impl Store {
             .iter()
             .map(|(m, seq)| (m.room.0, m.author.id.0, *seq, ordinal(m.room.0, *seq)))
             .collect();
-        super::reading::posted_read(&mut tx, &read).await?;
+        super::reading::posted_read(&mut tx, self.is_sqlite, &read).await?;
         // The posted files, each now its message's.
         for ((m, seq), check) in messages.iter().zip(&seqs).zip(&checked) {
             if let (Some(seq), Ok((_, Some(file)))) = (seq, check)

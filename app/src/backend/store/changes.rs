@@ -476,7 +476,7 @@ async fn write_messages(
             .collect();
         record_mentions(tx, &mentioning).await?;
         // And so does search: an edited-away or deleted text is never found.
-        super::search::unindex(tx, sqlite, &ids).await?;
+        super::search::unindex(tx, &ids).await?;
         let bodies: Vec<(i64, &str)> = edited.iter().map(|m| (m.row.id, m.body.as_str())).collect();
         super::search::index(tx, sqlite, &bodies).await?;
     }

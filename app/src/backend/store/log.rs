@@ -559,7 +559,7 @@ impl Store {
         };
         super::reading::record_mentions(&mut tx, &[mentioning]).await?;
         super::search::index(&mut tx, self.is_sqlite, &[(id, new.body.as_str())]).await?;
-        super::reading::posted_read(&mut tx, &[(room.0, new.author.id.0, seq, ordinal)]).await?;
+        super::reading::posted_read(&mut tx, self.is_sqlite, &[(room.0, new.author.id.0, seq, ordinal)]).await?;
         tx.commit().await?;
         Ok(new.committed(id, seq, now, quote, attachment))
     }

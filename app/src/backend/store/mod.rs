@@ -41,7 +41,7 @@ pub use reading::SIDEBAR_ROOMS;
 pub use reports::OPEN_REPORTS_PER_PERSON;
 pub use room_admin::RoomChange;
 pub use rooms::RoomRow;
-pub use search::{SEARCH_TERMS_VERSION, SearchFilter};
+pub use search::{SEARCH_TERMS_VERSION, SearchFilter, SearchResults};
 pub use sessions::TokenHash;
 pub use standing::{Standing, StandingChange};
 pub use uploads::{NewUpload, UploadRow};

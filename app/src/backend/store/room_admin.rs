@@ -12,7 +12,7 @@ use crate::backend::error::{BackendError, Refusal, Taken};
 use crate::backend::events::EventKind;
 use crate::protocol::{AdminRoom, AuditAction, RoomId, RoomKind};
 use crate::validate::{Invalid, RoomName, Topic, UserKey};
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AnyConnection;
 
 #[derive(sqlx::FromRow)]
 struct AdminRoomRow {
@@ -210,14 +210,7 @@ impl Store {
             .bind(EventKind::Posted.code())
             .fetch_one(&mut *tx)
             .await?;
-        let unindex = format!(
-            "DELETE FROM search_terms WHERE {} IN (SELECT id FROM room_events WHERE room_id = ?)",
-            super::search::id_column(self.is_sqlite)
-        );
-        sqlx::query(AssertSqlSafe(unindex))
-            .bind(room.0)
-            .execute(&mut *tx)
-            .await?;
+        super::search::unindex_room(&mut tx, room).await?;
         for sql in [
             "DELETE FROM message_reactions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",
             "DELETE FROM message_versions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",

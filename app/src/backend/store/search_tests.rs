@@ -15,6 +15,7 @@ async fn found(store: &Store, user: UserId, typed: &str, filter: &SearchFilter) 
         .search(user, &query, filter, 50)
         .await
         .unwrap()
+        .hits
         .into_iter()
         .map(|h| h.body)
         .collect()
@@ -86,6 +87,8 @@ async fn searching(store: &Store) {
         .search(cyd.id, &query, &SearchFilter::default(), 10)
         .await
         .unwrap();
+    assert_eq!(hits.next, None, "nothing older");
+    let hits = hits.hits;
     assert_eq!(hits.len(), 1);
     let hit = &hits[0];
     assert_eq!((hit.id, hit.room, hit.room_name.as_str()), (deploy.id, plaza, "Plaza"));
@@ -115,9 +118,15 @@ async fn searching(store: &Store) {
         )
         .await
         .unwrap();
-    assert_eq!(newest[0].body, "the secret deploy plan, 天气");
+    assert_eq!(newest.hits.len(), 1);
+    assert_eq!(newest.hits[0].body, "the secret deploy plan, 天气");
+    assert_eq!(
+        newest.next,
+        Some(newest.hits[0].id),
+        "a full page goes on from its last"
+    );
     let page_two = SearchFilter {
-        before: Some(newest[0].id),
+        before: newest.next,
         ..Default::default()
     };
     assert_eq!(
@@ -169,6 +178,73 @@ async fn searching(store: &Store) {
         .await
         .unwrap();
     assert!(finds(store, bob.id, "secret").await.is_empty());
+}
+
+/// A query reads a bounded number of postings: the commonest word answers
+/// a page at once, and two common words that meet only in the oldest
+/// message answer "nothing yet, go on from here" until they reach it.
+async fn reading_is_bounded(store: &Store) {
+    let ann = store.create_user(&name("ann"), "hash").await.unwrap();
+    let plaza = store
+        .create_room(&room_name("Plaza"), &no_topic(), ann.id, false)
+        .await
+        .unwrap();
+    let mut bodies = vec!["alpha beta together".to_string()];
+    for i in 0..4800 {
+        bodies.push(format!("alpha {i}"));
+        bodies.push(format!("beta {i}"));
+    }
+    let messages: Vec<NewMessage> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| message(plaza, &ann, &format!("m{i}"), body))
+        .collect();
+    for batch in messages.chunks(1000) {
+        for posted in store.post_batch(batch).await.unwrap() {
+            posted.unwrap();
+        }
+    }
+    let search = |typed: &'static str, before: Option<i64>| async move {
+        let filter = SearchFilter {
+            before,
+            ..Default::default()
+        };
+        store
+            .search(ann.id, &search_text::query(typed).unwrap(), &filter, 20)
+            .await
+            .unwrap()
+    };
+    let common = search("alpha", None).await;
+    assert_eq!(common.hits.len(), 20);
+    assert_eq!(common.hits[0].body, "alpha 4799");
+    assert_eq!(common.next, Some(common.hits[19].id));
+
+    // 4,801 postings of the driving word: the first ask reads 4,672 of them.
+    let first = search("beta alpha", None).await;
+    assert!(first.hits.is_empty());
+    let from = first.next.expect("older postings remain");
+    let second = search("beta alpha", Some(from)).await;
+    let bodies: Vec<&str> = second.hits.iter().map(|h| h.body.as_str()).collect();
+    assert_eq!(bodies, vec!["alpha beta together"]);
+    assert_eq!(second.next, None);
+    // A word nobody wrote ends it at once.
+    let none = search("alpha gamma", None).await;
+    assert!(none.hits.is_empty() && none.next.is_none());
+}
+
+#[tokio::test]
+async fn search_reads_a_bounded_number_of_postings() {
+    let (store, path) = store().await;
+    reading_is_bounded(&store).await;
+    cleanup(store, &path).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MariaDB: cargo test -- --include-ignored"]
+async fn mariadb_search_reads_a_bounded_number_of_postings() {
+    let (store, db) = MariaDb::store("natter_search_bounded").await;
+    reading_is_bounded(&store).await;
+    db.drop(store).await;
 }
 
 #[tokio::test]
