@@ -509,6 +509,34 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
     );
     assert_eq!(leftovers(doomed).await, [1, 4, 0, 1, 1, 1, 1]);
 
+    // What is kept by message, counted by the doomed room's message ids (a
+    // join with its messages would find nothing once they are gone).
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM room_events WHERE room_id = ?")
+        .bind(doomed.0)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    let ids = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let by_message = || async {
+        let mut found = Vec::new();
+        for table in [
+            "search_postings",
+            "search_texts",
+            "message_versions",
+            "message_reactions",
+        ] {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE message_id IN ({ids})");
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            found.push(n);
+        }
+        found
+    };
+    let before = by_message().await;
+    assert!(before.iter().all(|n| *n > 0), "{before:?}");
+
     let refused = store.delete_room(doomed, "doomed", &by).await.unwrap_err();
     assert!(
         matches!(refused, BackendError::Invalid(_)),
@@ -516,6 +544,7 @@ async fn a_deleted_room_leaves_nothing_behind(store: &Store) {
     );
     assert_eq!(store.delete_room(doomed, " Doomed ", &by).await.unwrap(), "Doomed");
     assert_eq!(leftovers(doomed).await, [0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(by_message().await, [0, 0, 0, 0], "nothing kept by its messages");
     assert_eq!(leftovers(kept).await, [1, 4, 1, 1, 1, 1, 1], "another room keeps all");
     assert!(matches!(
         store.delete_room(doomed, "Doomed", &by).await,

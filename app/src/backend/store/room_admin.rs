@@ -12,7 +12,7 @@ use crate::backend::error::{BackendError, Refusal, Taken};
 use crate::backend::events::EventKind;
 use crate::protocol::{AdminRoom, AuditAction, RoomId, RoomKind};
 use crate::validate::{Invalid, RoomName, Topic, UserKey};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 #[derive(sqlx::FromRow)]
 struct AdminRoomRow {
@@ -210,10 +210,23 @@ impl Store {
             .bind(EventKind::Posted.code())
             .fetch_one(&mut *tx)
             .await?;
-        super::search::unindex_room(&mut tx, room).await?;
+        // Rows kept by message. MariaDB runs `IN (SELECT …)` in a DELETE as
+        // a dependent subquery over the whole table (every room's rows read
+        // and locked); its join form starts from this room's messages.
+        for table in [
+            "search_postings",
+            "search_texts",
+            "message_reactions",
+            "message_versions",
+        ] {
+            let sql = if self.is_sqlite {
+                format!("DELETE FROM {table} WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)")
+            } else {
+                format!("DELETE t FROM room_events e JOIN {table} t ON t.message_id = e.id WHERE e.room_id = ?")
+            };
+            sqlx::query(AssertSqlSafe(sql)).bind(room.0).execute(&mut *tx).await?;
+        }
         for sql in [
-            "DELETE FROM message_reactions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",
-            "DELETE FROM message_versions WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)",
             "DELETE FROM uploads WHERE room_id = ?",
             "DELETE FROM reports WHERE room_id = ?",
             "DELETE FROM mentions WHERE room_id = ?",

@@ -110,15 +110,6 @@ pub(super) async fn unindex(tx: &mut AnyConnection, messages: &[i64]) -> Result<
     super::delete_ids(tx, "DELETE FROM search_texts WHERE message_id", messages).await
 }
 
-/// Removes a room's messages from the index (the room is being deleted).
-pub(super) async fn unindex_room(tx: &mut AnyConnection, room: RoomId) -> Result<()> {
-    for table in ["search_postings", "search_texts"] {
-        let sql = format!("DELETE FROM {table} WHERE message_id IN (SELECT id FROM room_events WHERE room_id = ?)");
-        sqlx::query(AssertSqlSafe(sql)).bind(room.0).execute(&mut *tx).await?;
-    }
-    Ok(())
-}
-
 /// Narrowing a search: to one room, one author, and results older than a
 /// message (the next page).
 #[derive(Clone, Debug, Default)]
