@@ -470,7 +470,10 @@ fn RoomView(page: RoomPage) -> impl IntoView {
                     // Too many changes came meanwhile: the button asks again.
                     let _ = timeline.try_update(|t| t.gap_page_loaded(page.messages, page.has_older, page.as_of));
                 }
-                Err(e) => history_error.set(Some(e.message)),
+                // The page may have gone meanwhile (another room opened).
+                Err(e) => {
+                    let _ = history_error.try_set(Some(e.message));
+                }
             }
             let _ = loading_gap.try_set(false);
         });
