@@ -180,8 +180,9 @@ pub(super) async fn record_mentions(tx: &mut AnyConnection, messages: &[Mentioni
 /// sequence, ordinal) of each message; a message is the room's newest when
 /// it commits, so a marker only moves forward. One statement, a join of
 /// `memberships` by its primary key with the values: a `CASE` per column
-/// over `OR`ed keys cost MariaDB more than the batch's insert itself (491 µs
-/// a batch, measured), growing with the square of the authors.
+/// over `OR`ed keys grows with the square of the authors, and cost MariaDB
+/// more than the batch's insert itself (491 µs a batch against 385 µs for
+/// the join, measured under the same load).
 pub(super) async fn posted_read(tx: &mut AnyConnection, sqlite: bool, posted: &[(i64, i64, Seq, i64)]) -> Result<()> {
     let mut newest: std::collections::BTreeMap<(i64, i64), (Seq, i64)> = Default::default();
     for &(room, user, seq, ordinal) in posted {
